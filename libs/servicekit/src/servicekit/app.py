@@ -1,0 +1,162 @@
+"""The app factory every service uses: one place wires settings, database, tokens, errors,
+request context, metrics, health and the people follower.
+
+    def create_app(settings: IdentitySettings | None = None) -> FastAPI:
+        settings = settings or IdentitySettings()
+        return create_service_app(settings=settings, title="Identity", routers=[...])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from servicekit.auth import AuthMiddleware, JWKSKeySource, KeySource, TokenVerifier
+from servicekit.clock import Clock, SystemClock
+from servicekit.db import create_engine, make_sessionmaker
+from servicekit.errors import install_error_handlers, problem_response
+from servicekit.logs import configure_logging
+from servicekit.middleware import Metrics, RequestContextMiddleware
+from servicekit.replica import NotBeforeIndex, PeopleFollower
+from servicekit.settings import ServiceSettings
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        """The service can reach its database."""
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return problem_response(503, "The database is not reachable.", slug="not-ready")
+        return Response('{"status":"ready"}', media_type="application/json")
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    routers: Sequence[APIRouter],
+    version: str = "1.0.0",
+    description: str = "",
+    clock: Clock | None = None,
+    key_source: KeySource | None = None,
+    follow_people: bool = False,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+) -> FastAPI:
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    sessionmaker = make_sessionmaker(engine)
+    not_before = NotBeforeIndex()
+    verifier = TokenVerifier(
+        key_source or JWKSKeySource(settings.jwks_url, clock=clock),
+        issuer=settings.issuer,
+        audience=settings.audience,
+        clock=clock,
+        not_before=not_before,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        tasks: list[asyncio.Task[Any]] = []
+        if follow_people:
+            with contextlib.suppress(Exception):
+                async with app.state.sessionmaker() as session:
+                    await not_before.load(session)
+            if settings.feed_client_id:
+                tasks.append(asyncio.create_task(app.state.follower.run_forever()))
+        for hook in on_startup:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for hook in on_shutdown:
+                await hook(app)
+            await app.state.engine.dispose()
+
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker
+    app.state.clock = clock
+    app.state.verifier = verifier
+    app.state.not_before = not_before
+    app.state.metrics = Metrics(settings.service_name)
+    if follow_people:
+        app.state.follower = PeopleFollower(
+            sessionmaker,
+            identity_url=settings.identity_url,
+            client_id=settings.feed_client_id,
+            client_secret=settings.feed_client_secret.get_secret_value(),
+            interval=settings.follow_interval_seconds,
+            clock=clock,
+            not_before=not_before,
+        )
+
+    install_error_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+
+    # Added innermost first: auth runs inside CORS, which runs inside the request context.
+    app.add_middleware(AuthMiddleware, verifier=lambda: app.state.verifier)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Link", "X-Request-ID", "X-Next-Cursor", "X-Has-More"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+    )
+    return app

@@ -1,0 +1,79 @@
+"""Alembic for every service: the shared env.py logic, upgrade, and the models-vs-migrations check.
+
+A service's `migrations/env.py` is three lines:
+
+    from identity.config import IdentitySettings
+    from identity.models import Base
+    from servicekit.migrations import run_env
+    run_env(Base.metadata, default_url=IdentitySettings().database_url)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy.engine import make_url
+
+import servicekit.models  # noqa: F401  (registers the kit tables on KitBase.metadata)
+from servicekit.db import KitBase, sync_url
+
+
+def target_metadata(service_metadata: MetaData) -> list[MetaData]:
+    return [service_metadata, KitBase.metadata]
+
+
+def run_env(service_metadata: MetaData, *, default_url: str) -> None:
+    """Body of a service's alembic env.py (online mode only)."""
+    config = context.config
+    url = sync_url(config.get_main_option("sqlalchemy.url") or default_url)
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata(service_metadata),
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+def alembic_config(service_dir: Path, url: str) -> Config:
+    config = Config(str(service_dir / "alembic.ini"))
+    config.set_main_option("script_location", str(service_dir / "migrations"))
+    config.set_main_option("sqlalchemy.url", sync_url(url))
+    return config
+
+
+def upgrade(service_dir: Path, url: str, revision: str = "head") -> None:
+    """Apply the service's migrations to the database at `url`."""
+    _ensure_sqlite_folder(url)
+    command.upgrade(alembic_config(service_dir, url), revision)
+
+
+def differences(service_metadata: MetaData, url: str) -> list[Any]:
+    """What the models say that the migrated database does not (empty when they agree)."""
+    combined = MetaData(naming_convention=service_metadata.naming_convention)
+    for metadata in target_metadata(service_metadata):
+        for table in metadata.tables.values():
+            table.to_metadata(combined)
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            ctx = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(ctx, combined))
+    finally:
+        engine.dispose()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,120 @@
+"""The tables servicekit keeps in every service's database.
+
+Each service's alembic environment targets both its own metadata and `KitBase.metadata`, so these
+tables are created by that service's migrations like its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from servicekit.db import IdMixin, KitBase, UTCDateTime
+
+
+class AuditEntry(IdMixin, KitBase):
+    """Who did what, when, from where, under which request. Appended, never changed."""
+
+    __tablename__ = "audit_entry"
+
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(50))
+    target_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    school_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IdempotencyRecord(IdMixin, KitBase):
+    """The first response to a POST with an Idempotency-Key, replayed for the same key and body."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("owner", "key"),)
+
+    owner: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    response_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedCounter(KitBase):
+    """One counter per change feed; taking the next value locks it until commit (see feeds.py)."""
+
+    __tablename__ = "feed_counter"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FollowerState(KitBase):
+    """Where a replica follower is in the feed it follows."""
+
+    __tablename__ = "follower_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(500))
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReplicaSchool(KitBase):
+    __tablename__ = "replica_school"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    urn: Mapped[str | None] = mapped_column(String(20))
+    la_code: Mapped[str | None] = mapped_column(String(10), index=True)
+
+
+class ReplicaPerson(KitBase):
+    """A person as identity last described them (pupils, staff, carers...)."""
+
+    __tablename__ = "replica_person"
+    __table_args__ = (Index("ix_replica_person_school_kind", "school_id", "kind"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    school_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(20))
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    year_group: Mapped[str | None] = mapped_column(String(2))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    external_ref: Mapped[str | None] = mapped_column(String(50))
+    is_on_roll: Mapped[bool] = mapped_column(Boolean, default=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class ReplicaCarerLink(KitBase):
+    """A carer's link to a pupil, with whether the carer has parental responsibility."""
+
+    __tablename__ = "replica_carer_link"
+    __table_args__ = (Index("ix_replica_carer_link_pupil", "pupil_id", "carer_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    pupil_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    carer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    relationship: Mapped[str] = mapped_column(String(50))
+    has_parental_responsibility: Mapped[bool] = mapped_column(Boolean)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReplicaAccount(KitBase):
+    """An account's "not before": tokens issued earlier are refused (password change, lock, leaver)."""
+
+    __tablename__ = "replica_account"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,0 +1,67 @@
+"""Settings shared by every service: environment, database, tokens, limits.
+
+Each service subclasses `ServiceSettings` with its own env prefix (`IDENTITY_`, `DEVICES_`, ...).
+Platform-wide values (issuer, audience, JWKS address, environment) are read without the prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_PREFIX = "dev-only-"
+
+
+def platform_field(name: str, default: object) -> object:
+    """A field read from `PLATFORM_<NAME>` (shared by every service), whatever the prefix."""
+    return Field(default=default, validation_alias=AliasChoices(f"PLATFORM_{name}", name))
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias=AliasChoices("ENVIRONMENT", "PLATFORM_ENVIRONMENT")
+    )
+    service_name: str = "service"
+    database_url: str = ""
+    database_pool_size: int = 10
+    issuer: str = platform_field("ISSUER", "http://127.0.0.1:8000")  # type: ignore[assignment]
+    audience: str = platform_field("AUDIENCE", "esafety-platform")  # type: ignore[assignment]
+    jwks_url: str = platform_field(  # type: ignore[assignment]
+        "JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"
+    )
+    identity_url: str = platform_field("IDENTITY_URL", "http://127.0.0.1:8001")  # type: ignore[assignment]
+    docs_enabled: bool = True
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+    cors_origins: list[str] = []
+    # The client credentials a service uses to follow identity's people feed.
+    feed_client_id: str = ""
+    feed_client_secret: SecretStr = SecretStr("")
+    follow_interval_seconds: float = 5.0
+
+    def development_secrets(self) -> list[str]:
+        """Names of settings that still hold a development secret (subclasses add theirs)."""
+        bad = []
+        if self.feed_client_secret.get_secret_value().startswith(DEVELOPMENT_SECRET_PREFIX):
+            bad.append("feed_client_secret")
+        return bad
+
+    @model_validator(mode="after")
+    def _enforce_non_default_secrets(self) -> Self:
+        if self.environment == "production":
+            bad = self.development_secrets()
+            if bad:
+                raise ValueError(
+                    f"refusing to start in production with development secrets: {', '.join(bad)}"
+                )
+            if "*" in self.cors_origins:
+                raise ValueError("CORS origin '*' is not allowed in production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The platform's front door, needing only Python 3.11+.
+
+    python3 manage.py run     start the whole platform on its embedded default (SQLite, demo data)
+    python3 manage.py test    lint, type-check and run the whole test suite
+
+Both create the virtual environment in .venv and install the pinned dependencies on first use
+(and again whenever requirements.txt or constraints.txt change), then hand over to
+scripts/platformctl.py inside that environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".installed"
+SOURCE_DIRS = ["libs/*/src", "services/*/src", "gateway/src"]
+
+
+def _wanted_stamp() -> str:
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "constraints.txt"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _site_packages() -> Path:
+    out = subprocess.check_output(
+        [str(PYTHON), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+    )
+    return Path(out.strip())
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 or newer is needed.")
+    wanted = _wanted_stamp()
+    if not PYTHON.exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    if not STAMP.exists() or STAMP.read_text() != wanted:
+        print("Installing the pinned dependencies (first run only) ...", flush=True)
+        subprocess.check_call(
+            [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "-r", str(ROOT / "requirements.txt"), "-c", str(ROOT / "constraints.txt")]
+        )
+        STAMP.write_text(wanted)
+    # The project's own packages are used from their source folders (src layout).
+    paths = sorted(str(p) for pattern in SOURCE_DIRS for p in ROOT.glob(pattern) if p.is_dir())
+    (_site_packages() / "esafety-platform.pth").write_text("\n".join(paths) + "\n")
+
+
+def main() -> None:
+    ensure_venv()
+    script = ROOT / "scripts" / "platformctl.py"
+    os.execv(str(PYTHON), [str(PYTHON), str(script), *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()

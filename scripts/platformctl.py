@@ -1,0 +1,50 @@
+"""Runs inside the project's virtual environment; `python3 manage.py ...` hands over to it.
+
+    run                    start every service and the gateway on SQLite with demo data
+    test [pytest args]     ruff, mypy and the whole pytest suite
+    migrate                apply every service's migrations to its configured database
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def run_checks(pytest_args: list[str]) -> int:
+    steps = [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        ["mypy", "libs", "services", "gateway", "tests", "bench", "scripts"],
+    ]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    bindir = Path(sys.executable).parent
+    for step in steps:
+        print(f"== {' '.join(step)}", flush=True)
+        code = subprocess.call([str(bindir / step[0]), *step[1:]], cwd=ROOT, env=env)
+        if code != 0:
+            return code
+    print("== pytest", flush=True)
+    return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    command = args[0] if args else "help"
+    if command == "test":
+        sys.exit(run_checks(args[1:]))
+    if command in ("run", "migrate"):
+        import launcher
+
+        sys.exit(launcher.main(command, args[1:]))
+    print(__doc__)
+    sys.exit(0 if command == "help" else 2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Identity: schools, people, carers, accounts and roles, OAuth clients, tokens and agreements."""

@@ -1,0 +1,48 @@
+"""Fixtures shared by the whole suite: tokens, clock, migrated databases per service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servicekit.clock import FrozenClock
+from servicekit.testing import TokenFactory, migrated_database
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_DIRS = {
+    "identity": ROOT / "services" / "identity",
+    "incidents": ROOT / "services" / "incidents",
+    "devices": ROOT / "services" / "devices",
+    "media_consent": ROOT / "services" / "media-consent",
+}
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture(scope="session")
+def tokens() -> TokenFactory:
+    """Signs real access tokens with a test key (services under test are given its JWKS)."""
+    return TokenFactory()
+
+
+@pytest.fixture(scope="session")
+def database_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """`database_for("identity")`: the URL of a migrated database for that service, made once a session."""
+    made: dict[str, str] = {}
+    stack = []
+
+    def make(service: str) -> str:
+        if service not in made:
+            cm = migrated_database(service, SERVICE_DIRS[service], tmp_path_factory.mktemp(service))
+            made[service] = cm.__enter__()
+            stack.append(cm)
+        return made[service]
+
+    yield make
+    for cm in reversed(stack):
+        cm.__exit__(None, None, None)
