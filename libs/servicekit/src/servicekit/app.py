@@ -63,6 +63,19 @@ def health_router() -> APIRouter:
     return router
 
 
+def replica_router() -> APIRouter:
+    """Operations route to pull identity's feed now (deploy hooks, tests). Not routed by the gateway."""
+    router = APIRouter(tags=["operations"])
+
+    @router.post("/internal/replica/sync", include_in_schema=False)
+    async def sync_replica(request: Request) -> dict[str, int]:
+        """Follow identity's people feed until caught up."""
+        applied = await request.app.state.follower.sync_once()
+        return {"applied": applied}
+
+    return router
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -142,6 +155,8 @@ def create_service_app(
 
     install_error_handlers(app)
     app.include_router(health_router())
+    if follow_people:
+        app.include_router(replica_router())
     for router in routers:
         app.include_router(router)
 

@@ -69,8 +69,13 @@ async def record(
     at: datetime | None = None,
 ) -> AuditEntry:
     entry = _entry(
-        actor=actor, action=action, target_type=target_type, target_id=target_id,
-        school_id=school_id, detail=detail, at=at,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        school_id=school_id,
+        detail=detail,
+        at=at,
     )
     session.add(entry)
     await session.flush()

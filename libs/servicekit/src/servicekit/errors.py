@@ -73,9 +73,7 @@ class InsufficientScope(Forbidden):
     def __init__(self, scopes: list[str]) -> None:
         super().__init__(
             f"This needs the scope {' '.join(scopes)}.",
-            headers={
-                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'
-            },
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'},
         )
 
 
@@ -186,9 +184,7 @@ async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_integrity(_request: Request, exc: Exception) -> JSONResponse:
     log.warning("integrity error: %s", type(exc).__name__)
-    return problem_response(
-        409, "The change conflicts with a record that already exists.", slug="conflict"
-    )
+    return problem_response(409, "The change conflicts with a record that already exists.", slug="conflict")
 
 
 async def _on_data(_request: Request, exc: Exception) -> JSONResponse:

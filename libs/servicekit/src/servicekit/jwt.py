@@ -58,9 +58,7 @@ class VerificationKey:
         if jwk_data.get("kty") != "RSA" or jwk_data.get("alg", ALGORITHM) != ALGORITHM:
             raise TokenRejected("key of an unsupported type")
         self.kid = str(jwk_data.get("kid", ""))
-        self._key = jose_jwk.construct(
-            {"kty": "RSA", "n": jwk_data["n"], "e": jwk_data["e"]}, ALGORITHM
-        )
+        self._key = jose_jwk.construct({"kty": "RSA", "n": jwk_data["n"], "e": jwk_data["e"]}, ALGORITHM)
 
     def verify_signature(self, token: str) -> bytes:
         try:

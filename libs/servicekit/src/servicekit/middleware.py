@@ -31,11 +31,15 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "http_requests_total", "Requests served", ["service", "method", "route", "status"],
+            "http_requests_total",
+            "Requests served",
+            ["service", "method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "http_request_duration_seconds", "Time to serve a request", ["service", "method", "route"],
+            "http_request_duration_seconds",
+            "Time to serve a request",
+            ["service", "method", "route"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
@@ -130,25 +134,34 @@ class RequestContextMiddleware:
                 method,
                 scope["path"],
                 status,
-                extra={"fields": {
-                    "method": method, "path": scope["path"], "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "client_ip": client_ip,
-                }},
+                extra={
+                    "fields": {
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client_ip": client_ip,
+                    }
+                },
             )
             for var, token in zip((request_id_var, trace_id_var, client_ip_var), tokens, strict=True):
-                var.reset(token)  # type: ignore[arg-type]
+                var.reset(token)
 
     async def _too_large(self, send: Send) -> None:
         body = problem_body(
             413, f"The request body is larger than {self.max_body_bytes} bytes.", slug="payload-too-large"
         )
         payload = json.dumps(body).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(payload)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     def _client_ip(self, scope: Scope) -> str | None:

@@ -66,7 +66,7 @@ class NotBeforeIndex:
 
 
 def _convert(model: type[KitBase], data: dict[str, Any]) -> dict[str, Any]:
-    columns = model.__table__.columns  # type: ignore[attr-defined]
+    columns = model.__table__.columns
     values: dict[str, Any] = {}
     for name, value in data.items():
         if name not in columns:

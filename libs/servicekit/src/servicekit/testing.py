@@ -182,8 +182,18 @@ class ServiceProcess:
     def start(self, *, ready_path: str = "/livez", timeout: float = 30.0) -> ServiceProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", self.app, "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                self.app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -206,7 +216,10 @@ class ServiceProcess:
 
 
 def wait_until_ready(
-    url: str, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None,
+    url: str,
+    *,
+    timeout: float = 30.0,
+    process: subprocess.Popen[bytes] | None = None,
     log_path: Path | None = None,
 ) -> None:
     """Poll `url` until it answers 200 (waiting on a starting process, not a sleep in a test)."""
