@@ -9,3 +9,10 @@ from servicekit.db import make_metadata
 
 class Base(DeclarativeBase):
     metadata = make_metadata()
+
+
+# Every domain's tables, so alembic and the app see them (imported after Base exists).
+from identity.agreements import models as _agreements  # noqa: E402, F401
+from identity.changes import models as _changes  # noqa: E402, F401
+from identity.people import models as _people  # noqa: E402, F401
+from identity.schools import models as _schools  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Acceptable-use agreements: versioned texts per audience and who has signed the current one."""

@@ -1,0 +1,1 @@
+"""The people change feed that every other service follows into its replica tables."""

@@ -1,0 +1,1 @@
+"""People (pupils, staff, parents, governors, visitors) and the links between carers and pupils."""

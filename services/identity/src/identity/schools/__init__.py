@@ -1,0 +1,1 @@
+"""Schools: the tenants of the platform (platform administrators create them)."""
