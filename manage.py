@@ -53,9 +53,11 @@ def ensure_venv() -> None:
              "-r", str(ROOT / "requirements.txt"), "-c", str(ROOT / "constraints.txt")]
         )
         STAMP.write_text(wanted)
-    # The project's own packages are used from their source folders (src layout).
-    paths = sorted(str(p) for pattern in SOURCE_DIRS for p in ROOT.glob(pattern) if p.is_dir())
-    (_site_packages() / "esafety-platform.pth").write_text("\n".join(paths) + "\n")
+    # The project's own packages are used from their source folders (src layout). The .pth line
+    # globs at interpreter start, so a service added later is found without reinstalling.
+    globs = " + ".join(f"sorted(__import__('glob').glob({str(ROOT / p)!r}))" for p in SOURCE_DIRS)
+    line = f"import sys; sys.path.extend({globs})\n"
+    (_site_packages() / "esafety-platform.pth").write_text(line)
 
 
 def main() -> None:

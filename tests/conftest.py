@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from servicekit.clock import FrozenClock
+from servicekit.jwt import SigningKey, generate_private_key_pem
 from servicekit.testing import TokenFactory, migrated_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +26,14 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture(scope="session")
-def tokens() -> TokenFactory:
-    """Signs real access tokens with a test key (services under test are given its JWKS)."""
-    return TokenFactory()
+def signing_key() -> SigningKey:
+    return SigningKey(generate_private_key_pem(), kid="test-key-1")
+
+
+@pytest.fixture
+def tokens(signing_key: SigningKey, clock: FrozenClock) -> TokenFactory:
+    """Signs real access tokens with the test key, at the test's clock (apps get its JWKS)."""
+    return TokenFactory(signing_key, clock=clock)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ async def app(database_for, clock: FrozenClock, tokens: TokenFactory) -> AsyncIt
     url = database_for("identity")
     settings = IdentitySettings(database_url=url, environment="test")
     application = create_app(settings, clock=clock, key_source=StaticKeySource(tokens.jwks))
-    tokens.clock = clock
     async with rollback_sessions(url) as sessionmaker:
         application.state.sessionmaker = sessionmaker
         yield application

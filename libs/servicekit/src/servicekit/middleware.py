@@ -89,12 +89,20 @@ class RequestContextMiddleware:
         tokens = (request_id_var.set(request_id), trace_id_var.set(trace_id), client_ip_var.set(client_ip))
         scope.setdefault("state", {}).update(request_id=request_id, traceparent=traceparent)
         status = 500
-        response_started = False
+        too_large = False
+        replaced = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and too_large:
+                # The app failed reading an over-long body (it may answer 400): answer 413 instead.
+                replaced = True
+                status = 413
+                await self._too_large(send, request_id)
+                return
             if message["type"] == "http.response.start":
-                response_started = True
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
@@ -104,25 +112,28 @@ class RequestContextMiddleware:
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    too_large = True
                     raise BodyTooLarge()
             return message
 
         try:
             length = header(scope, b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-                await self._too_large(send_wrapper)
+                status = 413
+                await self._too_large(send, request_id)
             else:
                 try:
                     await self.app(scope, receive_wrapper, send_wrapper)
                 except BodyTooLarge:
-                    if response_started:
-                        raise
-                    await self._too_large(send_wrapper)
+                    if not replaced:
+                        status = 413
+                        replaced = True
+                        await self._too_large(send, request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = self._route(scope)
@@ -147,7 +158,7 @@ class RequestContextMiddleware:
             for var, token in zip((request_id_var, trace_id_var, client_ip_var), tokens, strict=True):
                 var.reset(token)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, request_id: str) -> None:
         body = problem_body(
             413, f"The request body is larger than {self.max_body_bytes} bytes.", slug="payload-too-large"
         )
@@ -159,6 +170,7 @@ class RequestContextMiddleware:
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", request_id.encode()),
                 ],
             }
         )
