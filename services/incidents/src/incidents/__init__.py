@@ -1,0 +1,1 @@
+"""Incidents: the school's e-safety incident log, its actions, evidence and history, and LA reporting."""

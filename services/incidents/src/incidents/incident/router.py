@@ -1,0 +1,199 @@
+"""Routes of the incident log: report, read, change, chronology, evidence, history. Never delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from incidents.incident import service as incident_service
+from incidents.incident.constants import Category, Status
+from incidents.incident.dependencies import (
+    ReadableIncident,
+    Reader,
+    Reporter,
+    WritableIncident,
+    Writer,
+    school_of,
+)
+from incidents.incident.models import Incident
+from incidents.incident.schemas import (
+    ActionCreate,
+    ActionRead,
+    EvidenceCreate,
+    EvidenceRead,
+    HistoryRead,
+    IncidentCreate,
+    IncidentRead,
+    IncidentUpdate,
+    PeopleAdd,
+)
+from servicekit.app import ClockDep
+from servicekit.db import SessionDep
+from servicekit.errors import PreconditionRequired, problem_response
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+IfMatch = Annotated[str | None, Header(max_length=200, description="The ETag of the incident as last read.")]
+
+
+def _etagged(incident: Incident, response: Response) -> IncidentRead:
+    response.headers["ETag"] = incident_service.etag(incident)
+    return incident_service.to_read(incident)
+
+
+@router.post("", status_code=201, response_model=IncidentRead)
+async def report_incident(
+    body: IncidentCreate, principal: Reporter, session: SessionDep, idem: IdempotencyDep, clock: ClockDep
+) -> Response:
+    """Report an e-safety incident."""
+    if idem.replay is not None:
+        return idem.replay
+    incident = await incident_service.create(
+        session, principal=principal, school_id=school_of(principal), body=body, now=clock.now()
+    )
+    return await idem.respond(
+        incident_service.to_read(incident),
+        status_code=201,
+        headers={"ETag": incident_service.etag(incident), "Location": f"/v1/incidents/{incident.id}"},
+    )
+
+
+@router.get("", response_model=Page[IncidentRead])
+async def list_incidents(
+    request: Request,
+    response: Response,
+    principal: Reader,
+    session: SessionDep,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+    status: Annotated[Status | None, Query()] = None,
+    category: Annotated[Category | None, Query()] = None,
+) -> Page[IncidentRead]:
+    """List the incidents the caller may see, newest first."""
+    stmt = incident_service.visible(principal)
+    if status is not None:
+        stmt = stmt.where(Incident.status == status)
+    if category is not None:
+        stmt = stmt.where(Incident.category == category)
+    rows, next_cursor = await paginate(
+        session,
+        stmt,
+        order_by=(Incident.recorded_at, Incident.id),
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
+    await incident_service.record_restricted_reads(session, principal, rows, how="list")
+    set_next_link(request, response, next_cursor)
+    return Page(items=[incident_service.to_read(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{incident_id}", response_model=IncidentRead)
+async def get_incident(incident: ReadableIncident, response: Response) -> IncidentRead:
+    """Read one incident."""
+    return _etagged(incident, response)
+
+
+@router.patch("/{incident_id}", response_model=IncidentRead)
+async def update_incident(
+    body: IncidentUpdate,
+    incident: WritableIncident,
+    principal: Writer,
+    session: SessionDep,
+    clock: ClockDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> IncidentRead:
+    """Change an incident (If-Match required); the change is kept in its history."""
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the incident's ETag.", slug="if-match-required")
+    incident = await incident_service.update(
+        session, incident, principal=principal, body=body, if_match=if_match, now=clock.now()
+    )
+    return _etagged(incident, response)
+
+
+@router.delete("/{incident_id}", status_code=409, responses={409: {"description": "Never deleted"}})
+async def delete_incident(incident: WritableIncident, principal: Writer, session: SessionDep) -> Response:
+    """Refused: incidents are safeguarding records and are never deleted through the API."""
+    refusal = await incident_service.refuse_delete(session, incident, principal=principal)
+    return problem_response(refusal.status, refusal.detail, slug=refusal.slug, **refusal.extra)
+
+
+@router.post("/{incident_id}/people", response_model=IncidentRead, status_code=201)
+async def add_people(
+    body: PeopleAdd,
+    incident: WritableIncident,
+    principal: Writer,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Name more people in an incident."""
+    if idem.replay is not None:
+        return idem.replay
+    incident = await incident_service.add_people(
+        session, incident, principal=principal, people=body.people, now=clock.now()
+    )
+    return await idem.respond(
+        incident_service.to_read(incident), status_code=201, headers={"ETag": incident_service.etag(incident)}
+    )
+
+
+@router.get("/{incident_id}/actions", response_model=list[ActionRead])
+async def list_actions(incident: ReadableIncident, session: SessionDep) -> list[ActionRead]:
+    """The incident's chronology of actions, oldest first."""
+    return [ActionRead.model_validate(a) for a in await incident_service.list_actions(session, incident)]
+
+
+@router.post("/{incident_id}/actions", response_model=ActionRead, status_code=201)
+async def add_action(
+    body: ActionCreate,
+    incident: WritableIncident,
+    principal: Writer,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Add a note, sanction, referral decision, notification or police referral."""
+    if idem.replay is not None:
+        return idem.replay
+    action = await incident_service.add_action(
+        session, incident, principal=principal, body=body, now=clock.now()
+    )
+    return await idem.respond(
+        ActionRead.model_validate(action), status_code=201, headers={"ETag": incident_service.etag(incident)}
+    )
+
+
+@router.get("/{incident_id}/evidence", response_model=list[EvidenceRead])
+async def list_evidence(incident: ReadableIncident, session: SessionDep) -> list[EvidenceRead]:
+    """The incident's evidence register."""
+    return [EvidenceRead.model_validate(e) for e in await incident_service.list_evidence(session, incident)]
+
+
+@router.post("/{incident_id}/evidence", response_model=EvidenceRead, status_code=201)
+async def add_evidence(
+    body: EvidenceCreate,
+    incident: WritableIncident,
+    principal: Writer,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Register evidence: what, where it is kept, by whom (never imagery for sexting)."""
+    if idem.replay is not None:
+        return idem.replay
+    evidence = await incident_service.add_evidence(
+        session, incident, principal=principal, body=body, now=clock.now()
+    )
+    return await idem.respond(EvidenceRead.model_validate(evidence), status_code=201)
+
+
+@router.get("/{incident_id}/history", response_model=list[HistoryRead])
+async def list_history(incident: ReadableIncident, session: SessionDep) -> list[HistoryRead]:
+    """Every change of the incident: who, when, what changed."""
+    return [HistoryRead.model_validate(h) for h in await incident_service.list_history(session, incident)]

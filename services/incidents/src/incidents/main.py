@@ -1,0 +1,33 @@
+"""The incidents service's app."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from incidents.config import IncidentsSettings
+from incidents.incident.router import router as incident_router
+from incidents.reporting.router import router as reporting_router
+from servicekit.app import create_service_app
+from servicekit.auth import KeySource
+from servicekit.clock import Clock
+
+# The reporting routes come first: /v1/incidents/export must not be taken for an incident id.
+ROUTERS: list[APIRouter] = [reporting_router, incident_router]
+
+
+def create_app(
+    settings: IncidentsSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    key_source: KeySource | None = None,
+) -> FastAPI:
+    settings = settings or IncidentsSettings()
+    return create_service_app(
+        settings=settings,
+        title="Incidents",
+        description="The school's e-safety incident log and LA reporting.",
+        routers=ROUTERS,
+        clock=clock,
+        key_source=key_source,
+        follow_people=True,
+    )
