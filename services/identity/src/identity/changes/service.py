@@ -1,0 +1,164 @@
+"""Recording changes to schools, people, carer links and accounts, and reading them as a feed.
+
+Every write to one of those entities calls `record_change` in its own transaction. The entity's
+row in `people_change` then carries the latest change number (from `servicekit.feeds`, whose
+counter lock makes numbers visible in order), so a reader paging by number never skips a change
+committed out of order, and sees each entity once, in its latest state.
+
+Each kind has a serializer that turns entity ids into the feed's `data` (keys named as the columns
+of servicekit's Replica* tables). Other domains register theirs (part of identity that owns
+accounts registers `account`):
+
+    register_serializer("account", account_feed_data)
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.changes.models import PeopleChange
+from identity.changes.schemas import ChangeItem
+from identity.people.models import CarerLink, Person
+from identity.schools.models import School
+from servicekit.feeds import next_sequence, read_feed
+
+FEED_NAME = "identity-people"
+KINDS = ("school", "person", "carer_link", "account")
+
+# ids of one kind -> {id: data}; ids that no longer exist are simply left out.
+Serializer = Callable[[AsyncSession, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, dict[str, Any]]]]
+RolesProvider = Callable[[AsyncSession, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, list[str]]]]
+
+SERIALIZERS: dict[str, Serializer] = {}
+
+
+def register_serializer(kind: str, serializer: Serializer) -> None:
+    """Say how the feed describes entities of `kind` (one of KINDS)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown feed kind {kind!r}")
+    SERIALIZERS[kind] = serializer
+
+
+async def record_change(
+    session: AsyncSession, *, kind: str, entity_id: uuid.UUID, at: datetime | None = None
+) -> int:
+    """Mark the entity changed in this transaction; returns its new change number.
+
+    Call it after the change itself (the feed counter stays locked until commit).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown feed kind {kind!r}")
+    seq = await next_sequence(session, FEED_NAME)
+    when = at or datetime.now(UTC)
+    # The counter lock taken above serialises writers, so this read-then-write cannot race.
+    result = await session.execute(
+        update(PeopleChange)
+        .where(PeopleChange.kind == kind, PeopleChange.entity_id == entity_id)
+        .values(change_seq=seq, changed_at=when)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) == 0:
+        session.add(PeopleChange(kind=kind, entity_id=entity_id, change_seq=seq, changed_at=when))
+        await session.flush()
+    return seq
+
+
+async def read_changes(
+    session: AsyncSession, *, cursor: str | None, limit: int
+) -> tuple[list[ChangeItem], str, bool]:
+    """The entities changed after `cursor`, oldest change first, each in its latest state."""
+    rows, next_cursor, has_more = await read_feed(
+        session,
+        select(PeopleChange),
+        seq_column=PeopleChange.change_seq,
+        cursor=cursor,
+        limit=limit,
+    )
+    ids_by_kind: dict[str, list[uuid.UUID]] = {}
+    for row in rows:
+        ids_by_kind.setdefault(row.kind, []).append(row.entity_id)
+    data: dict[tuple[str, uuid.UUID], dict[str, Any]] = {}
+    for kind, ids in ids_by_kind.items():
+        serializer = SERIALIZERS.get(kind)
+        if serializer is None:
+            continue
+        for entity_id, values in (await serializer(session, ids)).items():
+            data[(kind, entity_id)] = values
+    items = [
+        ChangeItem(seq=row.change_seq, kind=row.kind, id=row.entity_id, data=data[(row.kind, row.entity_id)])
+        for row in rows
+        if (row.kind, row.entity_id) in data
+    ]
+    return items, next_cursor, has_more
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+async def _schools(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    rows = await session.scalars(select(School).where(School.id.in_(ids)))
+    return {s.id: {"name": s.name, "urn": s.urn, "la_code": s.la_code} for s in rows}
+
+
+async def _roles_by_person(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    # Accounts live in another identity domain, loaded lazily to keep imports one-way.
+    try:
+        accounts = importlib.import_module("identity.accounts.service")
+    except ModuleNotFoundError:
+        return {}
+    provider: RolesProvider | None = getattr(accounts, "roles_by_person", None)
+    if provider is None:
+        return {}
+    return await provider(session, person_ids)
+
+
+async def _people(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    people = list(await session.scalars(select(Person).where(Person.id.in_(ids))))
+    roles = await _roles_by_person(session, [p.id for p in people])
+    return {
+        p.id: {
+            "school_id": str(p.school_id),
+            "kind": p.kind,
+            "given_name": p.given_name,
+            "family_name": p.family_name,
+            "year_group": p.year_group,
+            "date_of_birth": _plain(p.date_of_birth),
+            "external_ref": p.external_ref,
+            "is_on_roll": p.is_on_roll,
+            "roles": sorted(roles.get(p.id, [])),
+        }
+        for p in people
+    }
+
+
+async def _carer_links(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    rows = await session.scalars(select(CarerLink).where(CarerLink.id.in_(ids)))
+    return {
+        link.id: {
+            "pupil_id": str(link.pupil_id),
+            "carer_id": str(link.carer_id),
+            "relationship": link.relationship,
+            "has_parental_responsibility": link.has_parental_responsibility,
+            "is_active": link.is_active,
+        }
+        for link in rows
+    }
+
+
+register_serializer("school", _schools)
+register_serializer("person", _people)
+register_serializer("carer_link", _carer_links)
