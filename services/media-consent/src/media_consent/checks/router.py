@@ -1,0 +1,127 @@
+"""The MLE's consent check, the record of checks, and the public keys that verify receipts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from media_consent.checks import service as check_service
+from media_consent.checks.models import ConsentCheck
+from media_consent.checks.schemas import (
+    ConsentCheckCreate,
+    ConsentCheckRead,
+    ConsentCheckRecordRead,
+    PupilResult,
+)
+from media_consent.consent.dependencies import school_of
+from servicekit.app import ClockDep
+from servicekit.auth import Principal, Scoped
+from servicekit.db import SessionDep
+from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+
+router = APIRouter(prefix="/v1/media-consent", tags=["media consent"])
+
+
+@router.post("/checks", response_model=ConsentCheckRead)
+async def check_consent(
+    body: ConsentCheckCreate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Scoped("consent:check")],
+) -> ConsentCheckRead:
+    """May every one of these pupils be shown? `allow` only if all may."""
+    school_id = school_of(principal)
+    now = clock.now()
+    # The same pupil named twice is answered once.
+    pupil_ids = list(dict.fromkeys(body.pupil_ids))
+    facts = await check_service.load_facts(session, pupil_ids)
+    decision, results = check_service.decide(
+        facts,
+        pupil_ids,
+        school_id=school_id,
+        purpose=body.purpose,
+        media_type=body.media_type,
+        framing=body.framing,
+        now=now,
+        filename=body.filename,
+        caption=body.caption,
+    )
+    check_id = uuid.uuid4()
+    await check_service.store(
+        session,
+        check_id=check_id,
+        school_id=school_id,
+        actor=principal.actor,
+        source="check",
+        purpose=body.purpose,
+        media_type=body.media_type,
+        framing=body.framing,
+        pupil_ids=pupil_ids,
+        decision=decision,
+        results=results,
+        now=now,
+    )
+    keys = request.app.state.receipt_keys
+    receipt = check_service.receipt(
+        keys.active,
+        issuer=request.app.state.receipt_issuer,
+        check_id=check_id,
+        school_id=school_id,
+        actor=principal.actor,
+        purpose=body.purpose,
+        media_type=body.media_type,
+        framing=body.framing,
+        decision=decision,
+        results=results,
+        now=now,
+    )
+    return ConsentCheckRead(
+        check_id=check_id,
+        decision=decision,  # type: ignore[arg-type]
+        results=[PupilResult.model_validate(r) for r in results],
+        checked_at=now,
+        receipt=receipt,
+    )
+
+
+@router.get("/checks", response_model=Page[ConsentCheckRecordRead])
+async def list_consent_checks(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Scoped("consent:read")],
+    checked_from: Annotated[datetime | None, Query(alias="from")] = None,
+    checked_to: Annotated[datetime | None, Query(alias="to")] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[ConsentCheckRecordRead]:
+    """The checks made for your school, newest first: who asked, about whom, and the answer."""
+    stmt = select(ConsentCheck).where(ConsentCheck.school_id == school_of(principal))
+    if checked_from is not None:
+        stmt = stmt.where(ConsentCheck.checked_at >= checked_from)
+    if checked_to is not None:
+        stmt = stmt.where(ConsentCheck.checked_at < checked_to)
+    rows, next_cursor = await paginate(
+        session,
+        stmt,
+        order_by=(ConsentCheck.checked_at, ConsentCheck.id),
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
+    set_next_link(request, response, next_cursor)
+    return Page[ConsentCheckRecordRead](
+        items=[ConsentCheckRecordRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.get("/.well-known/jwks.json", tags=["public"])
+async def receipt_keys(request: Request) -> dict[str, Any]:
+    """The public keys that verify consent receipts (no token needed)."""
+    jwks: dict[str, Any] = request.app.state.receipt_keys.jwks()
+    return jwks

@@ -1,0 +1,163 @@
+"""The consent check: one read of the local database, the rules, a record of the check, a receipt.
+
+This is the hot path of the service (the MLE asks before every publication). It reads only this
+service's tables (the people replica and the consent state) with one Core query, so it keeps
+answering while identity is down.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from media_consent.checks.models import ConsentCheck
+from media_consent.consent.models import ConsentCurrent
+from media_consent.consent.rules import PupilFacts, evaluate
+from media_consent.restriction.models import NeverPublish
+from servicekit.context import current_request_id
+from servicekit.jwt import SigningKey
+from servicekit.models import ReplicaPerson
+
+RECEIPT_TYPE = "consent-receipt+jwt"
+
+_FACTS = (
+    select(
+        ReplicaPerson.id,
+        ReplicaPerson.school_id,
+        ReplicaPerson.kind,
+        ReplicaPerson.is_on_roll,
+        ReplicaPerson.given_name,
+        ReplicaPerson.family_name,
+        ConsentCurrent.version,
+        ConsentCurrent.grants,
+        ConsentCurrent.withdrawn_purposes,
+        ConsentCurrent.valid_until,
+        NeverPublish.is_active,
+    )
+    .outerjoin(ConsentCurrent, ConsentCurrent.pupil_id == ReplicaPerson.id)
+    .outerjoin(NeverPublish, NeverPublish.pupil_id == ReplicaPerson.id)
+)
+
+
+async def load_facts(session: AsyncSession, pupil_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PupilFacts]:
+    """Everything the rules need about these people, in one query."""
+    rows = await session.execute(_FACTS.where(ReplicaPerson.id.in_(pupil_ids)))
+    return {
+        row[0]: PupilFacts(
+            school_id=row[1],
+            kind=row[2],
+            is_on_roll=bool(row[3]),
+            given_name=row[4],
+            family_name=row[5],
+            version=row[6],
+            grants=row[7],
+            withdrawn_purposes=row[8],
+            valid_until=row[9],
+            is_restricted=bool(row[10]),
+        )
+        for row in rows
+    }
+
+
+def decide(
+    facts: dict[uuid.UUID, PupilFacts],
+    pupil_ids: Sequence[uuid.UUID],
+    *,
+    school_id: uuid.UUID,
+    purpose: str,
+    media_type: str,
+    framing: str,
+    now: datetime,
+    filename: str | None = None,
+    caption: str | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    today = now.date()
+    results = []
+    for pupil_id in pupil_ids:
+        reason = evaluate(
+            facts.get(pupil_id),
+            school_id=school_id,
+            purpose=purpose,
+            media_type=media_type,
+            framing=framing,
+            today=today,
+            filename=filename,
+            caption=caption,
+        )
+        results.append(
+            {"pupil_id": str(pupil_id), "decision": "deny" if reason else "allow", "reason": reason}
+        )
+    decision = "allow" if results and all(r["decision"] == "allow" for r in results) else "deny"
+    return decision, results
+
+
+async def store(
+    session: AsyncSession,
+    *,
+    check_id: uuid.UUID,
+    school_id: uuid.UUID,
+    actor: str,
+    source: str,
+    purpose: str,
+    media_type: str,
+    framing: str,
+    pupil_ids: Sequence[uuid.UUID],
+    decision: str,
+    results: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Keep the check, so the school can show what was checked (a Core insert: this is the hot path)."""
+    await session.execute(
+        insert(ConsentCheck).values(
+            id=check_id,
+            school_id=school_id,
+            actor=actor,
+            source=source,
+            purpose=purpose,
+            media_type=media_type,
+            framing=framing,
+            pupil_ids=[str(p) for p in pupil_ids],
+            decision=decision,
+            results=results,
+            checked_at=now,
+            request_id=current_request_id(),
+        )
+    )
+
+
+def receipt(
+    key: SigningKey,
+    *,
+    issuer: str,
+    check_id: uuid.UUID,
+    school_id: uuid.UUID,
+    actor: str,
+    purpose: str,
+    media_type: str,
+    framing: str,
+    decision: str,
+    results: list[dict[str, Any]],
+    now: datetime,
+) -> str:
+    """A signed statement of the decision. Its `typ` keeps it from ever passing as an access token."""
+    claims = {
+        "iss": issuer,
+        "sub": str(check_id),
+        "jti": str(check_id),
+        "iat": int(now.timestamp()),
+        "checked_at": now.isoformat(),
+        "school_id": str(school_id),
+        "requested_by": actor,
+        "purpose": purpose,
+        "media_type": media_type,
+        "framing": framing,
+        "pupil_ids": [r["pupil_id"] for r in results],
+        "decision": decision,
+        "results": results,
+    }
+    return key.sign(claims, typ=RECEIPT_TYPE)

@@ -1,0 +1,22 @@
+"""The media-consent service's settings, from the environment (prefix MEDIA_CONSENT_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.settings import ServiceSettings
+
+
+class MediaConsentSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIA_CONSENT_", extra="ignore")
+
+    service_name: str = "media-consent"
+    database_url: str = "sqlite+aiosqlite:///var/media_consent.db"
+    # The receipt-signing key: `<kid>.pem` (mode 600) and keys.json, generated on first start.
+    keys_dir: str = "var/keys-media-consent"
+    # Images sent to the metadata scan; larger ones are 413 before Pillow sees them. The body cap
+    # of every request is raised to match (JSON bodies are still bounded by their models).
+    max_scan_bytes: int = 12 * 1024 * 1024
+    max_body_bytes: int = 12 * 1024 * 1024 + 4096
+    # A check names at most this many pupils (CONTRACT.md: up to 200).
+    max_check_pupils: int = 200

@@ -1,0 +1,166 @@
+"""Request and response models of consent records, withdrawals, the change feed and the views."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from media_consent.consent.rules import MediaType, Purpose
+
+LevelName = Literal["none", "group", "individual"]
+
+
+class Grant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: Purpose
+    media_type: MediaType
+    level: LevelName
+
+
+def _unique_pairs(grants: list[Grant]) -> list[Grant]:
+    seen: set[tuple[str, str]] = set()
+    for grant in grants:
+        pair = (grant.purpose, grant.media_type)
+        if pair in seen:
+            raise ValueError(f"{grant.purpose}/{grant.media_type} is listed twice")
+        seen.add(pair)
+    return grants
+
+
+class ConsentRecordCreate(BaseModel):
+    """A consent form: by the office or the head from paper, or by a parent signed in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pupil_id: uuid.UUID
+    given_by: uuid.UUID = Field(description="A carer with parental responsibility for the pupil.")
+    grants: list[Grant] = Field(max_length=14, description="Pairs not listed are `none`.")
+    valid_until: date | None = Field(default=None, description="The last day the consent holds.")
+    form_dated_on: date | None = Field(
+        default=None, description="The date on the paper form (required when staff enter a form)."
+    )
+    collected_by: uuid.UUID | None = Field(
+        default=None, description="The member of staff who collected the form (default: the caller)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ConsentRecordCreate:
+        _unique_pairs(self.grants)
+        return self
+
+
+class OwnConsentCreate(BaseModel):
+    """A parent's own consent for their child (given by the signed-in parent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grants: list[Grant] = Field(max_length=14)
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> OwnConsentCreate:
+        _unique_pairs(self.grants)
+        return self
+
+
+class WithdrawalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    given_by: uuid.UUID = Field(description="A carer of the pupil.")
+    purposes: list[Purpose] | None = Field(
+        default=None, min_length=1, max_length=7, description="Omitted: every purpose."
+    )
+
+
+class OwnWithdrawalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purposes: list[Purpose] | None = Field(default=None, min_length=1, max_length=7)
+
+
+class GrantRead(BaseModel):
+    purpose: str
+    media_type: str
+    level: str
+
+
+class ConsentVersionRead(BaseModel):
+    version: int
+    kind: str
+    grants: list[GrantRead]
+    withdrawn_purposes: list[str]
+    valid_until: date | None
+    given_by: uuid.UUID
+    source: str
+    form_dated_on: date | None
+    collected_by: uuid.UUID | None
+    recorded_by: str
+    recorded_at: datetime
+
+
+class CurrentConsent(BaseModel):
+    version: int
+    grants: list[GrantRead]
+    withdrawn_purposes: list[str]
+    valid_until: date | None
+    is_expired: bool
+    updated_at: datetime
+
+
+class PupilConsentRead(BaseModel):
+    pupil_id: uuid.UUID
+    school_id: uuid.UUID
+    given_name: str
+    family_name: str
+    year_group: str | None
+    is_on_roll: bool
+    current: CurrentConsent | None
+    versions: list[ConsentVersionRead]
+    never_publish: bool | None = Field(
+        default=None, description="Shown only to the safeguarding lead and the head teacher."
+    )
+
+
+class ConsentRecordRead(BaseModel):
+    """The version just created."""
+
+    pupil_id: uuid.UUID
+    school_id: uuid.UUID
+    version: ConsentVersionRead
+
+
+class ChangeRead(BaseModel):
+    pupil_id: uuid.UUID
+    version: int
+    changed_at: datetime
+    kind: str
+    seq: int
+
+
+class PupilSummary(BaseModel):
+    pupil_id: uuid.UUID
+    given_name: str
+    family_name: str
+    year_group: str | None
+
+
+class ExpiringConsent(PupilSummary):
+    version: int
+    valid_until: date
+
+
+class GroupPhotoEntry(PupilSummary):
+    may_appear: bool
+    reason: str | None
+
+
+class GroupPhotoView(BaseModel):
+    year_group: str
+    purpose: str
+    media_type: str
+    checked_at: datetime
+    pupils: list[GroupPhotoEntry]

@@ -1,0 +1,69 @@
+"""Reads of the people replica (followed from identity's feed): pupils, carers and staff of a school.
+
+Never a call to identity: these read only this service's own tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.models import ReplicaCarerLink, ReplicaPerson
+
+
+async def pupil_of_school(
+    session: AsyncSession, pupil_id: uuid.UUID, school_id: uuid.UUID | None
+) -> ReplicaPerson | None:
+    """The pupil if they belong to this school (on roll or not); None for anyone else."""
+    if school_id is None:
+        return None
+    person = await session.get(ReplicaPerson, pupil_id)
+    if person is None or person.kind != "pupil" or person.school_id != school_id:
+        return None
+    return person
+
+
+async def carer_link(
+    session: AsyncSession, pupil_id: uuid.UUID, carer_id: uuid.UUID
+) -> ReplicaCarerLink | None:
+    """The active link between a carer and a pupil, if there is one."""
+    stmt = select(ReplicaCarerLink).where(
+        ReplicaCarerLink.pupil_id == pupil_id,
+        ReplicaCarerLink.carer_id == carer_id,
+        ReplicaCarerLink.is_active.is_(True),
+    )
+    links = list((await session.scalars(stmt)).all())
+    # Several links (a duplicate from the MIS) count as parental responsibility if any has it.
+    links.sort(key=lambda link: not link.has_parental_responsibility)
+    return links[0] if links else None
+
+
+async def staff_of_school(
+    session: AsyncSession, person_id: uuid.UUID, school_id: uuid.UUID
+) -> ReplicaPerson | None:
+    person = await session.get(ReplicaPerson, person_id)
+    if person is None or person.kind != "staff" or person.school_id != school_id:
+        return None
+    return person
+
+
+async def children_of(
+    session: AsyncSession, carer_id: uuid.UUID, school_id: uuid.UUID
+) -> list[ReplicaPerson]:
+    """Pupils of the school for whom this person is an active carer with parental responsibility."""
+    stmt = (
+        select(ReplicaPerson)
+        .join(ReplicaCarerLink, ReplicaCarerLink.pupil_id == ReplicaPerson.id)
+        .where(
+            ReplicaCarerLink.carer_id == carer_id,
+            ReplicaCarerLink.is_active.is_(True),
+            ReplicaCarerLink.has_parental_responsibility.is_(True),
+            ReplicaPerson.kind == "pupil",
+            ReplicaPerson.school_id == school_id,
+        )
+        .order_by(ReplicaPerson.family_name, ReplicaPerson.given_name, ReplicaPerson.id)
+        .distinct()
+    )
+    return list((await session.scalars(stmt)).all())
