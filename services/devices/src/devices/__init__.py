@@ -1,0 +1,1 @@
+"""Devices: the school hardware inventory, staff and visitor devices, and pupil phones in custody."""

@@ -1,0 +1,1 @@
+"""School hardware: inventory, loans, anti-virus scans, disposal, the inventory report."""

@@ -1,0 +1,369 @@
+"""Routes of the hardware inventory: assets, loans to staff, anti-virus scans, disposal, report."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from devices import school as people
+from devices.assets import service
+from devices.assets.dependencies import ValidAsset, ValidLoan
+from devices.assets.schemas import (
+    AssetCreate,
+    AssetKind,
+    AssetRead,
+    AssetStatus,
+    AssetUpdate,
+    DisposalCreate,
+    DisposalRead,
+    LoanCreate,
+    LoanRead,
+    LoanReturn,
+    LoanState,
+    ScanCreate,
+    ScanRead,
+    StaleScanRead,
+)
+from devices.etags import IfMatch, etag
+from servicekit import audit
+from servicekit.app import ClockDep
+from servicekit.auth import Principal, Scoped
+from servicekit.db import SessionDep
+from servicekit.errors import NotFound, PreconditionRequired, Unprocessable
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+
+router = APIRouter(prefix="/v1/devices", tags=["hardware"])
+
+DevicesRead = Annotated[Principal, Scoped("devices:read")]
+DevicesWrite = Annotated[Principal, Scoped("devices:write")]
+REQUIRED_FIELDS = ("kind", "make", "model", "location", "holds_personal_data", "is_encrypted", "status")
+
+
+def _by(principal: Principal) -> str:
+    return people.actor_ref(principal.person_id, principal.actor)
+
+
+@router.post("/assets", status_code=201, response_model=AssetRead)
+async def register_asset(
+    principal: DevicesWrite,
+    body: AssetCreate,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Add an item of school hardware to the inventory."""
+    if idem.replay is not None:
+        return idem.replay
+    asset = await service.create(session, school_id=school_id, now=clock.now(), **body.model_dump())
+    await audit.record(
+        session,
+        actor=principal,
+        action="asset.registered",
+        target_type="asset",
+        target_id=asset.id,
+        school_id=school_id,
+        at=clock.now(),
+        detail={"asset_tag": asset.asset_tag},
+    )
+    return await idem.respond(
+        AssetRead.model_validate(asset), status_code=201, headers={"ETag": etag(asset.version)}
+    )
+
+
+@router.get("/assets", response_model=Page[AssetRead])
+async def list_assets(
+    principal: DevicesRead,
+    request: Request,
+    response: Response,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    asset_tag: Annotated[str | None, Query(max_length=50)] = None,
+    serial_number: Annotated[str | None, Query(max_length=100)] = None,
+    status: AssetStatus | None = None,
+    kind: AssetKind | None = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[AssetRead]:
+    """The inventory, or a look-up by asset tag or serial number."""
+    rows, next_cursor = await service.list_assets(
+        session,
+        school_id=school_id,
+        asset_tag=asset_tag,
+        serial_number=serial_number,
+        status=status,
+        kind=kind,
+        cursor=cursor,
+        limit=limit,
+    )
+    set_next_link(request, response, next_cursor)
+    return Page(items=[AssetRead.model_validate(a) for a in rows], next_cursor=next_cursor)
+
+
+@router.get("/assets/report.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def inventory_report(
+    principal: DevicesRead,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    include_disposed: bool = True,
+) -> Response:
+    """The hardware inventory report, as CSV."""
+    body = await service.inventory_csv(session, school_id=school_id, include_disposed=include_disposed)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="hardware-inventory.csv"'},
+    )
+
+
+@router.get("/assets/stale-scans", response_model=list[StaleScanRead])
+async def list_stale_scans(
+    principal: DevicesRead,
+    request: Request,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    clock: ClockDep,
+    max_age_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
+    kind: AssetKind | None = None,
+) -> list[StaleScanRead]:
+    """Equipment in use without a clean anti-virus/spyware scan in the last N days."""
+    days = max_age_days if max_age_days is not None else request.app.state.settings.scan_max_age_days
+    now = clock.now()
+    rows = await service.stale_scans(session, school_id=school_id, now=now, max_age_days=days, kind=kind)
+    return [
+        StaleScanRead(
+            asset=AssetRead.model_validate(a),
+            last_clean_scan_at=a.last_clean_scan_at,
+            days_since_clean_scan=(now - a.last_clean_scan_at).days if a.last_clean_scan_at else None,
+        )
+        for a in rows
+    ]
+
+
+@router.get("/assets/{asset_id}", response_model=AssetRead)
+async def get_asset(principal: DevicesRead, asset: ValidAsset, response: Response) -> AssetRead:
+    """One item of the inventory."""
+    response.headers["ETag"] = etag(asset.version)
+    return AssetRead.model_validate(asset)
+
+
+@router.patch("/assets/{asset_id}", response_model=AssetRead)
+async def update_asset(
+    principal: DevicesWrite,
+    asset: ValidAsset,
+    body: AssetUpdate,
+    session: SessionDep,
+    clock: ClockDep,
+    response: Response,
+    if_match: IfMatch,
+) -> AssetRead:
+    """Change an item (location, status in service / in repair / lost, ...); needs If-Match."""
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the item's ETag.")
+    changes = body.model_dump(exclude_unset=True)
+    nulls = [name for name in REQUIRED_FIELDS if name in changes and changes[name] is None]
+    if nulls:
+        raise Unprocessable(f"These fields cannot be emptied: {', '.join(nulls)}.", slug="validation-error")
+    changed = await service.update_asset(
+        session, asset, changes=changes, now=clock.now(), expected_version=if_match
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="asset.changed",
+        target_type="asset",
+        target_id=asset.id,
+        school_id=asset.school_id,
+        at=clock.now(),
+        detail={
+            k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items() if k != "notes"
+        },
+    )
+    response.headers["ETag"] = etag(changed.version)
+    return AssetRead.model_validate(changed)
+
+
+@router.post("/assets/{asset_id}/loans", status_code=201, response_model=LoanRead)
+async def lend_asset(
+    principal: DevicesWrite,
+    asset: ValidAsset,
+    body: LoanCreate,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    tz: people.SchoolTimezone,
+) -> Response:
+    """Lend an item to a member of staff (a take-home laptop) until a due date."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    loan = await service.lend(
+        session,
+        asset,
+        borrower_id=body.borrower_id,
+        due_on=body.due_on,
+        purpose=body.purpose,
+        by=_by(principal),
+        now=now,
+        today=people.local_date(now, tz),
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="asset.lent",
+        target_type="asset",
+        target_id=asset.id,
+        school_id=asset.school_id,
+        at=now,
+        detail={
+            "loan_id": str(loan.id),
+            "borrower_id": str(body.borrower_id),
+            "due_on": body.due_on.isoformat(),
+        },
+    )
+    [read] = await service.describe_loans(session, [loan], today=people.local_date(now, tz))
+    return await idem.respond(read, status_code=201)
+
+
+@router.get("/asset-loans", response_model=Page[LoanRead])
+async def list_loans(
+    principal: DevicesRead,
+    request: Request,
+    response: Response,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    clock: ClockDep,
+    tz: people.SchoolTimezone,
+    state: LoanState | None = None,
+    borrower_id: uuid.UUID | None = None,
+    asset_id: uuid.UUID | None = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[LoanRead]:
+    """Loans of school equipment; `state=overdue` lists those not back by their due date."""
+    today = people.local_date(clock.now(), tz)
+    rows, next_cursor = await service.list_loans(
+        session,
+        school_id=school_id,
+        state=state,
+        borrower_id=borrower_id,
+        asset_id=asset_id,
+        today=today,
+        cursor=cursor,
+        limit=limit,
+    )
+    set_next_link(request, response, next_cursor)
+    return Page(items=await service.describe_loans(session, rows, today=today), next_cursor=next_cursor)
+
+
+@router.post("/asset-loans/{loan_id}/return", response_model=LoanRead)
+async def return_loan(
+    principal: DevicesWrite,
+    loan: ValidLoan,
+    body: LoanReturn,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    tz: people.SchoolTimezone,
+) -> Response:
+    """Record that lent equipment came back."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    returned = await service.return_loan(session, loan, note=body.note, by=_by(principal), now=now)
+    await audit.record(
+        session,
+        actor=principal,
+        action="asset.returned",
+        target_type="asset",
+        target_id=loan.asset_id,
+        school_id=loan.school_id,
+        at=now,
+        detail={"loan_id": str(loan.id)},
+    )
+    [read] = await service.describe_loans(session, [returned], today=people.local_date(now, tz))
+    return await idem.respond(read, status_code=200)
+
+
+@router.post("/assets/{asset_id}/scans", status_code=201, response_model=ScanRead)
+async def record_scan(
+    principal: DevicesWrite,
+    asset: ValidAsset,
+    body: ScanCreate,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Record an anti-virus/spyware scan before the item connects to the network."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    scan = await service.record_scan(
+        session,
+        asset,
+        scanned_at=body.scanned_at,
+        tool=body.tool,
+        result=body.result,
+        detail=body.detail,
+        by=_by(principal),
+        now=now,
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="asset.scanned",
+        target_type="asset",
+        target_id=asset.id,
+        school_id=asset.school_id,
+        at=now,
+        detail={"scan_id": str(scan.id), "result": body.result},
+    )
+    return await idem.respond(ScanRead.model_validate(scan), status_code=201)
+
+
+@router.get("/assets/{asset_id}/scans", response_model=list[ScanRead])
+async def list_scans(principal: DevicesRead, asset: ValidAsset, session: SessionDep) -> list[ScanRead]:
+    """The item's scans, newest first."""
+    return [ScanRead.model_validate(s) for s in await service.list_scans(session, asset)]
+
+
+@router.post("/assets/{asset_id}/disposal", status_code=201, response_model=DisposalRead)
+async def dispose_asset(
+    principal: DevicesWrite,
+    asset: ValidAsset,
+    body: DisposalCreate,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    tz: people.SchoolTimezone,
+) -> Response:
+    """Record a WEEE disposal: agency, receipt, data destruction and its certificate."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    disposal = await service.dispose(
+        session, asset, by=_by(principal), now=now, today=people.local_date(now, tz), **body.model_dump()
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="asset.disposed",
+        target_type="asset",
+        target_id=asset.id,
+        school_id=asset.school_id,
+        at=now,
+        detail={"receipt_reference": body.receipt_reference, "data_destruction": body.data_destruction},
+    )
+    return await idem.respond(DisposalRead.model_validate(disposal), status_code=201)
+
+
+@router.get("/assets/{asset_id}/disposal", response_model=DisposalRead)
+async def get_disposal(principal: DevicesRead, asset: ValidAsset, session: SessionDep) -> DisposalRead:
+    """The disposal record of a disposed item."""
+    disposal = await service.get_disposal(session, asset)
+    if disposal is None:
+        raise NotFound("This item has not been disposed of.", slug="disposal-not-found")
+    return DisposalRead.model_validate(disposal)

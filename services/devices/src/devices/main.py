@@ -1,0 +1,33 @@
+"""The devices service's app."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from devices.assets.router import router as assets_router
+from devices.config import DevicesSettings
+from devices.phone_custody.router import router as phone_custody_router
+from devices.staff_devices.router import router as staff_devices_router
+from servicekit.app import create_service_app
+from servicekit.auth import KeySource
+from servicekit.clock import Clock
+
+ROUTERS: list[APIRouter] = [phone_custody_router, staff_devices_router, assets_router]
+
+
+def create_app(
+    settings: DevicesSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    key_source: KeySource | None = None,
+) -> FastAPI:
+    settings = settings or DevicesSettings()
+    return create_service_app(
+        settings=settings,
+        title="Devices",
+        description="School hardware, staff and visitor devices, and pupil phones in the school's custody.",
+        routers=ROUTERS,
+        clock=clock,
+        key_source=key_source,
+        follow_people=True,
+    )

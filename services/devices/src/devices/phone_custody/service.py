@@ -1,0 +1,301 @@
+"""Phone custody: register, move, search, return or release, hand to the police.
+
+Every step appends an event and bumps the record's version with one conditional UPDATE that only
+matches a held phone. On PostgreSQL a second, concurrent step waits on that row and then finds it
+no longer held; on SQLite transactions begin IMMEDIATE and run one at a time. Either way, two
+returns of one phone cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from devices import school as people
+from devices.etags import StaleVersion
+from devices.phone_custody.models import PhoneCustody, PhoneCustodyEvent, PhoneSearch
+from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.pagination import paginate
+
+
+class PhoneCustodyNotFound(NotFound):
+    slug = "phone-custody-not-found"
+
+
+class PhoneNotHeld(Conflict):
+    slug = "phone-not-held"
+
+
+class ReturnNotAllowed(Unprocessable):
+    slug = "return-not-allowed"
+
+
+def _with_events() -> Select[PhoneCustody]:
+    return select(PhoneCustody).options(selectinload(PhoneCustody.events))
+
+
+async def get(session: AsyncSession, *, school_id: uuid.UUID, custody_id: uuid.UUID) -> PhoneCustody | None:
+    return await session.scalar(
+        _with_events()
+        .where(PhoneCustody.id == custody_id, PhoneCustody.school_id == school_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID,
+    pupil_id: uuid.UUID,
+    kind: str,
+    description: str,
+    storage_location: str,
+    reason: str | None,
+    by: str,
+    now: datetime,
+) -> PhoneCustody:
+    await people.require_pupil(session, school_id, pupil_id)
+    custody = PhoneCustody(
+        id=uuid.uuid4(),
+        school_id=school_id,
+        pupil_id=pupil_id,
+        kind=kind,
+        status="held",
+        description=description,
+        storage_location=storage_location,
+        reason=reason,
+        received_at=now,
+        received_by=by,
+        version=1,
+        updated_at=now,
+    )
+    session.add(custody)
+    await session.flush()
+    session.add(
+        PhoneCustodyEvent(
+            custody_id=custody.id, position=1, kind="received", at=now, by=by, location=storage_location
+        )
+    )
+    await session.flush()
+    loaded = await get(session, school_id=school_id, custody_id=custody.id)
+    assert loaded is not None
+    return loaded
+
+
+async def list_records(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID,
+    status: str | None,
+    kind: str | None,
+    pupil_id: uuid.UUID | None,
+    received_on: date | None,
+    tz: ZoneInfo,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[PhoneCustody], str | None]:
+    stmt = _with_events().where(PhoneCustody.school_id == school_id)
+    if status is not None:
+        stmt = stmt.where(PhoneCustody.status == status)
+    if kind is not None:
+        stmt = stmt.where(PhoneCustody.kind == kind)
+    if pupil_id is not None:
+        stmt = stmt.where(PhoneCustody.pupil_id == pupil_id)
+    if received_on is not None:
+        start, end = people.day_bounds(received_on, tz)
+        stmt = stmt.where(PhoneCustody.received_at >= start, PhoneCustody.received_at < end)
+    return await paginate(
+        session, stmt, order_by=(PhoneCustody.received_at, PhoneCustody.id), cursor=cursor, limit=limit
+    )
+
+
+async def end_of_day(
+    session: AsyncSession, *, school_id: uuid.UUID, now: datetime, confiscation_days: int
+) -> tuple[list[PhoneCustody], list[PhoneCustody]]:
+    """Daily hand-ins still held (of any day), and confiscations held longer than the given days."""
+    held = _with_events().where(PhoneCustody.school_id == school_id, PhoneCustody.status == "held")
+    order = (PhoneCustody.received_at, PhoneCustody.id)
+    handins = await session.scalars(held.where(PhoneCustody.kind == "daily_handin").order_by(*order))
+    cutoff = now - timedelta(days=confiscation_days)
+    overdue = await session.scalars(
+        held.where(PhoneCustody.kind == "confiscation", PhoneCustody.received_at < cutoff).order_by(*order)
+    )
+    return list(handins.all()), list(overdue.all())
+
+
+async def _advance(
+    session: AsyncSession,
+    custody: PhoneCustody,
+    *,
+    now: datetime,
+    expected_version: int | None,
+    event: dict[str, Any],
+    changes: dict[str, Any] | None = None,
+) -> PhoneCustody:
+    """Take the next step of a held phone: one conditional UPDATE, then the appended event."""
+    stmt = (
+        update(PhoneCustody)
+        .where(PhoneCustody.id == custody.id, PhoneCustody.status == "held")
+        .values(version=PhoneCustody.version + 1, updated_at=now, **(changes or {}))
+        .returning(PhoneCustody.version)
+        .execution_options(synchronize_session=False)
+    )
+    if expected_version is not None:
+        stmt = stmt.where(PhoneCustody.version == expected_version)
+    version = (await session.execute(stmt)).scalar_one_or_none()
+    if version is None:
+        current = await get(session, school_id=custody.school_id, custody_id=custody.id)
+        if current is None or current.status != "held":
+            raise PhoneNotHeld("This phone is no longer held by the school.")
+        raise StaleVersion()
+    session.add(PhoneCustodyEvent(custody_id=custody.id, position=version, at=now, **event))
+    await session.flush()
+    loaded = await get(session, school_id=custody.school_id, custody_id=custody.id)
+    assert loaded is not None
+    return loaded
+
+
+def _ensure_held(custody: PhoneCustody) -> None:
+    if custody.status != "held":
+        raise PhoneNotHeld(
+            f"This phone is not held by the school (it was {custody.status.replace('_', ' ')})."
+        )
+
+
+async def move(
+    session: AsyncSession,
+    custody: PhoneCustody,
+    *,
+    storage_location: str,
+    note: str | None,
+    by: str,
+    now: datetime,
+    expected_version: int | None,
+) -> PhoneCustody:
+    _ensure_held(custody)
+    return await _advance(
+        session,
+        custody,
+        now=now,
+        expected_version=expected_version,
+        event={"kind": "moved", "by": by, "location": storage_location, "note": note},
+        changes={"storage_location": storage_location},
+    )
+
+
+async def return_phone(
+    session: AsyncSession,
+    custody: PhoneCustody,
+    *,
+    to_person_id: uuid.UUID,
+    note: str | None,
+    by: str,
+    now: datetime,
+    expected_version: int | None,
+) -> PhoneCustody:
+    """A daily hand-in back to its pupil or a carer; a confiscated phone only to a carer with PR."""
+    _ensure_held(custody)
+    link = await people.carer_link(session, custody.school_id, custody.pupil_id, to_person_id)
+    if custody.kind == "daily_handin":
+        if to_person_id != custody.pupil_id and link is None:
+            raise ReturnNotAllowed(
+                "A phone handed in for the day goes back only to its pupil or one of the pupil's carers."
+            )
+        status = "returned"
+    else:
+        if link is None or not link.has_parental_responsibility:
+            raise ReturnNotAllowed(
+                "A confiscated phone is released only to a carer with parental responsibility for this pupil."
+            )
+        status = "released"
+    return await _advance(
+        session,
+        custody,
+        now=now,
+        expected_version=expected_version,
+        event={
+            "kind": status,
+            "by": by,
+            "location": custody.storage_location,
+            "to_person_id": to_person_id,
+            "note": note,
+        },
+        changes={"status": status, "closed_at": now, "closed_to_person_id": to_person_id},
+    )
+
+
+async def hand_to_police(
+    session: AsyncSession,
+    custody: PhoneCustody,
+    *,
+    officer_name: str,
+    police_reference: str,
+    note: str | None,
+    by: str,
+    now: datetime,
+    expected_version: int | None,
+) -> PhoneCustody:
+    _ensure_held(custody)
+    text = f"Handed to {officer_name}, police reference {police_reference}."
+    if note:
+        text = f"{text} {note}"
+    return await _advance(
+        session,
+        custody,
+        now=now,
+        expected_version=expected_version,
+        event={"kind": "handed_to_police", "by": by, "location": custody.storage_location, "note": text},
+        changes={"status": "handed_to_police", "closed_at": now},
+    )
+
+
+async def record_search(
+    session: AsyncSession,
+    custody: PhoneCustody,
+    *,
+    authorised_by: uuid.UUID,
+    reason: str,
+    outcome: str,
+    findings: str | None,
+    by: str,
+    now: datetime,
+    expected_version: int | None,
+) -> PhoneSearch:
+    """A search of a held phone, authorised by a head teacher of the phone's school."""
+    _ensure_held(custody)
+    await people.require_head_teacher(session, custody.school_id, authorised_by, field="authorised_by")
+    await _advance(
+        session,
+        custody,
+        now=now,
+        expected_version=expected_version,
+        event={"kind": "searched", "by": by, "location": custody.storage_location},
+    )
+    search = PhoneSearch(
+        custody_id=custody.id,
+        school_id=custody.school_id,
+        authorised_by=authorised_by,
+        searched_by=by,
+        searched_at=now,
+        reason=reason,
+        outcome=outcome,
+        findings=findings,
+    )
+    session.add(search)
+    await session.flush()
+    return search
+
+
+async def list_searches(session: AsyncSession, custody: PhoneCustody) -> list[PhoneSearch]:
+    rows = await session.scalars(
+        select(PhoneSearch)
+        .where(PhoneSearch.custody_id == custody.id, PhoneSearch.school_id == custody.school_id)
+        .order_by(PhoneSearch.searched_at, PhoneSearch.id)
+    )
+    return list(rows.all())

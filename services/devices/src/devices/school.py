@@ -1,0 +1,133 @@
+"""What every devices domain shares: the caller's school, people from the replica, the school's day.
+
+People (pupils, carers and their parental responsibility, staff and their roles) come from the
+people replica that servicekit keeps from identity's feed; nothing here calls identity.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import CurrentPrincipal
+from servicekit.errors import Forbidden, Unprocessable
+from servicekit.models import ReplicaCarerLink, ReplicaPerson
+
+STAFF_KINDS = frozenset({"staff"})
+DEVICE_OWNER_KINDS = frozenset({"staff", "visitor", "governor"})
+
+
+def _school_id(principal: CurrentPrincipal) -> uuid.UUID:
+    if principal.school_id is None:
+        raise Forbidden("This needs a token bound to one school.", slug="no-school")
+    return principal.school_id
+
+
+SchoolId = Annotated[uuid.UUID, Depends(_school_id)]
+
+
+def _timezone(request: Request) -> ZoneInfo:
+    name: str = request.app.state.settings.timezone
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+SchoolTimezone = Annotated[ZoneInfo, Depends(_timezone)]
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The start and end (exclusive) of a school day, as aware datetimes."""
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return start, end
+
+
+def local_date(moment: datetime, tz: ZoneInfo) -> date:
+    return moment.astimezone(tz).date()
+
+
+async def person_of_school(
+    session: AsyncSession, school_id: uuid.UUID, person_id: uuid.UUID
+) -> ReplicaPerson | None:
+    person = await session.get(ReplicaPerson, person_id)
+    if person is None or person.school_id != school_id:
+        return None
+    return person
+
+
+async def require_pupil(session: AsyncSession, school_id: uuid.UUID, pupil_id: uuid.UUID) -> ReplicaPerson:
+    """The pupil, on roll at this school; anything else is a 422 that says so."""
+    person = await person_of_school(session, school_id, pupil_id)
+    if person is None or person.kind != "pupil":
+        raise Unprocessable("pupil_id is not a pupil of this school.", slug="not-a-pupil")
+    if not person.is_on_roll:
+        raise Unprocessable("This pupil is no longer on roll at this school.", slug="not-on-roll")
+    return person
+
+
+async def require_member(
+    session: AsyncSession,
+    school_id: uuid.UUID,
+    person_id: uuid.UUID,
+    *,
+    kinds: frozenset[str],
+    field: str,
+) -> ReplicaPerson:
+    """A current member of the school of one of `kinds` (staff, visitors...); else a 422."""
+    person = await person_of_school(session, school_id, person_id)
+    if person is None or person.kind not in kinds or not person.is_on_roll:
+        wanted = " or ".join(sorted(kinds))
+        raise Unprocessable(f"{field} is not a current {wanted} of this school.", slug="not-a-member")
+    return person
+
+
+async def is_head_teacher(session: AsyncSession, school_id: uuid.UUID, person_id: uuid.UUID) -> bool:
+    """Whether the person is a current head teacher of this school (their accounts' roles)."""
+    person = await person_of_school(session, school_id, person_id)
+    return (
+        person is not None
+        and person.kind == "staff"
+        and person.is_on_roll
+        and "head_teacher" in (person.roles or [])
+    )
+
+
+async def require_head_teacher(
+    session: AsyncSession, school_id: uuid.UUID, person_id: uuid.UUID, *, field: str
+) -> None:
+    if not await is_head_teacher(session, school_id, person_id):
+        raise Unprocessable(
+            f"{field} must be the person id of a head teacher of this school.", slug="not-head-teacher"
+        )
+
+
+async def carer_link(
+    session: AsyncSession, school_id: uuid.UUID, pupil_id: uuid.UUID, carer_id: uuid.UUID
+) -> ReplicaCarerLink | None:
+    """The active link between a pupil and a carer who is a person of this school, if there is one."""
+    if await person_of_school(session, school_id, carer_id) is None:
+        return None
+    link: ReplicaCarerLink | None = await session.scalar(
+        select(ReplicaCarerLink)
+        .where(
+            ReplicaCarerLink.pupil_id == pupil_id,
+            ReplicaCarerLink.carer_id == carer_id,
+            ReplicaCarerLink.is_active.is_(True),
+        )
+        .order_by(ReplicaCarerLink.has_parental_responsibility.desc())
+        .limit(1)
+    )
+    return link
+
+
+def actor_ref(person_id: uuid.UUID | None, actor: str) -> str:
+    """How a record names who did something: the person's id, or `client:<id>` for an outside system."""
+    return str(person_id) if person_id is not None else actor

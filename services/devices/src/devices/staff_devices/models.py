@@ -1,0 +1,48 @@
+"""The register of staff and visitor devices, and the head's permissions to take images on them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from devices.base import Base
+from servicekit.db import IdMixin, UTCDateTime
+
+
+class StaffDevice(IdMixin, Base):
+    """A personally-owned phone, camera, tablet or laptop noted in school (name, make, model, serial)."""
+
+    __tablename__ = "staff_device"
+    __table_args__ = (Index("ix_staff_device_school_status", "school_id", "status"),)
+
+    school_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    make: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(100))
+    serial_number: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    noted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    noted_by: Mapped[str] = mapped_column(String(200))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+    removal_reason: Mapped[str | None] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImagePermission(IdMixin, Base):
+    """The head's consent to take images on a device, or its withdrawal. Appended, never changed."""
+
+    __tablename__ = "image_permission"
+
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_device.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    decided_by: Mapped[uuid.UUID] = mapped_column(Uuid)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purpose: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,206 @@
+"""Routes of the staff and visitor device register."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+
+from devices import school as people
+from devices.etags import etag
+from devices.staff_devices import service
+from devices.staff_devices.dependencies import ValidStaffDevice
+from devices.staff_devices.schemas import (
+    DeviceStatus,
+    ImagePermissionGrant,
+    ImagePermissionWithdrawal,
+    StaffDeviceCreate,
+    StaffDeviceRead,
+    StaffDeviceRemoval,
+)
+from servicekit import audit
+from servicekit.app import ClockDep
+from servicekit.auth import Principal, Scoped
+from servicekit.db import SessionDep
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+
+router = APIRouter(prefix="/v1/devices/staff-devices", tags=["staff devices"])
+
+DevicesRead = Annotated[Principal, Scoped("devices:read")]
+DevicesWrite = Annotated[Principal, Scoped("devices:write")]
+
+
+def _by(principal: Principal) -> str:
+    return people.actor_ref(principal.person_id, principal.actor)
+
+
+@router.post("", status_code=201, response_model=StaffDeviceRead)
+async def note_staff_device(
+    principal: DevicesWrite,
+    body: StaffDeviceCreate,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Note a staff or visitor's own device: owner, kind, make and model, serial number."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    device = await service.create(
+        session,
+        school_id=school_id,
+        owner_id=body.owner_id,
+        kind=body.kind,
+        make=body.make,
+        model=body.model,
+        serial_number=body.serial_number,
+        by=_by(principal),
+        now=now,
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="staff_device.noted",
+        target_type="staff_device",
+        target_id=device.id,
+        school_id=school_id,
+        at=now,
+        detail={"owner_id": str(body.owner_id)},
+    )
+    [read] = await service.describe(session, [device], now=now)
+    return await idem.respond(read, status_code=201, headers={"ETag": etag(device.version)})
+
+
+@router.get("", response_model=Page[StaffDeviceRead])
+async def list_staff_devices(
+    principal: DevicesRead,
+    request: Request,
+    response: Response,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    clock: ClockDep,
+    owner_id: uuid.UUID | None = None,
+    status: DeviceStatus | None = None,
+    owner_has_left: bool | None = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[StaffDeviceRead]:
+    """The device register; `owner_has_left=true&status=active` lists devices still to be removed."""
+    rows, next_cursor = await service.list_devices(
+        session,
+        school_id=school_id,
+        owner_id=owner_id,
+        status=status,
+        owner_has_left=owner_has_left,
+        cursor=cursor,
+        limit=limit,
+    )
+    set_next_link(request, response, next_cursor)
+    return Page(items=await service.describe(session, rows, now=clock.now()), next_cursor=next_cursor)
+
+
+@router.get("/{device_id}", response_model=StaffDeviceRead)
+async def get_staff_device(
+    principal: DevicesRead, device: ValidStaffDevice, session: SessionDep, clock: ClockDep, response: Response
+) -> StaffDeviceRead:
+    """One device of the register, with its image permissions."""
+    response.headers["ETag"] = etag(device.version)
+    [read] = await service.describe(session, [device], now=clock.now())
+    return read
+
+
+@router.post("/{device_id}/image-permissions", status_code=201, response_model=StaffDeviceRead)
+async def grant_image_permission(
+    principal: DevicesWrite,
+    device: ValidStaffDevice,
+    body: ImagePermissionGrant,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Record the head teacher's consent to take images on this device, until a given time."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    changed = await service.grant_images(
+        session,
+        device,
+        permitted_by=body.permitted_by,
+        valid_until=body.valid_until,
+        purpose=body.purpose,
+        by=_by(principal),
+        now=now,
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="staff_device.images_permitted",
+        target_type="staff_device",
+        target_id=device.id,
+        school_id=device.school_id,
+        at=now,
+        detail={"permitted_by": str(body.permitted_by), "valid_until": body.valid_until.isoformat()},
+    )
+    [read] = await service.describe(session, [changed], now=now)
+    return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
+
+
+@router.post("/{device_id}/image-permission-withdrawals", status_code=201, response_model=StaffDeviceRead)
+async def withdraw_image_permission(
+    principal: DevicesWrite,
+    device: ValidStaffDevice,
+    body: ImagePermissionWithdrawal,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Record that the head teacher withdrew consent to take images on this device."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    changed = await service.withdraw_images(
+        session, device, withdrawn_by=body.withdrawn_by, reason=body.reason, by=_by(principal), now=now
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="staff_device.images_withdrawn",
+        target_type="staff_device",
+        target_id=device.id,
+        school_id=device.school_id,
+        at=now,
+        detail={"withdrawn_by": str(body.withdrawn_by)},
+    )
+    [read] = await service.describe(session, [changed], now=now)
+    return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
+
+
+@router.post("/{device_id}/removal", response_model=StaffDeviceRead)
+async def remove_staff_device(
+    principal: DevicesWrite,
+    device: ValidStaffDevice,
+    body: StaffDeviceRemoval,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Take a device off the register (its owner left, it is no longer brought in...)."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    removed = await service.remove(session, device, reason=body.reason, by=_by(principal), now=now)
+    await audit.record(
+        session,
+        actor=principal,
+        action="staff_device.removed",
+        target_type="staff_device",
+        target_id=device.id,
+        school_id=device.school_id,
+        at=now,
+        detail={"reason": body.reason},
+    )
+    [read] = await service.describe(session, [removed], now=now)
+    return await idem.respond(read, status_code=200, headers={"ETag": etag(removed.version)})

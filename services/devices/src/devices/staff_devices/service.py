@@ -1,0 +1,237 @@
+"""The staff and visitor device register: note a device, the head's image permissions, removal."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devices import school as people
+from devices.staff_devices.models import ImagePermission, StaffDevice
+from devices.staff_devices.schemas import ImagePermissionRead, StaffDeviceRead
+from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.models import ReplicaPerson
+from servicekit.pagination import paginate
+
+
+class StaffDeviceNotFound(NotFound):
+    slug = "staff-device-not-found"
+
+
+class StaffDeviceRemoved(Conflict):
+    slug = "staff-device-removed"
+
+
+async def get(session: AsyncSession, *, school_id: uuid.UUID, device_id: uuid.UUID) -> StaffDevice | None:
+    return await session.scalar(
+        select(StaffDevice)
+        .where(StaffDevice.id == device_id, StaffDevice.school_id == school_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    kind: str,
+    make: str,
+    model: str,
+    serial_number: str,
+    by: str,
+    now: datetime,
+) -> StaffDevice:
+    await people.require_member(
+        session, school_id, owner_id, kinds=people.DEVICE_OWNER_KINDS, field="owner_id"
+    )
+    device = StaffDevice(
+        school_id=school_id,
+        owner_id=owner_id,
+        kind=kind,
+        make=make,
+        model=model,
+        serial_number=serial_number,
+        status="active",
+        noted_at=now,
+        noted_by=by,
+        version=1,
+        updated_at=now,
+    )
+    session.add(device)
+    await session.flush()
+    return device
+
+
+async def list_devices(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
+    status: str | None,
+    owner_has_left: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[StaffDevice], str | None]:
+    stmt = select(StaffDevice).where(StaffDevice.school_id == school_id)
+    if owner_id is not None:
+        stmt = stmt.where(StaffDevice.owner_id == owner_id)
+    if status is not None:
+        stmt = stmt.where(StaffDevice.status == status)
+    if owner_has_left is not None:
+        current = select(ReplicaPerson.id).where(
+            ReplicaPerson.school_id == school_id, ReplicaPerson.is_on_roll.is_(True)
+        )
+        stmt = stmt.where(
+            StaffDevice.owner_id.not_in(current) if owner_has_left else StaffDevice.owner_id.in_(current)
+        )
+    return await paginate(
+        session, stmt, order_by=(StaffDevice.noted_at, StaffDevice.id), cursor=cursor, limit=limit
+    )
+
+
+async def _change(
+    session: AsyncSession, device: StaffDevice, *, now: datetime, **values: object
+) -> StaffDevice:
+    """Bump the version of an active device (and change it), refusing a removed one."""
+    result = await session.execute(
+        update(StaffDevice)
+        .where(StaffDevice.id == device.id, StaffDevice.status == "active")
+        .values(version=StaffDevice.version + 1, updated_at=now, **values)
+        .returning(StaffDevice.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.scalar_one_or_none() is None:
+        raise StaffDeviceRemoved("This device has been removed from the register.")
+    fresh = await get(session, school_id=device.school_id, device_id=device.id)
+    assert fresh is not None
+    return fresh
+
+
+async def grant_images(
+    session: AsyncSession,
+    device: StaffDevice,
+    *,
+    permitted_by: uuid.UUID,
+    valid_until: datetime,
+    purpose: str,
+    by: str,
+    now: datetime,
+) -> StaffDevice:
+    """The head's consent to take images on this device until a given time (the policy asks for it)."""
+    await people.require_head_teacher(session, device.school_id, permitted_by, field="permitted_by")
+    if valid_until.tzinfo is None:
+        raise Unprocessable("valid_until must carry a time zone (RFC 3339).", slug="validation-error")
+    if valid_until <= now:
+        raise Unprocessable("valid_until must be in the future.", slug="validation-error")
+    device = await _change(session, device, now=now)
+    session.add(
+        ImagePermission(
+            device_id=device.id,
+            action="granted",
+            decided_by=permitted_by,
+            recorded_by=by,
+            recorded_at=now,
+            valid_until=valid_until,
+            purpose=purpose,
+        )
+    )
+    await session.flush()
+    return device
+
+
+async def withdraw_images(
+    session: AsyncSession,
+    device: StaffDevice,
+    *,
+    withdrawn_by: uuid.UUID,
+    reason: str | None,
+    by: str,
+    now: datetime,
+) -> StaffDevice:
+    await people.require_head_teacher(session, device.school_id, withdrawn_by, field="withdrawn_by")
+    device = await _change(session, device, now=now)
+    session.add(
+        ImagePermission(
+            device_id=device.id,
+            action="withdrawn",
+            decided_by=withdrawn_by,
+            recorded_by=by,
+            recorded_at=now,
+            purpose=reason,
+        )
+    )
+    await session.flush()
+    return device
+
+
+async def remove(
+    session: AsyncSession, device: StaffDevice, *, reason: str, by: str, now: datetime
+) -> StaffDevice:
+    """Take a device off the register (its owner left...); the record itself is kept."""
+    return await _change(
+        session, device, now=now, status="removed", removed_at=now, removed_by=by, removal_reason=reason
+    )
+
+
+async def describe(
+    session: AsyncSession, devices: Sequence[StaffDevice], *, now: datetime
+) -> list[StaffDeviceRead]:
+    """The devices as the API shows them: owner's name and the current image permission."""
+    if not devices:
+        return []
+    ids = [d.id for d in devices]
+    permissions: dict[uuid.UUID, list[ImagePermission]] = defaultdict(list)
+    rows = await session.scalars(
+        select(ImagePermission)
+        .where(ImagePermission.device_id.in_(ids))
+        .order_by(ImagePermission.recorded_at, ImagePermission.id)
+    )
+    for p in rows:
+        permissions[p.device_id].append(p)
+    owners = {
+        p.id: p
+        for p in await session.scalars(
+            select(ReplicaPerson).where(ReplicaPerson.id.in_({d.owner_id for d in devices}))
+        )
+    }
+    result = []
+    for d in devices:
+        history = permissions[d.id]
+        latest = history[-1] if history else None
+        permitted = (
+            d.status == "active"
+            and latest is not None
+            and latest.action == "granted"
+            and latest.valid_until is not None
+            and latest.valid_until > now
+        )
+        owner = owners.get(d.owner_id)
+        result.append(
+            StaffDeviceRead(
+                id=d.id,
+                school_id=d.school_id,
+                owner_id=d.owner_id,
+                owner_name=f"{owner.given_name} {owner.family_name}" if owner else None,
+                owner_kind=owner.kind if owner else None,
+                owner_is_current=bool(owner and owner.is_on_roll and owner.school_id == d.school_id),
+                kind=d.kind,
+                make=d.make,
+                model=d.model,
+                serial_number=d.serial_number,
+                status=d.status,
+                noted_at=d.noted_at,
+                noted_by=d.noted_by,
+                removed_at=d.removed_at,
+                removal_reason=d.removal_reason,
+                images_permitted=permitted,
+                images_permitted_by=latest.decided_by if permitted and latest else None,
+                images_permitted_until=latest.valid_until if permitted and latest else None,
+                image_permissions=[ImagePermissionRead.model_validate(p) for p in history],
+            )
+        )
+    return result
