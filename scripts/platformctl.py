@@ -1,8 +1,8 @@
 """Runs inside the project's virtual environment; `python3 manage.py ...` hands over to it.
 
-    run                    start every service and the gateway on SQLite with demo data
-    test [pytest args]     ruff, mypy and the whole pytest suite
-    migrate                apply every service's migrations to its configured database
+run                    start every service and the gateway on SQLite with demo data
+test [pytest args]     ruff, mypy and the whole pytest suite (--skip-checks: pytest only)
+migrate                apply every service's migrations to its configured database
 """
 
 from __future__ import annotations
@@ -17,11 +17,17 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def run_checks(pytest_args: list[str]) -> int:
-    steps = [
-        ["ruff", "check", "."],
-        ["ruff", "format", "--check", "."],
-        ["mypy", "libs", "services", "gateway", "tests", "bench", "scripts"],
-    ]
+    skip_checks = "--skip-checks" in pytest_args
+    pytest_args = [a for a in pytest_args if a != "--skip-checks"]
+    steps = (
+        []
+        if skip_checks
+        else [
+            ["ruff", "check", "."],
+            ["ruff", "format", "--check", "."],
+            ["mypy", "libs", "services", "gateway", "tests", "bench", "scripts"],
+        ]
+    )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     bindir = Path(sys.executable).parent
     for step in steps:

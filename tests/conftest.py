@@ -52,3 +52,7 @@ def database_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     yield make
     for cm in reversed(stack):
         cm.__exit__(None, None, None)
+
+
+# The real platform on loopback, as a session fixture for the tests that go through the gateway.
+from tests.platform import platform  # noqa: E402, F401

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal
+from servicekit.auth import Principal, Scoped
 from servicekit.context import client_ip_var, current_request_id
+from servicekit.db import SessionDep
+from servicekit.errors import Forbidden, NotFound
 from servicekit.models import AuditEntry
+from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+
+PLATFORM_ADMIN_ROLE = "platform_admin"
 
 
 class AuditEntryRead(BaseModel):
@@ -80,3 +87,67 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
+
+
+def audit_router(prefix: str, *, platform_role: str = PLATFORM_ADMIN_ROLE) -> APIRouter:
+    """`GET <prefix>`: the service's audit log, newest first (scope `audit:read`).
+
+    A caller bound to a school reads that school's entries only; a person holding the platform
+    role (never an outside system's client) reads every entry, or one school's with `school_id`.
+    Mount it in each service, e.g. `audit_router("/v1/devices/audit")`.
+    """
+    router = APIRouter(prefix=prefix, tags=["audit"])
+
+    @router.get("", response_model=Page[AuditEntryRead])
+    async def list_audit_entries(
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        principal: Annotated[Principal, Scoped("audit:read")],
+        action: Annotated[str | None, Query(max_length=100)] = None,
+        actor: Annotated[str | None, Query(max_length=200)] = None,
+        target_type: Annotated[str | None, Query(max_length=50)] = None,
+        target_id: Annotated[str | None, Query(max_length=100)] = None,
+        school_id: uuid.UUID | None = None,
+        since: AwareDatetime | None = None,
+        until: AwareDatetime | None = None,
+        cursor: CursorParam = None,
+        limit: LimitParam = 50,
+    ) -> Page[AuditEntryRead]:
+        """Read the audit log (who did what, when, from where), newest first."""
+        stmt = select(AuditEntry)
+        if principal.school_id is not None:
+            if school_id is not None and school_id != principal.school_id:
+                raise NotFound("No such school.", slug="school-not-found")
+            stmt = stmt.where(AuditEntry.school_id == principal.school_id)
+        elif not principal.is_client and principal.has_role(platform_role):
+            if school_id is not None:
+                stmt = stmt.where(AuditEntry.school_id == school_id)
+        else:
+            raise Forbidden("Only a school's staff or a platform administrator reads the audit log.")
+        if action is not None:
+            stmt = stmt.where(AuditEntry.action == action)
+        if actor is not None:
+            stmt = stmt.where(AuditEntry.actor == actor)
+        if target_type is not None:
+            stmt = stmt.where(AuditEntry.target_type == target_type)
+        if target_id is not None:
+            stmt = stmt.where(AuditEntry.target_id == target_id)
+        if since is not None:
+            stmt = stmt.where(AuditEntry.at >= since)
+        if until is not None:
+            stmt = stmt.where(AuditEntry.at < until)
+        rows, next_cursor = await paginate(
+            session,
+            stmt,
+            order_by=(AuditEntry.at, AuditEntry.id),
+            cursor=cursor,
+            limit=limit,
+            descending=True,
+        )
+        set_next_link(request, response, next_cursor)
+        return Page[AuditEntryRead](
+            items=[AuditEntryRead.model_validate(e) for e in rows], next_cursor=next_cursor
+        )
+
+    return router

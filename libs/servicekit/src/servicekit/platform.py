@@ -1,0 +1,219 @@
+"""The platform's processes, as `platform.toml` describes them: who listens where, what each needs
+in its environment, and starting them in order (identity, then the services, then the gateway).
+
+Used by the run command (scripts/launcher.py) and by the tests that run the real platform on
+loopback (tests/platform.py), so both start it the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from servicekit.migrations import upgrade
+from servicekit.settings import DEVELOPMENT_SECRET_PREFIX
+from servicekit.testing import ServiceProcess
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    package: str
+    dir: Path
+    env_prefix: str
+    port: int
+    prefixes: tuple[str, ...]
+
+    @property
+    def app(self) -> str:
+        return f"{self.package}.main:create_app"
+
+    @property
+    def follows_people(self) -> bool:
+        return self.name != "identity"
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    root: Path
+    gateway_port: int
+    gateway_app: str
+    services: tuple[ServiceSpec, ...]
+
+    def service(self, name: str) -> ServiceSpec:
+        return next(s for s in self.services if s.name == name)
+
+
+def load_spec(root: Path) -> PlatformSpec:
+    """platform.toml, keeping only the services whose code exists in this checkout."""
+    data = tomllib.loads((root / "platform.toml").read_text())
+    services = []
+    for entry in data["services"]:
+        service_dir = root / entry["dir"]
+        if not (service_dir / "src" / entry["package"] / "main.py").exists():
+            continue
+        services.append(
+            ServiceSpec(
+                name=entry["name"],
+                package=entry["package"],
+                dir=service_dir,
+                env_prefix=entry["env_prefix"],
+                port=int(entry["port"]),
+                prefixes=tuple(entry["prefixes"]),
+            )
+        )
+    gateway = data["gateway"]
+    return PlatformSpec(
+        root=root,
+        gateway_port=int(gateway["port"]),
+        gateway_app=f"{gateway['package']}.main:create_app",
+        services=tuple(services),
+    )
+
+
+@dataclass
+class PlatformSecrets:
+    """The secrets a development platform generates once and keeps in var/ (mode 600)."""
+
+    admin_username: str
+    admin_password: str
+    admin_totp_secret: str
+    feed_secrets: dict[str, str]
+
+    @classmethod
+    def load_or_create(cls, path: Path, services: tuple[ServiceSpec, ...]) -> PlatformSecrets:
+        data = json.loads(path.read_text()) if path.exists() else {}
+        secrets_ = cls(
+            admin_username=data.get("admin_username", "admin"),
+            admin_password=data.get("admin_password", secrets.token_urlsafe(18)),
+            admin_totp_secret=data.get(
+                "admin_totp_secret", base64.b32encode(secrets.token_bytes(20)).decode()
+            ),
+            feed_secrets=dict(data.get("feed_secrets", {})),
+        )
+        for service in services:
+            if service.follows_people and service.name not in secrets_.feed_secrets:
+                secrets_.feed_secrets[service.name] = DEVELOPMENT_SECRET_PREFIX + secrets.token_urlsafe(24)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(secrets_.__dict__, handle, indent=2)
+        return secrets_
+
+
+@dataclass
+class PlatformRunner:
+    """Starts the platform's processes on loopback and stops them again."""
+
+    spec: PlatformSpec
+    var_dir: Path
+    secrets: PlatformSecrets
+    database_urls: dict[str, str]
+    ports: dict[str, int] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    environment: str = "development"
+    follow_interval: float = 2.0
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def port(self, name: str) -> int:
+        if name == "gateway":
+            return self.ports.get("gateway", self.spec.gateway_port)
+        return self.ports.get(name, self.spec.service(name).port)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port(name)}"
+
+    @property
+    def issuer(self) -> str:
+        return self.url("gateway")
+
+    def common_env(self) -> dict[str, str]:
+        return {
+            "ENVIRONMENT": self.environment,
+            "PLATFORM_ISSUER": self.issuer,
+            "PLATFORM_JWKS_URL": self.url("identity") + "/.well-known/jwks.json",
+            "PLATFORM_IDENTITY_URL": self.url("identity"),
+        }
+
+    def service_env(self, service: ServiceSpec) -> dict[str, str]:
+        prefix = service.env_prefix
+        env = {**self.common_env(), f"{prefix}DATABASE_URL": self.database_urls[service.name]}
+        if service.name == "identity":
+            env.update(
+                IDENTITY_KEYS_DIR=str(self.var_dir / "keys"),
+                IDENTITY_SERVICE_CLIENTS=json.dumps(
+                    [
+                        {"client_id": f"{name}-feed", "client_secret": secret, "scopes": ["identity:feed"]}
+                        for name, secret in sorted(self.secrets.feed_secrets.items())
+                    ]
+                ),
+                BOOTSTRAP_ADMIN_USERNAME=self.secrets.admin_username,
+                BOOTSTRAP_ADMIN_PASSWORD=self.secrets.admin_password,
+                BOOTSTRAP_ADMIN_TOTP_SECRET=self.secrets.admin_totp_secret,
+            )
+        else:
+            env.update(
+                {
+                    f"{prefix}FEED_CLIENT_ID": f"{service.name}-feed",
+                    f"{prefix}FEED_CLIENT_SECRET": self.secrets.feed_secrets[service.name],
+                    f"{prefix}FOLLOW_INTERVAL_SECONDS": str(self.follow_interval),
+                    f"{prefix}KEYS_DIR": str(self.var_dir / f"keys-{service.name}"),
+                }
+            )
+        env.update(self.extra_env)
+        return env
+
+    def gateway_env(self) -> dict[str, str]:
+        upstreams = [
+            {"name": s.name, "url": self.url(s.name), "prefixes": list(s.prefixes)}
+            for s in self.spec.services
+        ]
+        env = {**self.common_env(), "GATEWAY_UPSTREAMS": json.dumps(upstreams)}
+        env.update(self.extra_env)
+        return env
+
+    def migrate(self) -> None:
+        for service in self.spec.services:
+            upgrade(service.dir, self.database_urls[service.name])
+
+    def start(self) -> None:
+        """Identity first (the others fetch its keys and follow its feed), then the rest, then the gateway."""
+        logs = self.var_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for service in sorted(self.spec.services, key=lambda s: s.name != "identity"):
+            self.start_service(service.name)
+        self.processes["gateway"] = ServiceProcess(
+            "gateway", self.spec.gateway_app, self.port("gateway"), self.gateway_env(), logs / "gateway.log"
+        ).start()
+
+    def start_service(self, name: str) -> ServiceProcess:
+        service = self.spec.service(name)
+        process = ServiceProcess(
+            name,
+            service.app,
+            self.port(name),
+            self.service_env(service),
+            self.var_dir / "logs" / f"{name}.log",
+        ).start()
+        self.processes[name] = process
+        return process
+
+    def sync_replicas(self) -> None:
+        """Make every service follow identity's feed up to now."""
+        for service in self.spec.services:
+            if service.follows_people and service.name in self.processes:
+                response = httpx.post(self.url(service.name) + "/internal/replica/sync", timeout=30)
+                response.raise_for_status()
+
+    def stop(self) -> None:
+        for name in ["gateway", *[s.name for s in reversed(self.spec.services)]]:
+            process = self.processes.pop(name, None)
+            if process is not None:
+                process.stop()
