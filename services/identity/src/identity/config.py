@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.settings import ServiceSettings
+from servicekit.settings import DEVELOPMENT_SECRET_PREFIX, ServiceSettings
+
+
+def _unprefixed(name: str, default: object) -> object:
+    """A setting read from `NAME` without the IDENTITY_ prefix (the contract names it so)."""
+    return Field(default=default, validation_alias=AliasChoices(name, name.lower()))
+
+
+class ServiceClientConfig(BaseModel):
+    """An OAuth client another service uses (e.g. to follow the people feed), made at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._\-]+$")
+    client_secret: SecretStr = Field(min_length=16, max_length=200)
+    scopes: list[str] = Field(max_length=50)
 
 
 class IdentitySettings(ServiceSettings):
@@ -12,3 +28,36 @@ class IdentitySettings(ServiceSettings):
 
     service_name: str = "identity"
     database_url: str = "sqlite+aiosqlite:///var/identity.db"
+
+    # --- accounts, tokens and sign-in (part A) ---
+    keys_dir: str = "var/keys"
+    # Encrypts TOTP seeds at rest.
+    totp_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_PREFIX + "totp-seed-encryption-key")
+    access_token_seconds: int = Field(default=600, ge=60, le=600)
+    refresh_idle_seconds: int = Field(default=600, ge=60, le=3600)
+    session_max_seconds: int = Field(default=12 * 3600, ge=600, le=12 * 3600)
+    signin_max_failures: int = Field(default=10, ge=1, le=1000)
+    signin_source_max_failures: int = Field(default=10, ge=1, le=10_000)
+    signin_window_seconds: int = Field(default=300, ge=1)
+    signin_max_backoff_seconds: int = Field(default=900, ge=1)
+    visitor_default_hours: int = Field(default=24, ge=1)
+    visitor_max_days: int = Field(default=30, ge=1)
+    service_clients: list[ServiceClientConfig] = Field(default_factory=list, max_length=50)
+    bootstrap_admin_username: str = _unprefixed("BOOTSTRAP_ADMIN_USERNAME", "")  # type: ignore[assignment]
+    bootstrap_admin_password: SecretStr = _unprefixed(  # type: ignore[assignment]
+        "BOOTSTRAP_ADMIN_PASSWORD", SecretStr("")
+    )
+    bootstrap_admin_totp_secret: SecretStr = _unprefixed(  # type: ignore[assignment]
+        "BOOTSTRAP_ADMIN_TOTP_SECRET", SecretStr("")
+    )
+
+    def development_secrets(self) -> list[str]:
+        bad = super().development_secrets()
+        if self.totp_key.get_secret_value().startswith(DEVELOPMENT_SECRET_PREFIX):
+            bad.append("totp_key")
+        if self.bootstrap_admin_password.get_secret_value().startswith(DEVELOPMENT_SECRET_PREFIX):
+            bad.append("bootstrap_admin_password")
+        for client in self.service_clients:
+            if client.client_secret.get_secret_value().startswith(DEVELOPMENT_SECRET_PREFIX):
+                bad.append(f"service_clients[{client.client_id}]")
+        return bad

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from identity.accounts.bootstrap import on_shutdown, on_startup
+from identity.accounts.router import router as accounts_router
 from identity.agreements.router import router as agreements_router
 from identity.changes.router import router as changes_router
+from identity.clients.router import router as clients_router
 from identity.config import IdentitySettings
 from identity.imports.router import router as imports_router
+from identity.keys.router import router as keys_router
+from identity.keys.store import StoreKeySource
+from identity.oauth.router import router as oauth_router
 from identity.people.router import router as people_router
 from identity.schools.router import router as schools_router
+from identity.security.state import SecurityState
 from servicekit.app import create_service_app
+from servicekit.audit import audit_router
 from servicekit.auth import KeySource
-from servicekit.clock import Clock
+from servicekit.clock import Clock, SystemClock
 
 # Each domain adds its router here.
 ROUTERS: list[APIRouter] = [
@@ -21,6 +29,11 @@ ROUTERS: list[APIRouter] = [
     people_router,
     agreements_router,
     changes_router,
+    oauth_router,
+    keys_router,
+    accounts_router,
+    clients_router,
+    audit_router("/v1/identity/audit"),
 ]
 
 
@@ -31,6 +44,18 @@ def create_app(
     key_source: KeySource | None = None,
 ) -> FastAPI:
     settings = settings or IdentitySettings()
-    return create_service_app(
-        settings=settings, title="Identity", routers=ROUTERS, clock=clock, key_source=key_source
+    clock = clock or SystemClock()
+    security = SecurityState.create(settings, clock)
+    app = create_service_app(
+        settings=settings,
+        title="Identity",
+        routers=ROUTERS,
+        clock=clock,
+        # Identity verifies tokens against its own key store, not over HTTP.
+        key_source=key_source or StoreKeySource(security.keys),
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
     )
+    security.not_before = app.state.not_before
+    app.state.security = security
+    return app

@@ -1,0 +1,112 @@
+"""What identity does when it starts: a signing key if there is none, the platform services'
+OAuth clients from IDENTITY_SERVICE_CLIENTS, the first platform administrator from
+BOOTSTRAP_ADMIN_* when none exists (never a default one), and the accounts' not-before for the
+token verifier, kept fresh while running (other replicas change accounts too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from identity.accounts import service as account_service
+from identity.accounts.models import Account
+from identity.clients import service as client_service
+from identity.security import totp
+from identity.security.state import SecurityState
+from servicekit import audit
+
+log = logging.getLogger("identity.bootstrap")
+
+
+class BootstrapError(RuntimeError):
+    """The bootstrap settings are unusable (identity refuses to start)."""
+
+
+async def ensure_admin(session: AsyncSession, sec: SecurityState) -> Account | None:
+    """Create the first platform administrator from the settings, if none exists yet."""
+    settings = sec.settings
+    username = settings.bootstrap_admin_username.strip()
+    password = settings.bootstrap_admin_password.get_secret_value()
+    seed = settings.bootstrap_admin_totp_secret.get_secret_value().strip().replace(" ", "").upper()
+    if not username:
+        return None
+    existing = await session.scalars(select(Account).where(Account.school_id.is_(None)))
+    if any("platform_admin" in a.roles for a in existing):
+        return None
+    if not password or not seed:
+        raise BootstrapError("BOOTSTRAP_ADMIN_PASSWORD and BOOTSTRAP_ADMIN_TOTP_SECRET are required too.")
+    if not totp.is_valid_seed(seed):
+        raise BootstrapError("BOOTSTRAP_ADMIN_TOTP_SECRET must be base32, at least 16 characters.")
+    now = sec.clock.now()
+    try:
+        account, _ = await account_service.create(
+            session,
+            person=None,
+            username=username,
+            password=password,
+            roles=["platform_admin"],
+            la_code=None,
+            expires_at=None,
+            seeds=sec.seeds,
+            now=now,
+            totp_seed=seed,
+        )
+    except Exception as exc:
+        raise BootstrapError(f"cannot create the bootstrap administrator: {exc}") from exc
+    await audit.record(
+        session,
+        actor="system:bootstrap",
+        action="account.created",
+        target_type="account",
+        target_id=account.id,
+        detail={"username": account.username, "roles": account.roles},
+        at=now,
+    )
+    log.info("created the bootstrap platform administrator %s", account.username)
+    return account
+
+
+async def load_not_before(sessionmaker: async_sessionmaker[AsyncSession], sec: SecurityState) -> None:
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(Account.id, Account.not_before).where(Account.not_before.is_not(None))
+        )
+        for account_id, not_before in rows:
+            sec.not_before.set(str(account_id), not_before)
+
+
+async def _refresh_forever(app: FastAPI, sec: SecurityState, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await load_not_before(app.state.sessionmaker, sec)
+        except Exception as exc:  # noqa: BLE001 - keep serving; try again next time
+            log.warning("not-before refresh failed: %s", type(exc).__name__)
+
+
+async def on_startup(app: FastAPI) -> None:
+    sec: SecurityState = app.state.security
+    sec.keys.ensure()
+    sec.keys.signing_key()
+    async with app.state.sessionmaker() as session:
+        await client_service.sync_service_clients(session, sec.settings.service_clients, now=sec.clock.now())
+        await ensure_admin(session, sec)
+        await session.commit()
+    await load_not_before(app.state.sessionmaker, sec)
+    app.state.not_before_task = asyncio.create_task(
+        _refresh_forever(app, sec, sec.settings.follow_interval_seconds)
+    )
+
+
+async def on_shutdown(app: FastAPI) -> None:
+    task = getattr(app.state, "not_before_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,91 @@
+"""Who may read or manage which account, in one place.
+
+A platform administrator reaches every account. Anyone else reaches only the accounts of the
+school in their token (another school's account, or a platform/LA account, is "not found"); they
+never grant platform_admin or la_officer, and only a platform administrator makes one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from identity.accounts import service as account_service
+from identity.accounts.models import Account
+from identity.accounts.service import PLATFORM_ROLES
+from identity.schools.dependencies import is_platform_admin
+from servicekit.auth import Principal, Scoped
+from servicekit.db import SessionDep
+from servicekit.errors import Forbidden, NotFound
+
+
+class AccountNotFound(NotFound):
+    slug = "account-not-found"
+
+
+class RoleNotGrantable(Forbidden):
+    slug = "role-not-grantable"
+
+
+class NotAPerson(Forbidden):
+    slug = "not-a-person"
+
+
+def can_reach(principal: Principal, account: Account) -> bool:
+    if is_platform_admin(principal):
+        return True
+    return account.school_id is not None and account.school_id == principal.school_id
+
+
+def check_grant(principal: Principal, roles: Sequence[str]) -> None:
+    """Only a platform administrator grants platform_admin or la_officer."""
+    if not is_platform_admin(principal) and not PLATFORM_ROLES.isdisjoint(roles):
+        raise RoleNotGrantable("Only a platform administrator may grant platform_admin or la_officer.")
+
+
+async def _load(session: SessionDep, principal: Principal, account_id: uuid.UUID) -> Account:
+    account = await account_service.get(session, account_id)
+    if account is None or not can_reach(principal, account):
+        raise AccountNotFound("No such account.")
+    return account
+
+
+async def readable_account(
+    account_id: Annotated[uuid.UUID, Path()],
+    session: SessionDep,
+    principal: Annotated[Principal, Scoped("users:read")],
+) -> Account:
+    return await _load(session, principal, account_id)
+
+
+async def manageable_account(
+    account_id: Annotated[uuid.UUID, Path()],
+    session: SessionDep,
+    principal: Annotated[Principal, Scoped("users:write")],
+) -> Account:
+    account = await _load(session, principal, account_id)
+    # A school's manager cannot reach a platform account anyway (no school); say so for clarity.
+    check_grant(principal, account.roles)
+    return account
+
+
+async def own_account(session: SessionDep, principal: Annotated[Principal, Scoped()]) -> Account:
+    """The caller's own account (a person signed in, not an outside system)."""
+    if principal.is_client:
+        raise NotAPerson("Only a person's account has this.")
+    try:
+        account_id = uuid.UUID(principal.subject)
+    except ValueError as exc:
+        raise AccountNotFound("No such account.") from exc
+    account = await account_service.get(session, account_id)
+    if account is None or not account.is_active:
+        raise AccountNotFound("No such account.")
+    return account
+
+
+ReadableAccount = Annotated[Account, Depends(readable_account)]
+ManageableAccount = Annotated[Account, Depends(manageable_account)]
+OwnAccount = Annotated[Account, Depends(own_account)]

@@ -1,0 +1,338 @@
+"""Accounts API: /v1/identity/users."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from identity.accounts import service as account_service
+from identity.accounts.dependencies import (
+    ManageableAccount,
+    OwnAccount,
+    ReadableAccount,
+    check_grant,
+)
+from identity.accounts.models import Account
+from identity.accounts.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountRead,
+    PasswordChange,
+    PasswordReset,
+    Role,
+    RolesUpdate,
+    TotpEnrolment,
+    TotpReenrol,
+)
+from identity.people.models import Person
+from identity.schools.dependencies import is_platform_admin
+from identity.security import passwords, totp
+from identity.security.state import SecurityDep
+from servicekit import audit
+from servicekit.app import ClockDep
+from servicekit.auth import Principal, Scoped
+from servicekit.db import SessionDep
+from servicekit.errors import NotFound, Unprocessable, problem_response
+from servicekit.idempotency import IdempotencyDep
+from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+
+router = APIRouter(prefix="/v1/identity/users", tags=["accounts"])
+
+Writer = Annotated[Principal, Scoped("users:write")]
+Reader = Annotated[Principal, Scoped("users:read")]
+
+
+def _read(account: Account) -> AccountRead:
+    return AccountRead.model_validate(account)
+
+
+def _enrolment(seed: str | None, account: Account) -> dict[str, str | None]:
+    if seed is None:
+        return {"totp_secret": None, "otpauth_uri": None}
+    return {"totp_secret": seed, "otpauth_uri": totp.provisioning_uri(seed, account.username)}
+
+
+@router.post("", status_code=201, response_model=AccountCreated)
+async def create_account(
+    body: AccountCreate,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    principal: Writer,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> Response:
+    """Create an account for a person (or a platform/LA account, platform administrators only)."""
+    if idem.replay is not None:
+        return idem.replay
+    check_grant(principal, body.roles)
+    person = None
+    if body.person_id is not None:
+        person = await session.get(Person, body.person_id)
+        if person is None or not (is_platform_admin(principal) or person.school_id == principal.school_id):
+            raise Unprocessable("person_id is not a person of your school.", slug="unknown-person")
+    now = clock.now()
+    expires_at = account_service.visitor_expiry(
+        body.roles,
+        body.expires_at,
+        now=now,
+        default=timedelta(hours=sec.settings.visitor_default_hours),
+        maximum=timedelta(days=sec.settings.visitor_max_days),
+    )
+    account, seed = await account_service.create(
+        session,
+        person=person,
+        username=body.username,
+        password=body.password,
+        roles=body.roles,
+        la_code=body.la_code,
+        expires_at=expires_at,
+        seeds=sec.seeds,
+        now=now,
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="account.created",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        detail={"username": account.username, "roles": account.roles, "person_id": str(account.person_id)},
+        at=now,
+    )
+    read = _read(account)
+    # The replay kept for the Idempotency-Key never holds the seed: secrets are not stored in clear.
+    replay = await idem.respond(AccountCreated(**read.model_dump()), status_code=201)
+    if seed is None:
+        return replay
+    created = AccountCreated(**read.model_dump(), **_enrolment(seed, account))
+    return Response(
+        created.model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("", response_model=Page[AccountRead])
+async def list_accounts(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Reader,
+    q: Annotated[str | None, Query(max_length=100, description="Part of a username")] = None,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    person_id: uuid.UUID | None = None,
+    school_id: uuid.UUID | None = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[AccountRead]:
+    """List and search the accounts the caller may manage."""
+    if is_platform_admin(principal):
+        scope_school = school_id
+    elif principal.school_id is None or (school_id is not None and school_id != principal.school_id):
+        raise NotFound("No such school.", slug="school-not-found")
+    else:
+        scope_school = principal.school_id
+    stmt = account_service.list_query(
+        school_id=scope_school, q=q, role=role, is_active=is_active, person_id=person_id
+    )
+    rows, next_cursor = await paginate(
+        session, stmt, order_by=(Account.created_at, Account.id), cursor=cursor, limit=limit
+    )
+    set_next_link(request, response, next_cursor)
+    return Page[AccountRead](items=[_read(a) for a in rows], next_cursor=next_cursor)
+
+
+@router.get("/me", response_model=AccountRead)
+async def read_own_account(account: OwnAccount) -> AccountRead:
+    """The caller's own account."""
+    return _read(account)
+
+
+@router.post("/me/password", status_code=204)
+async def change_own_password(
+    body: PasswordChange,
+    account: OwnAccount,
+    session: SessionDep,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> Response:
+    """Change one's own password (every session ends; sign in again)."""
+    now = clock.now()
+    key = f"account:{account.username_key}"
+    if not await passwords.verify_password(body.current_password, account.password_hash):
+        sec.account_throttle.failed(key)
+        await audit.record(
+            session,
+            actor=f"user:{account.id}",
+            action="account.password_change_refused",
+            target_type="account",
+            target_id=account.id,
+            school_id=account.school_id,
+            at=now,
+        )
+        return problem_response(403, "The current password is wrong.", slug="wrong-password")
+    await account_service.set_password(session, account, body.new_password, now=now)
+    sec.publish_not_before(account)
+    await audit.record(
+        session,
+        actor=f"user:{account.id}",
+        action="account.password_changed",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        at=now,
+    )
+    return Response(status_code=204)
+
+
+@router.post("/me/totp", response_model=TotpEnrolment)
+async def reenrol_own_totp(
+    body: TotpReenrol,
+    account: OwnAccount,
+    session: SessionDep,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> Response:
+    """Replace one's own two-factor secret (shown this once)."""
+    now = clock.now()
+    if not await passwords.verify_password(body.password, account.password_hash):
+        sec.account_throttle.failed(f"account:{account.username_key}")
+        await audit.record(
+            session,
+            actor=f"user:{account.id}",
+            action="account.totp_reenrol_refused",
+            target_type="account",
+            target_id=account.id,
+            school_id=account.school_id,
+            at=now,
+        )
+        return problem_response(403, "The password is wrong.", slug="wrong-password")
+    seed = account_service.reenrol_totp(account, seeds=sec.seeds, now=now)
+    await audit.record(
+        session,
+        actor=f"user:{account.id}",
+        action="account.totp_reenrolled",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        at=now,
+    )
+    enrolment = TotpEnrolment(totp_secret=seed, otpauth_uri=totp.provisioning_uri(seed, account.username))
+    return Response(
+        enrolment.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/{account_id}", response_model=AccountRead)
+async def read_account(account: ReadableAccount) -> AccountRead:
+    """One account."""
+    return _read(account)
+
+
+@router.put("/{account_id}/roles", response_model=AccountCreated)
+async def change_roles(
+    body: RolesUpdate,
+    account: ManageableAccount,
+    session: SessionDep,
+    principal: Writer,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> Response:
+    """Replace an account's roles (its tokens stop working; a new two-factor secret if now needed)."""
+    check_grant(principal, body.roles)
+    now = clock.now()
+    before = list(account.roles)
+    seed = await account_service.set_roles(session, account, body.roles, seeds=sec.seeds, now=now)
+    sec.publish_not_before(account)
+    await audit.record(
+        session,
+        actor=principal,
+        action="account.roles_changed",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        detail={"from": before, "to": account.roles},
+        at=now,
+    )
+    out = AccountCreated(**_read(account).model_dump(), **_enrolment(seed, account))
+    return Response(
+        out.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post("/{account_id}/deactivate", response_model=AccountRead)
+async def deactivate_account(
+    account: ManageableAccount,
+    session: SessionDep,
+    principal: Writer,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> AccountRead:
+    """Deactivate an account: no more sign-ins, its tokens stop working."""
+    now = clock.now()
+    await account_service.set_active(session, account, False, now=now)
+    sec.publish_not_before(account)
+    await audit.record(
+        session,
+        actor=principal,
+        action="account.deactivated",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        at=now,
+    )
+    return _read(account)
+
+
+@router.post("/{account_id}/activate", response_model=AccountRead)
+async def activate_account(
+    account: ManageableAccount,
+    session: SessionDep,
+    principal: Writer,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> AccountRead:
+    """Reactivate an account."""
+    now = clock.now()
+    await account_service.set_active(session, account, True, now=now)
+    sec.publish_not_before(account)
+    await audit.record(
+        session,
+        actor=principal,
+        action="account.activated",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        at=now,
+    )
+    return _read(account)
+
+
+@router.post("/{account_id}/password", status_code=204)
+async def reset_password(
+    body: PasswordReset,
+    account: ManageableAccount,
+    session: SessionDep,
+    principal: Writer,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> Response:
+    """Set a new password for an account (its sessions end)."""
+    now = clock.now()
+    await account_service.set_password(session, account, body.password, now=now)
+    sec.publish_not_before(account)
+    await audit.record(
+        session,
+        actor=principal,
+        action="account.password_reset",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        at=now,
+    )
+    return Response(status_code=204)

@@ -1,0 +1,325 @@
+"""Accounts: create, find, change roles, (de)activate, passwords, two-factor, not-before.
+
+Plain functions taking the session; they flush, never commit. Every change that other services
+must see (not-before, active, roles) is recorded on identity's people feed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, String, cast, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.accounts.models import Account
+from identity.changes import service as change_service
+from identity.oauth.models import RefreshToken
+from identity.people.models import Person
+from identity.roles import TWO_FACTOR_ROLES
+from identity.security import passwords, totp
+from identity.security.hashing import SeedBox
+from servicekit.errors import Conflict, Unprocessable
+
+# Roles that belong to no school (and to no person record).
+PLATFORM_ROLES = frozenset({"platform_admin", "la_officer"})
+STAFF_ROLES = frozenset({"head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher"})
+# Which kinds of person may hold a role: a pupil's account can never become a teacher's.
+ROLE_KINDS: dict[str, frozenset[str]] = {
+    **{role: frozenset({"staff"}) for role in STAFF_ROLES},
+    "governor": frozenset({"governor", "staff", "parent"}),
+    "parent": frozenset({"parent", "staff", "governor"}),
+    "pupil": frozenset({"pupil"}),
+    "visitor": frozenset({"visitor"}),
+}
+
+
+class UsernameTaken(Conflict):
+    slug = "username-taken"
+
+
+class RolesRefused(Unprocessable):
+    slug = "roles-refused"
+
+
+class WeakPassword(Unprocessable):
+    slug = "password-policy"
+
+
+def username_key(username: str) -> str:
+    return username.strip().lower()
+
+
+def cutoff(now: datetime) -> datetime:
+    """A not-before in whole seconds, as token `iat`s are, so a token issued just after is kept."""
+    return now.replace(microsecond=0)
+
+
+def needs_two_factor(roles: Sequence[str]) -> bool:
+    return not TWO_FACTOR_ROLES.isdisjoint(roles)
+
+
+def check_roles(roles: Sequence[str], person: Person | None, la_code: str | None) -> None:
+    """Roles must fit the holder: platform roles have no person; school roles fit the person's kind."""
+    unique = set(roles)
+    if len(unique) != len(roles):
+        raise RolesRefused("A role is listed twice.")
+    platform = unique & PLATFORM_ROLES
+    if platform:
+        if len(unique) != 1:
+            raise RolesRefused("platform_admin and la_officer are held alone, without other roles.")
+        if person is not None:
+            raise RolesRefused("platform_admin and la_officer accounts belong to no person or school.")
+        if "la_officer" in unique and not la_code:
+            raise RolesRefused("An la_officer account needs the la_code of its local authority.")
+        if "platform_admin" in unique and la_code:
+            raise RolesRefused("A platform_admin account has no la_code.")
+        return
+    if person is None:
+        raise RolesRefused("School roles need the person_id of the account's holder.")
+    if la_code:
+        raise RolesRefused("Only la_officer accounts have an la_code.")
+    for role in unique:
+        if person.kind not in ROLE_KINDS.get(role, frozenset()):
+            raise RolesRefused(f"A person of kind {person.kind!r} cannot hold the role {role!r}.")
+
+
+def check_password(password: str, username: str) -> None:
+    try:
+        passwords.check_policy(password, username=username)
+    except passwords.PasswordRejected as exc:
+        raise WeakPassword(str(exc)) from exc
+
+
+async def get(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
+    return await session.get(Account, account_id)
+
+
+async def by_username(session: AsyncSession, username: str) -> Account | None:
+    return await session.scalar(select(Account).where(Account.username_key == username_key(username)))
+
+
+def list_query(
+    *,
+    school_id: uuid.UUID | None,
+    q: str | None = None,
+    role: str | None = None,
+    is_active: bool | None = None,
+    person_id: uuid.UUID | None = None,
+    platform_only: bool = False,
+) -> Select[Any]:
+    stmt = select(Account)
+    if school_id is not None:
+        stmt = stmt.where(Account.school_id == school_id)
+    if platform_only:
+        stmt = stmt.where(Account.school_id.is_(None))
+    if q:
+        escaped = username_key(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Account.username_key.like(f"%{escaped}%", escape="\\"))
+    if is_active is not None:
+        stmt = stmt.where(Account.is_active.is_(is_active))
+    if person_id is not None:
+        stmt = stmt.where(Account.person_id == person_id)
+    if role is not None:
+        # Roles are a short JSON list; a text match on the quoted name is exact enough and portable.
+        stmt = stmt.where(cast(Account.roles, String).like(f'%"{role}"%'))
+    return stmt
+
+
+def _new_seed(account: Account, seeds: SeedBox) -> str:
+    seed = totp.new_seed()
+    account.totp_seed_sealed = seeds.seal(seed)
+    account.totp_last_step = None
+    return seed
+
+
+async def _feed(session: AsyncSession, account: Account, now: datetime, *, roles_changed: bool) -> None:
+    await session.flush()
+    if roles_changed and account.person_id is not None:
+        await change_service.record_change(session, kind="person", entity_id=account.person_id, at=now)
+    await change_service.record_change(session, kind="account", entity_id=account.id, at=now)
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    person: Person | None,
+    username: str,
+    password: str,
+    roles: Sequence[str],
+    la_code: str | None,
+    expires_at: datetime | None,
+    seeds: SeedBox,
+    now: datetime,
+    totp_seed: str | None = None,
+) -> tuple[Account, str | None]:
+    """A new account; returns it and, for a two-factor role, its new TOTP seed (shown once)."""
+    check_roles(roles, person, la_code)
+    check_password(password, username)
+    if await by_username(session, username) is not None:
+        raise UsernameTaken("That username is taken.")
+    account = Account(
+        id=uuid.uuid4(),
+        person_id=person.id if person else None,
+        school_id=person.school_id if person else None,
+        la_code=la_code,
+        username=username.strip(),
+        username_key=username_key(username),
+        password_hash=await passwords.hash_password(password),
+        roles=sorted(set(roles)),
+        is_active=True,
+        expires_at=expires_at,
+        password_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    seed = None
+    if totp_seed is not None:
+        account.totp_seed_sealed = seeds.seal(totp_seed)
+    elif needs_two_factor(roles):
+        seed = _new_seed(account, seeds)
+    session.add(account)
+    await _feed(session, account, now, roles_changed=True)
+    return account, seed
+
+
+async def revoke_sessions(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> None:
+    """End every refresh-token chain of the account (its holder must sign in again)."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def move_not_before(session: AsyncSession, account: Account, now: datetime) -> None:
+    """Tokens issued before now are refused from here on, and every session ends."""
+    account.not_before = cutoff(now)
+    account.updated_at = now
+    await revoke_sessions(session, account.id, now)
+
+
+async def set_roles(
+    session: AsyncSession, account: Account, roles: Sequence[str], *, seeds: SeedBox, now: datetime
+) -> str | None:
+    """Change the roles; returns a new TOTP seed when the account now needs two-factor and had none."""
+    person = await session.get(Person, account.person_id) if account.person_id else None
+    check_roles(roles, person, account.la_code)
+    account.roles = sorted(set(roles))
+    seed = None
+    if needs_two_factor(roles) and account.totp_seed_sealed is None:
+        seed = _new_seed(account, seeds)
+    await move_not_before(session, account, now)
+    await _feed(session, account, now, roles_changed=True)
+    return seed
+
+
+async def set_active(session: AsyncSession, account: Account, active: bool, *, now: datetime) -> None:
+    account.is_active = active
+    await move_not_before(session, account, now)
+    await _feed(session, account, now, roles_changed=True)
+
+
+async def set_password(session: AsyncSession, account: Account, password: str, *, now: datetime) -> None:
+    check_password(password, account.username)
+    account.password_hash = await passwords.hash_password(password)
+    account.password_changed_at = now
+    await move_not_before(session, account, now)
+    await _feed(session, account, now, roles_changed=False)
+
+
+def reenrol_totp(account: Account, *, seeds: SeedBox, now: datetime) -> str:
+    account.updated_at = now
+    return _new_seed(account, seeds)
+
+
+def totp_seed(account: Account, seeds: SeedBox) -> str | None:
+    return seeds.open(account.totp_seed_sealed) if account.totp_seed_sealed else None
+
+
+async def claim_totp_step(session: AsyncSession, account: Account, step: int) -> bool:
+    """Remember the accepted code's time step; False if a concurrent sign-in took it first."""
+    result = await session.execute(
+        update(Account)
+        .where(
+            Account.id == account.id,
+            or_(Account.totp_last_step.is_(None), Account.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    account.totp_last_step = step
+    return bool(getattr(result, "rowcount", 0))
+
+
+def is_usable(account: Account, person: Person | None, now: datetime) -> bool:
+    """Active, not past its expiry, and its holder still on the school's roll."""
+    if not account.is_active:
+        return False
+    if account.expires_at is not None and account.expires_at <= now:
+        return False
+    return not (person is not None and not person.is_on_roll)
+
+
+def visitor_expiry(
+    roles: Sequence[str], requested: datetime | None, *, now: datetime, default: timedelta, maximum: timedelta
+) -> datetime | None:
+    """Visitors' accounts always expire (a day unless told); nobody's expiry may be in the past."""
+    if requested is not None and requested <= now:
+        raise Unprocessable("expires_at must be in the future.", slug="bad-expiry")
+    if "visitor" not in roles:
+        return requested
+    if requested is None:
+        return now + default
+    if requested > now + maximum:
+        raise Unprocessable(f"A visitor's account lasts at most {maximum.days} days.", slug="bad-expiry")
+    return requested
+
+
+async def deactivate_for_person(
+    session: AsyncSession, person_id: uuid.UUID, *, now: datetime
+) -> list[Account]:
+    """A leaver: deactivate every active account of the person (called by the people domain)."""
+    accounts = list(
+        await session.scalars(select(Account).where(Account.person_id == person_id, Account.is_active))
+    )
+    for account in accounts:
+        await set_active(session, account, False, now=now)
+    return accounts
+
+
+async def roles_by_person(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """For the people feed: the union of the roles of each person's active accounts."""
+    if not person_ids:
+        return {}
+    rows = await session.execute(
+        select(Account.person_id, Account.roles).where(Account.person_id.in_(person_ids), Account.is_active)
+    )
+    out: dict[uuid.UUID, set[str]] = {}
+    for person_id, roles in rows:
+        if person_id is not None:
+            out.setdefault(person_id, set()).update(roles or [])
+    return {pid: sorted(roles) for pid, roles in out.items()}
+
+
+async def account_feed_data(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The people feed's `account` items: what other services need to refuse old tokens."""
+    rows = await session.scalars(select(Account).where(Account.id.in_(ids)))
+    return {
+        a.id: {
+            "person_id": str(a.person_id) if a.person_id else None,
+            "not_before": a.not_before.isoformat() if a.not_before else None,
+            "is_active": a.is_active,
+        }
+        for a in rows
+    }
+
+
+change_service.register_serializer("account", account_feed_data)

@@ -1,0 +1,1 @@
+"""OAuth clients: outside systems (MIS, MLE, LA scripts) and the platform's own services."""

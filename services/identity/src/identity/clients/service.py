@@ -1,0 +1,160 @@
+"""OAuth clients: register, rotate the secret, deactivate, authenticate; the services' own clients.
+
+Secrets are 256-bit random strings kept as SHA-256 digests (a random secret needs no slow hash).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.clients.models import OAuthClient
+from identity.config import ServiceClientConfig
+from identity.roles import SCOPES
+from identity.security.hashing import digest, matches, new_token
+from servicekit.errors import Unprocessable
+
+# Scopes only the platform's own services or administrators hold.
+PLATFORM_SCOPES = frozenset({"identity:feed", "schools:write", "clients:write", "users:write"})
+# What an LA-wide client may do: reporting, never a school's day-to-day records.
+LA_SCOPES = frozenset({"incidents:export", "incidents:stats"})
+
+
+class ScopesRefused(Unprocessable):
+    slug = "scopes-refused"
+
+
+def check_scopes(scopes: Sequence[str], *, grantable: frozenset[str]) -> list[str]:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ScopesRefused(f"Unknown scopes: {' '.join(unknown)}.")
+    refused = sorted(set(scopes) - grantable)
+    if refused:
+        raise ScopesRefused(f"You may not grant these scopes to a client: {' '.join(refused)}.")
+    return sorted(set(scopes))
+
+
+def _new_client_id() -> str:
+    return f"cl_{secrets.token_urlsafe(12)}"
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    school_id: uuid.UUID | None,
+    la_code: str | None,
+    created_by: str,
+    now: datetime,
+) -> tuple[OAuthClient, str]:
+    secret = new_token("cs_")
+    client = OAuthClient(
+        id=uuid.uuid4(),
+        client_id=_new_client_id(),
+        name=name,
+        secret_digest=digest(secret),
+        scopes=sorted(set(scopes)),
+        school_id=school_id,
+        la_code=la_code,
+        is_service=False,
+        is_active=True,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        secret_rotated_at=now,
+    )
+    session.add(client)
+    await session.flush()
+    return client, secret
+
+
+async def rotate_secret(session: AsyncSession, client: OAuthClient, *, now: datetime) -> str:
+    secret = new_token("cs_")
+    client.secret_digest = digest(secret)
+    client.secret_rotated_at = now
+    client.updated_at = now
+    await session.flush()
+    return secret
+
+
+async def set_active(session: AsyncSession, client: OAuthClient, active: bool, *, now: datetime) -> None:
+    client.is_active = active
+    client.updated_at = now
+    await session.flush()
+
+
+async def get(session: AsyncSession, id_: uuid.UUID) -> OAuthClient | None:
+    return await session.get(OAuthClient, id_)
+
+
+async def by_client_id(session: AsyncSession, client_id: str) -> OAuthClient | None:
+    return await session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+
+
+async def authenticate(session: AsyncSession, client_id: str, secret: str) -> OAuthClient | None:
+    """The active client with this id and secret, else None (same work for an unknown id)."""
+    client = await by_client_id(session, client_id)
+    stored = client.secret_digest if client is not None else digest("no such client")
+    ok = matches(secret, stored)
+    if client is None or not ok or not client.is_active:
+        return None
+    return client
+
+
+def list_query(*, school_id: uuid.UUID | None, la_code: str | None = None) -> Select[Any]:
+    stmt = select(OAuthClient)
+    if school_id is not None:
+        stmt = stmt.where(OAuthClient.school_id == school_id)
+    if la_code is not None:
+        stmt = stmt.where(OAuthClient.la_code == la_code)
+    return stmt
+
+
+async def sync_service_clients(
+    session: AsyncSession, configs: Sequence[ServiceClientConfig], *, now: datetime
+) -> list[str]:
+    """Create or update the platform services' clients from IDENTITY_SERVICE_CLIENTS."""
+    done = []
+    for config in configs:
+        scopes = sorted(set(config.scopes))
+        unknown = set(scopes) - set(SCOPES)
+        if unknown:
+            raise ValueError(f"service client {config.client_id}: unknown scopes {sorted(unknown)}")
+        secret_digest = digest(config.client_secret.get_secret_value())
+        client = await by_client_id(session, config.client_id)
+        if client is None:
+            session.add(
+                OAuthClient(
+                    id=uuid.uuid4(),
+                    client_id=config.client_id,
+                    name=f"service {config.client_id}",
+                    secret_digest=secret_digest,
+                    scopes=scopes,
+                    school_id=None,
+                    la_code=None,
+                    is_service=True,
+                    is_active=True,
+                    created_by="configuration",
+                    created_at=now,
+                    updated_at=now,
+                    secret_rotated_at=now,
+                )
+            )
+        else:
+            if client.secret_digest != secret_digest:
+                client.secret_digest = secret_digest
+                client.secret_rotated_at = now
+            client.scopes = scopes
+            client.is_service = True
+            client.is_active = True
+            client.updated_at = now
+        done.append(config.client_id)
+    await session.flush()
+    return done

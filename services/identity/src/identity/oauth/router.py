@@ -1,0 +1,218 @@
+"""/oauth/token and /oauth/revoke: form-encoded, RFC 6749 / RFC 7009.
+
+These two endpoints answer errors with the standard's JSON body (`error`, `error_description`),
+not problem+json: OAuth client libraries expect it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from identity.clients import service as client_service
+from identity.clients.models import OAuthClient
+from identity.oauth import service as oauth_service
+from identity.oauth.service import OAuthError
+from identity.security.state import SecurityDep
+from servicekit import audit
+from servicekit.app import ClockDep
+from servicekit.context import client_ip_var
+from servicekit.db import SessionDep
+
+router = APIRouter(prefix="/oauth", tags=["tokens"])
+
+MAX_PARAM = 4096
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FORM_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        name: {"type": "string"}
+                        for name in (
+                            "grant_type",
+                            "client_id",
+                            "client_secret",
+                            "scope",
+                            "username",
+                            "password",
+                            "otp",
+                            "refresh_token",
+                        )
+                    },
+                }
+            }
+        },
+    }
+}
+REVOKE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["token"],
+                    "properties": {"token": {"type": "string"}, "token_type_hint": {"type": "string"}},
+                }
+            }
+        },
+    }
+}
+
+
+def _error(exc: OAuthError) -> JSONResponse:
+    return JSONResponse(
+        {"error": exc.error, "error_description": exc.description},
+        status_code=exc.status,
+        headers={**NO_STORE, **exc.headers},
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The form parameters; each at most once (RFC 6749 §3.2), none too long."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise OAuthError(
+            "invalid_request", "Send the parameters form-encoded (application/x-www-form-urlencoded)."
+        )
+    try:
+        form = await request.form(max_files=0, max_fields=20)
+    except Exception as exc:
+        raise OAuthError("invalid_request", "The form could not be read.") from exc
+    params: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str) or len(value) > MAX_PARAM:
+            raise OAuthError("invalid_request", f"The parameter {name!r} is not acceptable.")
+        if name in params:
+            raise OAuthError("invalid_request", f"The parameter {name!r} is repeated.")
+        params[name] = value
+    return params
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError("invalid_request", "Client authentication uses HTTP Basic.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise _invalid_client() from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise _invalid_client()
+    # RFC 6749 §2.3.1: both parts are form-encoded before they are joined.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _invalid_client() -> OAuthError:
+    return OAuthError(
+        "invalid_client",
+        "Client authentication failed.",
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="identity"'},
+    )
+
+
+async def _client(
+    request: Request, params: dict[str, str], session: SessionDep, now: datetime
+) -> OAuthClient | None:
+    """The authenticated client, None when none tried; a failed attempt is invalid_client."""
+    basic = _basic_credentials(request)
+    posted = params.get("client_id"), params.get("client_secret")
+    if basic is not None and posted[1] is not None:
+        raise OAuthError("invalid_request", "Use one client authentication method, not two.")
+    if basic is None and posted[1] is None:
+        return None
+    client_id, secret = basic if basic is not None else (posted[0] or "", posted[1] or "")
+    if basic is not None and posted[0] is not None and posted[0] != client_id:
+        raise _invalid_client()
+    client = await client_service.authenticate(session, client_id, secret)
+    if client is None:
+        await audit.record(
+            session,
+            actor="anonymous",
+            action="signin.client_failed",
+            target_type="oauth_client",
+            detail={"client_id": client_id[:100]},
+            at=now,
+        )
+        raise _invalid_client()
+    return client
+
+
+@router.post("/token", openapi_extra=FORM_BODY, response_model=None)
+async def issue_token(
+    request: Request, session: SessionDep, sec: SecurityDep, clock: ClockDep
+) -> JSONResponse:
+    """Issue an access token: client credentials, password (+ otp) or refresh token."""
+    now = clock.now()
+    try:
+        params = await _form(request)
+        grant = params.get("grant_type")
+        scope = params.get("scope")
+        if grant == "client_credentials":
+            client = await _client(request, params, session, now)
+            if client is None:
+                raise _invalid_client()
+            tokens = await oauth_service.client_credentials(session, sec, client, scope=scope, now=now)
+        elif grant == "password":
+            await _client(request, params, session, now)
+            username, password = params.get("username"), params.get("password")
+            if not username or password is None:
+                raise OAuthError("invalid_request", "username and password are required.")
+            tokens = await oauth_service.password_grant(
+                session,
+                sec,
+                username=username,
+                password=password,
+                otp=params.get("otp"),
+                scope=scope,
+                source=client_ip_var.get(),
+                now=now,
+            )
+        elif grant == "refresh_token":
+            await _client(request, params, session, now)
+            refresh = params.get("refresh_token")
+            if not refresh:
+                raise OAuthError("invalid_request", "refresh_token is required.")
+            tokens = await oauth_service.refresh_grant(
+                session, sec, refresh_token=refresh, scope=scope, now=now
+            )
+        elif grant is None:
+            raise OAuthError("invalid_request", "grant_type is required.")
+        else:
+            raise OAuthError(
+                "unsupported_grant_type", "Supported: client_credentials, password, refresh_token."
+            )
+    except OAuthError as exc:
+        # Returned, not raised: the audit entries of a refused sign-in still commit.
+        return _error(exc)
+    return JSONResponse(tokens.body(), headers=NO_STORE)
+
+
+@router.post("/revoke", openapi_extra=REVOKE_BODY, response_model=None)
+async def revoke_token(request: Request, session: SessionDep, clock: ClockDep) -> JSONResponse:
+    """Revoke a refresh token and its whole chain (RFC 7009)."""
+    try:
+        params = await _form(request)
+        await _client(request, params, session, clock.now())
+        token = params.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is required.")
+        await oauth_service.revoke(session, token=token, now=clock.now())
+    except OAuthError as exc:
+        return _error(exc)
+    return JSONResponse({}, headers=NO_STORE)
