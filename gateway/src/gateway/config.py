@@ -1,0 +1,119 @@
+"""The gateway's settings, from the environment (prefix GATEWAY_; platform-wide values unprefixed).
+
+The list of services behind the gateway is configuration (`GATEWAY_UPSTREAMS`, a JSON list the
+launcher builds from platform.toml), so a service added later needs no code change here.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.settings import ServiceSettings
+
+DEFAULT_PUBLIC_PATHS = [
+    "/oauth/token",
+    "/oauth/revoke",
+    "/.well-known/*",
+    "/livez",
+    "/readyz",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/openapi.json",
+    "/v1/media-consent/.well-known/jwks.json",
+]
+
+
+class Upstream(BaseModel):
+    """One service behind the gateway and the path prefixes routed to it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    url: str = Field(min_length=1, max_length=512, pattern=r"^https?://[^/?#]+$")
+    prefixes: tuple[str, ...] = Field(min_length=1, max_length=50)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _strip_slash(cls, value: object) -> object:
+        return value.rstrip("/") if isinstance(value, str) else value
+
+    @field_validator("prefixes")
+    @classmethod
+    def _check_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) > 200:
+                raise ValueError(f"prefix {prefix!r} must start with '/' and not end with one")
+        return value
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    service_name: str = "gateway"
+    upstreams: list[Upstream] = []
+    public_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_PUBLIC_PATHS))
+    # None: on, except in production (the settings below resolve it).
+    docs_enabled: bool | None = None  # type: ignore[assignment]
+    metrics_enabled: bool = True
+    # Who may read /metrics: loopback and private networks (the scraper), not the internet.
+    metrics_allowed_networks: list[str] = [
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+    ]
+    # Load balancers in front of the gateway whose X-Forwarded-For is believed (none by default:
+    # the gateway is the edge, and a client's own X-Forwarded-For is always dropped).
+    trusted_proxies: list[str] = []
+
+    # Caps
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_header_bytes: int = Field(default=16_384, gt=0)
+    max_query_length: int = Field(default=4_096, gt=0)
+
+    # Rate limits (fixed windows of `rate_limit_window_seconds`)
+    rate_limit_enabled: bool = True
+    rate_limit_per_client: int = Field(default=600, gt=0)
+    rate_limit_token_per_address: int = Field(default=30, gt=0)
+    rate_limit_window_seconds: int = Field(default=60, gt=0)
+    rate_limit_paths: list[str] = ["/oauth/token"]
+    redis_url: str = ""
+    redis_key_prefix: str = "gateway:rl:"
+
+    # Forwarding
+    connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    pool_size: int = Field(default=256, gt=0)
+    breaker_failure_threshold: int = Field(default=5, gt=0)
+    breaker_cooldown_seconds: float = Field(default=10.0, gt=0)
+    readyz_timeout_seconds: float = Field(default=2.0, gt=0)
+    openapi_cache_seconds: float = Field(default=60.0, ge=0)
+
+    # CORS
+    cors_allow_credentials: bool = True
+
+    @model_validator(mode="after")
+    def _check_gateway(self) -> Self:
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError("CORS origin '*' cannot be combined with credentials: list the allowed origins")
+        if self.docs_enabled is None:
+            self.docs_enabled = not self.is_production
+        names = [u.name for u in self.upstreams]
+        if len(names) != len(set(names)):
+            raise ValueError("upstream names must be unique")
+        prefixes = [p for u in self.upstreams for p in u.prefixes]
+        if len(prefixes) != len(set(prefixes)):
+            raise ValueError("a path prefix is routed to more than one upstream")
+        for path in self.public_paths:
+            if not path.startswith("/") or "*" in path[:-1]:
+                raise ValueError(f"public path {path!r}: an exact path, or a prefix ending in '*'")
+        return self
+
+    @property
+    def docs_on(self) -> bool:
+        return bool(self.docs_enabled)

@@ -1,0 +1,657 @@
+"""The forwarding path: a plain ASGI app on aiohttp's client (PERFORMANCE.md: the framework-free
+proxy is what gets near the measured ceiling; httpx's pool costs milliseconds of CPU a request).
+
+One pass over the request: caps (414, 431, 413), route by prefix (404), token (401), rate limit
+(429), circuit breaker (503), then the request goes upstream with the client's identity and
+forwarding headers replaced by the gateway's own, and the response streams back as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from yarl import URL
+
+from gateway.auth import Authenticator, PublicPaths
+from gateway.breaker import CircuitBreaker
+from gateway.config import GatewaySettings, Upstream
+from gateway.metrics import GatewayMetrics
+from gateway.ratelimit import RateLimiter
+from gateway.routes import RouteTable
+from servicekit.context import client_ip_var, request_id_var, trace_id_var
+from servicekit.errors import problem_body
+
+log = logging.getLogger("gateway.access")
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+TRACEPARENT_PATTERN = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded; nor are
+# the ones the gateway sets itself, nor whatever a client claims about identity or forwarding.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+DROPPED_REQUEST = HOP_BY_HOP | frozenset(
+    {
+        b"host",
+        b"expect",
+        b"forwarded",
+        b"x-real-ip",
+        b"x-request-id",
+        b"traceparent",
+    }
+)
+DROPPED_REQUEST_PREFIXES = (b"x-user-", b"x-school-", b"x-forwarded-")
+# The server in front of the client (uvicorn) adds its own date and server headers.
+DROPPED_RESPONSE = HOP_BY_HOP | frozenset({b"date", b"server", b"x-request-id"})
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+# Bodies up to this size are read whole (cheaper, and a retry can resend them); larger ones stream.
+BUFFERED_BODY_BYTES = 256 * 1024
+# Responses up to this size are sent in one piece; larger or unsized ones stream.
+BUFFERED_RESPONSE_BYTES = 256 * 1024
+STREAM_CHUNK_BYTES = 64 * 1024
+PROBLEM = b"application/problem+json"
+CORS_EXPOSED = b"ETag, Link, X-Request-ID, X-Next-Cursor, X-Has-More, Retry-After"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass
+class Exchange:
+    """What the gateway knows about one request while it handles it."""
+
+    request_id: str
+    traceparent: str
+    client_ip: str
+    route: str = "unmatched"
+    status: int = 0
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class Proxy:
+    """The gateway's ASGI app for everything but its own few admin routes."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        routes: RouteTable,
+        authenticator: Authenticator,
+        limiter: RateLimiter | None,
+        breakers: dict[str, CircuitBreaker],
+        metrics: GatewayMetrics,
+        admin: ASGIApp,
+        admin_paths: frozenset[str],
+    ) -> None:
+        self.settings = settings
+        self.routes = routes
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.breakers = breakers
+        self.metrics = metrics
+        self.admin = admin
+        self.admin_paths = admin_paths
+        self.public = PublicPaths(settings.public_paths)
+        self.rate_limit_paths = frozenset(settings.rate_limit_paths)
+        self.session: aiohttp.ClientSession | None = None
+        self.timeouts = {
+            u.name: aiohttp.ClientTimeout(
+                total=None, connect=settings.connect_timeout_seconds, sock_read=u.timeout_seconds
+            )
+            for u in settings.upstreams
+        }
+        self.trusted_proxies = frozenset(settings.trusted_proxies)
+        self.cors_origins = frozenset(o.encode() for o in settings.cors_origins)
+        self.cors_any = "*" in settings.cors_origins
+        self._drain_limit = max(4 * settings.max_body_bytes, 8 * 1024 * 1024)
+        self._metrics_networks = [ipaddress.ip_network(n) for n in settings.metrics_allowed_networks]
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.pool_size,
+            limit_per_host=self.settings.pool_size,
+            keepalive_timeout=30,
+            ttl_dns_cache=300,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+        )
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    # --- the request -----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        given_id = given_trace = None
+        header_bytes = 0
+        origin: bytes | None = None
+        for name, value in scope["headers"]:
+            header_bytes += len(name) + len(value)
+            if name == b"x-request-id":
+                given_id = value
+            elif name == b"traceparent":
+                given_trace = value
+            elif name == b"origin":
+                origin = value
+        exchange = Exchange(
+            request_id=_request_id(given_id),
+            traceparent=_traceparent(given_trace),
+            client_ip=self._client_ip(scope),
+        )
+        tokens = (
+            request_id_var.set(exchange.request_id),
+            trace_id_var.set(exchange.traceparent[3:35]),
+            client_ip_var.set(exchange.client_ip),
+        )
+        if origin is not None and self.cors_origins and (self.cors_any or origin in self.cors_origins):
+            exchange.extra_headers = self._cors_headers(origin)
+        try:
+            await self._handle(scope, receive, send, exchange, header_bytes, origin)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(exchange.route, scope["method"], exchange.status, elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    exchange.status,
+                    extra={
+                        "fields": {
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": exchange.status,
+                            "route": exchange.route,
+                            "duration_ms": round(elapsed * 1000, 2),
+                            "client_ip": exchange.client_ip,
+                        }
+                    },
+                )
+            for var, token in zip((request_id_var, trace_id_var, client_ip_var), tokens, strict=True):
+                var.reset(token)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        ex: Exchange,
+        header_bytes: int,
+        origin: bytes | None,
+    ) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if len(scope["query_string"]) > self.settings.max_query_length:
+            return await self._problem(send, ex, 414, "The query string is too long.", "uri-too-long")
+        if header_bytes > self.settings.max_header_bytes:
+            return await self._problem(
+                send, ex, 431, "The request headers are too large.", "headers-too-large"
+            )
+        if ex.extra_headers and method == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            return await self._preflight(send, ex)
+        if path in self.admin_paths:
+            ex.route = "gateway:" + path
+            return await self._admin(scope, receive, send, ex)
+        if _has_dot_segment(path):
+            return await self._problem(send, ex, 404, "There is nothing at this address.", "not-found")
+        target = self.routes.match(path)
+        if target is None:
+            return await self._problem(send, ex, 404, "There is nothing at this address.", "not-found")
+        upstream, prefix = target
+        ex.route = f"{upstream.name}:{prefix}"
+
+        length_header = _header(scope, b"content-length")
+        length = int(length_header) if length_header and length_header.isdigit() else None
+        if length is not None and length > self.settings.max_body_bytes:
+            if length <= self._drain_limit:
+                await self._drain(receive)
+            return await self._too_large(send, ex)
+
+        principal = None
+        if path not in self.public:
+            principal = await self.authenticator.principal(scope)
+            if principal is None:
+                return await self._problem(
+                    send,
+                    ex,
+                    401,
+                    "A valid access token is required.",
+                    "unauthorized",
+                    headers=[(b"www-authenticate", b'Bearer error="invalid_token"')],
+                )
+        if self.limiter is not None:
+            limited = await self._rate_limit(path, principal, ex)
+            if limited is not None:
+                return await self._problem(
+                    send,
+                    ex,
+                    429,
+                    "Too many requests; try again later.",
+                    "too-many-requests",
+                    headers=[(b"retry-after", str(limited).encode())],
+                )
+        breaker = self.breakers[upstream.name]
+        if not breaker.allow():
+            return await self._problem(
+                send,
+                ex,
+                503,
+                f"The {upstream.name} service is unavailable just now; try again shortly.",
+                "service-unavailable",
+                headers=[(b"retry-after", str(breaker.retry_after()).encode())],
+                extra={"upstream": upstream.name, "circuit": "open"},
+            )
+        try:
+            await self._forward(scope, receive, send, ex, upstream, breaker, method, length)
+        except BaseException:
+            # Whatever ended the request (a client gone, a cancelled task), a half-open breaker
+            # must not wait forever on a probe that will never report.
+            breaker.release_probe()
+            raise
+
+    async def _rate_limit(self, path: str, principal: Any, ex: Exchange) -> int | None:
+        assert self.limiter is not None
+        s = self.settings
+        if path in self.rate_limit_paths:
+            decision = await self.limiter.hit(f"addr:{ex.client_ip}:{path}", s.rate_limit_token_per_address)
+            if not decision.allowed:
+                return decision.retry_after
+        if principal is not None:
+            who = principal.client_id or principal.subject
+            decision = await self.limiter.hit(f"client:{who}", s.rate_limit_per_client)
+            if not decision.allowed:
+                return decision.retry_after
+        return None
+
+    # --- forwarding ------------------------------------------------------------------------------
+
+    def _upstream_headers(self, scope: Scope, ex: Exchange) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        connection_tokens: set[bytes] = set()
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"connection":
+                connection_tokens.update(t.strip().lower() for t in value.split(b","))
+            elif name == b"host":
+                host = value
+        for name, value in scope["headers"]:
+            if (
+                name in DROPPED_REQUEST
+                or name.startswith(DROPPED_REQUEST_PREFIXES)
+                or name in connection_tokens
+            ):
+                continue
+            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        headers["X-Forwarded-For"] = ex.client_ip
+        headers["X-Forwarded-Proto"] = str(scope.get("scheme", "http"))
+        if host:
+            headers["X-Forwarded-Host"] = host.decode("latin-1")
+        headers["X-Request-ID"] = ex.request_id
+        headers["traceparent"] = ex.traceparent
+        return headers
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        ex: Exchange,
+        upstream: Upstream,
+        breaker: CircuitBreaker,
+        method: str,
+        length: int | None,
+    ) -> None:
+        assert self.session is not None, "the gateway's lifespan has not started"
+        headers = self._upstream_headers(scope, ex)
+        too_large = False
+        data: bytes | AsyncIterator[bytes] | None = None
+        # A body of unknown length (chunked) is read whole, up to the cap, so that one over the cap
+        # never reaches a service; a body of known length under the cap streams when it is large.
+        if length is None or length <= BUFFERED_BODY_BYTES:
+            try:
+                data = await self._read_body(receive)
+            except BodyTooLarge:
+                await self._drain(receive)
+                return await self._too_large(send, ex)
+            if data or length is not None:
+                headers["Content-Length"] = str(len(data))
+            else:
+                data = None
+        else:
+
+            async def stream() -> AsyncIterator[bytes]:
+                nonlocal too_large
+                received = 0
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        raise BodyTooLarge("the client went away")
+                    chunk = message.get("body", b"")
+                    received += len(chunk)
+                    if received > self.settings.max_body_bytes:
+                        too_large = True
+                        raise BodyTooLarge()
+                    if chunk:
+                        yield chunk
+                    if not message.get("more_body", False):
+                        return
+
+            data = stream()
+        # Forward the path as the client encoded it (some ASGI servers include the query in raw_path).
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        url = upstream.url + raw_path.split(b"?", 1)[0].decode("latin-1")
+        if scope["query_string"]:
+            url += "?" + scope["query_string"].decode("latin-1")
+        attempts = 2 if method in IDEMPOTENT and not isinstance(data, AsyncIterator) else 1
+        for attempt in range(attempts):
+            try:
+                response = await self.session.request(
+                    method,
+                    URL(url, encoded=True),
+                    headers=headers,
+                    data=data,
+                    allow_redirects=False,
+                    timeout=self.timeouts[upstream.name],
+                )
+            except (
+                aiohttp.ClientConnectorError,
+                aiohttp.ServerDisconnectedError,
+                aiohttp.ClientOSError,
+            ) as exc:
+                if too_large:
+                    breaker.release_probe()
+                    await self._drain(receive)
+                    return await self._too_large(send, ex)
+                if attempt + 1 < attempts:
+                    continue
+                breaker.record_failure()
+                never_reached = isinstance(exc, aiohttp.ClientConnectorError)
+                log.warning("upstream %s: %s", upstream.name, type(exc).__name__)
+                return await self._problem(
+                    send,
+                    ex,
+                    503 if never_reached else 502,
+                    f"The {upstream.name} service is unavailable just now; try again shortly."
+                    if never_reached
+                    else f"The {upstream.name} service closed the connection.",
+                    "service-unavailable" if never_reached else "bad-gateway",
+                    headers=[(b"retry-after", b"5")] if never_reached else [],
+                    extra={"upstream": upstream.name},
+                )
+            except TimeoutError:
+                breaker.record_failure()
+                log.warning("upstream %s: timed out", upstream.name)
+                return await self._problem(
+                    send,
+                    ex,
+                    504,
+                    f"The {upstream.name} service did not answer in time.",
+                    "gateway-timeout",
+                    extra={"upstream": upstream.name},
+                )
+            except (aiohttp.ClientError, BodyTooLarge) as exc:
+                breaker.release_probe()
+                if too_large or isinstance(exc, BodyTooLarge):
+                    await self._drain(receive)
+                    return await self._too_large(send, ex)
+                log.warning("upstream %s: %s", upstream.name, type(exc).__name__)
+                return await self._problem(
+                    send,
+                    ex,
+                    502,
+                    f"The {upstream.name} service sent an invalid response.",
+                    "bad-gateway",
+                    extra={"upstream": upstream.name},
+                )
+            break
+        breaker.record_success()
+        try:
+            await self._relay(response, scope, receive, send, ex, method)
+        finally:
+            response.release()
+
+    async def _relay(
+        self,
+        response: aiohttp.ClientResponse,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        ex: Exchange,
+        method: str,
+    ) -> None:
+        headers = [(k, v) for k, v in response.raw_headers if k.lower() not in DROPPED_RESPONSE]
+        headers.append((b"x-request-id", ex.request_id.encode()))
+        headers.extend(ex.extra_headers)
+        ex.status = response.status
+        length = response.content_length
+        if method == "HEAD" or (length is not None and length <= BUFFERED_RESPONSE_BYTES):
+            body = b"" if method == "HEAD" else await response.read()
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        # uvicorn drops writes to a client that went away; watch for it so a large download stops
+        # being read from the service as soon as nobody is receiving it.
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        try:
+            async for chunk in response.content.iter_chunked(STREAM_CHUNK_BYTES):
+                if gone.is_set():
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except aiohttp.ClientError as exc:
+            # The response has started: all that is left is to end the connection, so the client
+            # sees a truncated body rather than a complete-looking one.
+            log.warning("upstream response broke off: %s", type(exc).__name__)
+            raise
+        finally:
+            watcher.cancel()
+
+    async def _drain(self, receive: Receive) -> None:
+        """Read and drop the rest of a refused body (up to a bound), so the client, which is often
+        still sending, can read the 413 instead of finding the connection reset."""
+        drained = 0
+        while drained <= self._drain_limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise BodyTooLarge("the client went away")
+            chunk = message.get("body", b"")
+            if chunk:
+                received += len(chunk)
+                if received > self.settings.max_body_bytes:
+                    raise BodyTooLarge()
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    # --- the gateway's own answers ---------------------------------------------------------------
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send, ex: Exchange) -> None:
+        if scope["path"] == "/metrics" and not self._may_read_metrics(ex.client_ip):
+            return await self._problem(send, ex, 404, "There is nothing at this address.", "not-found")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ex.status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                headers.append((b"x-request-id", ex.request_id.encode()))
+                headers.extend(ex.extra_headers)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.admin(scope, receive, send_with_id)
+
+    def _may_read_metrics(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self._metrics_networks)
+
+    async def _problem(
+        self,
+        send: Send,
+        ex: Exchange,
+        status: int,
+        detail: str,
+        slug: str,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        ex.status = status
+        payload = json.dumps(problem_body(status, detail, slug=slug, **(extra or {}))).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", ex.request_id.encode()),
+                    *(headers or []),
+                    *ex.extra_headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _too_large(self, send: Send, ex: Exchange) -> None:
+        await self._problem(
+            send,
+            ex,
+            413,
+            f"The request body is larger than {self.settings.max_body_bytes} bytes.",
+            "payload-too-large",
+            headers=[(b"connection", b"close")],
+        )
+
+    def _cors_headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"access-control-allow-origin", origin),
+            (b"vary", b"Origin"),
+            (b"access-control-expose-headers", CORS_EXPOSED),
+        ]
+        if self.settings.cors_allow_credentials:
+            headers.append((b"access-control-allow-credentials", b"true"))
+        return headers
+
+    async def _preflight(self, send: Send, ex: Exchange) -> None:
+        ex.status = 204
+        ex.route = "gateway:preflight"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [
+                    *ex.extra_headers,
+                    (b"access-control-allow-methods", b"GET, POST, PATCH, PUT, DELETE, OPTIONS"),
+                    (
+                        b"access-control-allow-headers",
+                        b"Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-ID, traceparent",
+                    ),
+                    (b"access-control-max-age", b"600"),
+                    (b"x-request-id", ex.request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    def _client_ip(self, scope: Scope) -> str:
+        client = scope.get("client")
+        peer = str(client[0]) if client else "unknown"
+        if peer in self.trusted_proxies:
+            forwarded = _header(scope, b"x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[-1].strip()[:64] or peer
+        return peer
+
+
+async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    value = _header_bytes(scope, name)
+    return value.decode("latin-1") if value is not None else None
+
+
+def _header_bytes(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _request_id(given: bytes | None) -> str:
+    if given:
+        text = given.decode("latin-1")
+        if REQUEST_ID_PATTERN.match(text):
+            return text
+    return uuid.uuid4().hex
+
+
+def _traceparent(given: bytes | None) -> str:
+    """W3C trace context: keep the caller's trace id, with the gateway's own span as the parent."""
+    trace_id = None
+    flags = "01"
+    if given:
+        match = TRACEPARENT_PATTERN.match(given.decode("latin-1").strip())
+        if match and match.group(1) != "ff" and match.group(2) != "0" * 32 and match.group(3) != "0" * 16:
+            trace_id, flags = match.group(2), match.group(4)
+    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
+
+
+def _has_dot_segment(path: str) -> bool:
+    return "/." in path and any(part in (".", "..") for part in path.split("/"))
