@@ -46,7 +46,9 @@ def keys_dir(tmp_path: Path, signer: TokenFactory, clock: FrozenClock) -> Path:
 
 
 @pytest.fixture
-async def idapp(database_for, clock: FrozenClock, signer: TokenFactory, keys_dir: Path) -> AsyncIterator[FastAPI]:
+async def idapp(
+    database_for, clock: FrozenClock, signer: TokenFactory, keys_dir: Path
+) -> AsyncIterator[FastAPI]:
     url = database_for("identity")
     settings = IdentitySettings(database_url=url, environment="test", keys_dir=str(keys_dir))
     signer.clock = clock
@@ -76,8 +78,12 @@ def security(app: FastAPI) -> SecurityState:
 async def make_school(app: FastAPI, la_code: str = "801") -> uuid.UUID:
     now = app.state.clock.now()
     school = School(
-        id=uuid.uuid4(), name="Star Primary", urn=str(uuid.uuid4().int)[:6], la_code=la_code,
-        created_at=now, updated_at=now,
+        id=uuid.uuid4(),
+        name="Star Primary",
+        urn=str(uuid.uuid4().int)[:6],
+        la_code=la_code,
+        created_at=now,
+        updated_at=now,
     )
     async with app.state.sessionmaker() as session:
         session.add(school)
@@ -85,12 +91,21 @@ async def make_school(app: FastAPI, la_code: str = "801") -> uuid.UUID:
     return school.id
 
 
-async def make_person(app: FastAPI, school_id: uuid.UUID, kind: str = "staff", *, on_roll: bool = True) -> uuid.UUID:
+async def make_person(
+    app: FastAPI, school_id: uuid.UUID, kind: str = "staff", *, on_roll: bool = True
+) -> uuid.UUID:
     now = app.state.clock.now()
     person = Person(
-        id=uuid.uuid4(), school_id=school_id, kind=kind, given_name="Alex", family_name="Smith",
-        year_group="4" if kind == "pupil" else None, is_on_roll=on_roll,
-        left_on=None if on_roll else date(2026, 7, 20), created_at=now, updated_at=now,
+        id=uuid.uuid4(),
+        school_id=school_id,
+        kind=kind,
+        given_name="Alex",
+        family_name="Smith",
+        year_group="4" if kind == "pupil" else None,
+        is_on_roll=on_roll,
+        left_on=None if on_roll else date(2026, 7, 20),
+        created_at=now,
+        updated_at=now,
     )
     async with app.state.sessionmaker() as session:
         session.add(person)
@@ -116,8 +131,15 @@ async def make_account(
         if school_id is not None:
             person = await session.get(Person, await make_person(app, school_id, kind))
         account, seed = await account_service.create(
-            session, person=person, username=username or f"user{uuid.uuid4().hex[:8]}", password=password,
-            roles=roles, la_code=la_code, expires_at=expires_at, seeds=sec.seeds, now=app.state.clock.now(),
+            session,
+            person=person,
+            username=username or f"user{uuid.uuid4().hex[:8]}",
+            password=password,
+            roles=roles,
+            la_code=la_code,
+            expires_at=expires_at,
+            seeds=sec.seeds,
+            now=app.state.clock.now(),
         )
         await session.commit()
     return account, seed
@@ -148,6 +170,7 @@ def assert_no_secrets(body: Any) -> None:
     """No response carries a hash, a stored digest or a seed (one-time fields are checked apart)."""
     text = str(body)
     assert "$argon2" not in text
+
     def walk(value: Any) -> None:
         if isinstance(value, dict):
             assert not SECRET_KEYS & set(value), value
@@ -156,4 +179,5 @@ def assert_no_secrets(body: Any) -> None:
         elif isinstance(value, list):
             for v in value:
                 walk(v)
+
     walk(body)

@@ -33,7 +33,12 @@ def _part(token: str, index: int) -> dict:
 async def _client(app: FastAPI, scopes: list[str], school_id=None, la_code=None) -> tuple[str, str]:
     async with app.state.sessionmaker() as session:
         client, secret = await client_service.create(
-            session, name="MIS", scopes=scopes, school_id=school_id, la_code=la_code, created_by="test",
+            session,
+            name="MIS",
+            scopes=scopes,
+            school_id=school_id,
+            la_code=la_code,
+            created_by="test",
             now=app.state.clock.now(),
         )
         await session.commit()
@@ -46,7 +51,12 @@ async def test_client_credentials_with_basic_or_form(api: httpx.AsyncClient, ida
     basic = await api.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
     form = await api.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret, "scope": "phones:read"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cid,
+            "client_secret": secret,
+            "scope": "phones:read",
+        },
     )
     assert basic.status_code == 200, basic.text
     assert form.status_code == 200
@@ -70,15 +80,20 @@ async def test_client_credentials_with_basic_or_form(api: httpx.AsyncClient, ida
 async def test_client_authentication_failures(api: httpx.AsyncClient, idapp: FastAPI) -> None:
     school = await make_school(idapp)
     cid, secret = await _client(idapp, ["consent:check"], school_id=school)
-    wrong = await api.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret + "x"))
-    unknown = await api.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("nobody", secret))
+    wrong = await api.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret + "x")
+    )
+    unknown = await api.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=("nobody", secret)
+    )
     for response in (wrong, unknown):
         assert response.status_code == 401
         assert response.json()["error"] == "invalid_client"
         assert response.headers["www-authenticate"].startswith("Basic")
         assert response.headers["content-type"] == "application/json"
     scope = await api.post(
-        "/oauth/token", data={"grant_type": "client_credentials", "scope": "consent:check phones:write"},
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "consent:check phones:write"},
         auth=(cid, secret),
     )
     assert scope.status_code == 400 and scope.json()["error"] == "invalid_scope"
@@ -90,8 +105,13 @@ async def test_malformed_requests_get_rfc6749_errors(api: httpx.AsyncClient) -> 
         ({"data": {}}, "invalid_request"),
         ({"json": {"grant_type": "client_credentials"}}, "invalid_request"),
         ({"data": {"grant_type": "password", "username": "x"}}, "invalid_request"),
-        ({"content": "grant_type=password&grant_type=client_credentials",
-          "headers": {"content-type": "application/x-www-form-urlencoded"}}, "invalid_request"),
+        (
+            {
+                "content": "grant_type=password&grant_type=client_credentials",
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+            "invalid_request",
+        ),
     ]
     for kwargs, error in cases:
         response = await api.post("/oauth/token", **kwargs)
@@ -121,7 +141,9 @@ async def test_person_token_claims_and_refresh_token_is_not_an_access_token(
     assert refused.status_code == 401
 
 
-async def test_a_narrower_scope_may_be_asked_for_but_not_a_wider_one(api: httpx.AsyncClient, idapp: FastAPI) -> None:
+async def test_a_narrower_scope_may_be_asked_for_but_not_a_wider_one(
+    api: httpx.AsyncClient, idapp: FastAPI
+) -> None:
     school = await make_school(idapp)
     account, _ = await make_account(idapp, ["teacher"], school_id=school)
     narrow = await sign_in(api, account.username, scope="people:read")
@@ -144,7 +166,8 @@ async def test_refresh_rotates_and_reuse_revokes_the_chain(api: httpx.AsyncClien
     after = await api.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": newer})
     assert after.status_code == 400
     audit = await api.get(
-        "/v1/identity/audit", params={"action": "signin.refresh_reused"},
+        "/v1/identity/audit",
+        params={"action": "signin.refresh_reused"},
         headers=_admin(idapp),
     )
     assert len(audit.json()["items"]) == 1
@@ -172,14 +195,18 @@ async def test_idle_limit_ends_the_session(
     assert idle.status_code == 400 and idle.json()["error"] == "invalid_grant"
 
 
-async def test_absolute_limit_is_twelve_hours(api: httpx.AsyncClient, idapp: FastAPI, clock: FrozenClock) -> None:
+async def test_absolute_limit_is_twelve_hours(
+    api: httpx.AsyncClient, idapp: FastAPI, clock: FrozenClock
+) -> None:
     school = await make_school(idapp)
     account, _ = await make_account(idapp, ["teacher"], school_id=school)
     start = clock.now()
     token = (await sign_in(api, account.username)).json()["refresh_token"]
     while clock.now() < start + timedelta(hours=11, minutes=50):
         clock.advance(minutes=9)
-        response = await api.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": token})
+        response = await api.post(
+            "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": token}
+        )
         assert response.status_code == 200, clock.now() - start
         token = response.json()["refresh_token"]
         # Never an access token that outlives the session.

@@ -134,6 +134,11 @@ class KeyStore:
         self._reload_if_changed()
         return self._signing_key(self._active)
 
+    def all_keys(self) -> list[KeyInfo]:
+        """Every key in the index, published or not."""
+        self._reload_if_changed()
+        return list(self._keys)
+
     def published(self) -> list[KeyInfo]:
         """Keys in the JWKS: the active one, and retired ones whose tokens may still be valid."""
         self._reload_if_changed()

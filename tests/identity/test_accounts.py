@@ -1,0 +1,238 @@
+"""Accounts API: creation with the password policy, two-factor enrolment shown once, who may grant
+what, school isolation, role changes on the people feed, and no secret in any response.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from identity.changes import service as change_service
+from identity.security import passwords
+from servicekit.testing import TokenFactory
+from tests.identity.signin_support import (  # noqa: F401 - fixtures
+    PASSWORD,
+    api,
+    assert_no_secrets,
+    bearer,
+    code,
+    idapp,
+    keys_dir,
+    make_account,
+    make_person,
+    make_school,
+    person_headers,
+    sign_in,
+    signer,
+)
+
+
+def _body(person_id, roles, password=PASSWORD, **extra):
+    return {
+        "person_id": str(person_id),
+        "username": f"u{uuid.uuid4().hex[:10]}",
+        "password": password,
+        "roles": roles,
+        **extra,
+    }
+
+
+async def test_head_teacher_creates_a_two_factor_account_secret_shown_once(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
+) -> None:
+    school = await make_school(idapp)
+    person = await make_person(idapp, school)
+    head = person_headers(signer, "head_teacher", school)
+    created = await api.post("/v1/identity/users", json=_body(person, ["office"]), headers=head)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["has_two_factor"] is True and body["school_id"] == str(school)
+    assert len(body["totp_secret"]) >= 16 and body["otpauth_uri"].startswith("otpauth://totp/")
+    assert_no_secrets({k: v for k, v in body.items() if k not in ("totp_secret", "otpauth_uri")})
+    again = await api.get(f"/v1/identity/users/{body['id']}", headers=head)
+    assert "totp_secret" not in again.json() and "otpauth_uri" not in again.json()
+    assert_no_secrets(again.json())
+    listed = await api.get("/v1/identity/users", headers=head)
+    assert [a["id"] for a in listed.json()["items"]] == [body["id"]]
+    assert_no_secrets(listed.json())
+    # The seed works for signing in.
+    signed = await sign_in(api, body["username"], otp=code(body["totp_secret"], idapp))
+    assert signed.status_code == 200
+
+
+async def test_idempotent_retry_replays_without_the_secret(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
+) -> None:
+    school = await make_school(idapp)
+    person = await make_person(idapp, school)
+    head = {**person_headers(signer, "head_teacher", school), "Idempotency-Key": "acc-1"}
+    body = _body(person, ["safeguarding_lead"])
+    first = await api.post("/v1/identity/users", json=body, headers=head)
+    second = await api.post("/v1/identity/users", json=body, headers=head)
+    assert first.status_code == second.status_code == 201
+    assert second.json()["id"] == first.json()["id"]
+    assert first.json()["totp_secret"] and second.json()["totp_secret"] is None
+    assert second.headers.get("idempotent-replayed") == "true"
+
+
+@pytest.mark.parametrize(
+    ("password", "ok"),
+    [
+        ("password", False),
+        ("letmein123", False),
+        ("Qwertyuiop", False),
+        ("starprimary", False),
+        ("short7!", False),
+        ("Tr0ub4dor&3", True),  # 11 characters, not a common password
+        ("password1234", True),  # 12 or more: anything goes (NCSC)
+        ("correct horse battery staple", True),
+        ("é" * 64, True),
+    ],
+)
+async def test_password_policy(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory, password: str, ok: bool
+) -> None:
+    school = await make_school(idapp)
+    person = await make_person(idapp, school, "pupil")
+    response = await api.post(
+        "/v1/identity/users",
+        json=_body(person, ["pupil"], password),
+        headers=person_headers(signer, "head_teacher", school),
+    )
+    assert response.status_code == (201 if ok else 422), response.text
+    if not ok:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"]
+
+
+async def test_overlong_password_is_refused_before_hashing(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    school = await make_school(idapp)
+    person = await make_person(idapp, school)
+    calls = []
+    real = passwords.hash_password
+
+    async def spy(value: str) -> str:
+        calls.append(len(value))
+        return await real(value)
+
+    monkeypatch.setattr(passwords, "hash_password", spy)
+    head = person_headers(signer, "head_teacher", school)
+    refused = await api.post("/v1/identity/users", json=_body(person, ["teacher"], "x" * 1025), headers=head)
+    assert refused.status_code == 422
+    assert "1024" in refused.text
+    assert calls == []
+    # 1,024 is allowed and not truncated: the same password less its last character fails.
+    long = "y" * 1023 + "z"
+    body = _body(person, ["teacher"], long)
+    assert (await api.post("/v1/identity/users", json=body, headers=head)).status_code == 201
+    assert calls == [1024]
+    assert (await sign_in(api, body["username"], long[:-1])).status_code == 400
+    assert (await sign_in(api, body["username"], long)).status_code == 200
+
+
+async def test_who_may_grant_what(api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory) -> None:
+    school, other = await make_school(idapp), await make_school(idapp)
+    staff = await make_person(idapp, school)
+    pupil = await make_person(idapp, school, "pupil")
+    theirs = await make_person(idapp, other)
+    head = person_headers(signer, "head_teacher", school)
+    admin = person_headers(signer, "platform_admin")
+    teacher = person_headers(signer, "teacher", school)
+    platform = {"username": "admin2", "password": PASSWORD, "roles": ["platform_admin"]}
+    assert (await api.post("/v1/identity/users", json=platform, headers=head)).status_code == 403
+    assert (
+        await api.post("/v1/identity/users", json=_body(staff, ["platform_admin"]), headers=head)
+    ).status_code == 403
+    assert (
+        await api.post("/v1/identity/users", json=_body(staff, ["teacher"]), headers=teacher)
+    ).status_code == 403
+    assert (
+        await api.post("/v1/identity/users", json=_body(theirs, ["teacher"]), headers=head)
+    ).status_code == 422
+    # A pupil's account can never hold a staff role; unknown fields are refused.
+    assert (
+        await api.post("/v1/identity/users", json=_body(pupil, ["teacher"]), headers=head)
+    ).status_code == 422
+    extra = _body(staff, ["teacher"], is_active=True, school_id=str(other))
+    assert (await api.post("/v1/identity/users", json=extra, headers=head)).status_code == 422
+    made = await api.post("/v1/identity/users", json=platform, headers=admin)
+    assert made.status_code == 201 and made.json()["person_id"] is None and made.json()["totp_secret"]
+    la = {"username": "la-officer", "password": PASSWORD, "roles": ["la_officer"], "la_code": "801"}
+    assert (await api.post("/v1/identity/users", json=la, headers=admin)).json()["la_code"] == "801"
+    # The head teacher cannot see or touch the platform account or another school's.
+    assert (await api.get(f"/v1/identity/users/{made.json()['id']}", headers=head)).status_code == 404
+    theirs_acc = await api.post("/v1/identity/users", json=_body(theirs, ["teacher"]), headers=admin)
+    for path in ("", "/deactivate", "/password"):
+        method = api.get if path == "" else api.post
+        kwargs = {"json": {"password": "another passphrase"}} if path == "/password" else {}
+        response = await method(f"/v1/identity/users/{theirs_acc.json()['id']}{path}", headers=head, **kwargs)
+        assert response.status_code == 404, path
+    listed = await api.get("/v1/identity/users", params={"school_id": str(other)}, headers=head)
+    assert listed.status_code == 404
+
+
+async def test_usernames_are_unique_case_insensitively(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
+) -> None:
+    school = await make_school(idapp)
+    head = person_headers(signer, "head_teacher", school)
+    body = _body(await make_person(idapp, school), ["teacher"])
+    assert (await api.post("/v1/identity/users", json=body, headers=head)).status_code == 201
+    body2 = {**_body(await make_person(idapp, school), ["teacher"]), "username": body["username"].upper()}
+    assert (await api.post("/v1/identity/users", json=body2, headers=head)).status_code == 409
+
+
+async def test_role_change_moves_not_before_and_reaches_the_feed(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory, clock
+) -> None:
+    school = await make_school(idapp)
+    account, _ = await make_account(idapp, ["teacher"], school_id=school)
+    token = (await sign_in(api, account.username)).json()["access_token"]
+    clock.advance(seconds=3)
+    head = person_headers(signer, "head_teacher", school)
+    changed = await api.put(
+        f"/v1/identity/users/{account.id}/roles", json={"roles": ["computing_lead"]}, headers=head
+    )
+    assert changed.status_code == 200
+    body = changed.json()
+    assert body["roles"] == ["computing_lead"] and body["totp_secret"]  # now needs two-factor
+    assert body["not_before"] is not None
+    clock.advance(seconds=1)
+    assert (await api.get("/v1/identity/users/me", headers=bearer(token))).status_code == 401
+    async with idapp.state.sessionmaker() as session:
+        items, _, _ = await change_service.read_changes(session, cursor=None, limit=500)
+    person_items = [i for i in items if i.kind == "person" and i.id == account.person_id]
+    account_items = [i for i in items if i.kind == "account" and i.id == account.id]
+    assert person_items[-1].data["roles"] == ["computing_lead"]
+    assert account_items[-1].data["not_before"] == body["not_before"].replace("Z", "+00:00")
+    assert account_items[-1].data["is_active"] is True
+    head_cannot = await api.put(
+        f"/v1/identity/users/{account.id}/roles", json={"roles": ["platform_admin"]}, headers=head
+    )
+    assert head_cannot.status_code == 403
+
+
+async def test_admin_password_reset_and_search(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
+) -> None:
+    school = await make_school(idapp)
+    account, _ = await make_account(idapp, ["teacher"], school_id=school, username="Jo.Bloggs")
+    head = person_headers(signer, "head_teacher", school)
+    weak = await api.post(
+        f"/v1/identity/users/{account.id}/password", json={"password": "password1"}, headers=head
+    )
+    assert weak.status_code == 422
+    reset = await api.post(
+        f"/v1/identity/users/{account.id}/password", json={"password": "new staff passphrase"}, headers=head
+    )
+    assert reset.status_code == 204
+    assert (await sign_in(api, "jo.bloggs", "new staff passphrase")).status_code == 200
+    found = await api.get("/v1/identity/users", params={"q": "BLOGG", "role": "teacher"}, headers=head)
+    assert [a["username"] for a in found.json()["items"]] == ["Jo.Bloggs"]
+    none = await api.get("/v1/identity/users", params={"q": "blogg", "role": "office"}, headers=head)
+    assert none.json()["items"] == []
