@@ -30,7 +30,9 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def app(database_for, clock: FrozenClock, tokens: TokenFactory, keys_dir: Path) -> AsyncIterator[FastAPI]:
+async def app(
+    database_for, clock: FrozenClock, tokens: TokenFactory, keys_dir: Path
+) -> AsyncIterator[FastAPI]:
     url = database_for("media_consent")
     settings = MediaConsentSettings(database_url=url, environment="test", keys_dir=str(keys_dir))
     application = create_app(settings, clock=clock, key_source=StaticKeySource(tokens.jwks))
@@ -66,30 +68,59 @@ class School:
         return self
 
     async def pupil(
-        self, given_name: str = "Amy", family_name: str = "Khan", *, year_group: str = "3", is_on_roll: bool = True
+        self,
+        given_name: str = "Amy",
+        family_name: str = "Khan",
+        *,
+        year_group: str = "3",
+        is_on_roll: bool = True,
     ) -> uuid.UUID:
         pupil_id = uuid.uuid4()
         await self._add(
             ReplicaPerson(
-                id=pupil_id, school_id=self.id, kind="pupil", given_name=given_name, family_name=family_name,
-                year_group=year_group, date_of_birth=date(2017, 5, 1), is_on_roll=is_on_roll, roles=[],
+                id=pupil_id,
+                school_id=self.id,
+                kind="pupil",
+                given_name=given_name,
+                family_name=family_name,
+                year_group=year_group,
+                date_of_birth=date(2017, 5, 1),
+                is_on_roll=is_on_roll,
+                roles=[],
             )
         )
         return pupil_id
 
     async def carer(
-        self, pupil_id: uuid.UUID, *, parental_responsibility: bool = True, carer_id: uuid.UUID | None = None,
+        self,
+        pupil_id: uuid.UUID,
+        *,
+        parental_responsibility: bool = True,
+        carer_id: uuid.UUID | None = None,
         is_active: bool = True,
     ) -> uuid.UUID:
         if carer_id is None:
             carer_id = uuid.uuid4()
             await self._add(
-                ReplicaPerson(id=carer_id, school_id=self.id, kind="parent", given_name="Sara",
-                              family_name="Khan", is_on_roll=True, roles=["parent"])
+                ReplicaPerson(
+                    id=carer_id,
+                    school_id=self.id,
+                    kind="parent",
+                    given_name="Sara",
+                    family_name="Khan",
+                    is_on_roll=True,
+                    roles=["parent"],
+                )
             )
         await self._add(
-            ReplicaCarerLink(id=uuid.uuid4(), pupil_id=pupil_id, carer_id=carer_id, relationship="mother",
-                             has_parental_responsibility=parental_responsibility, is_active=is_active)
+            ReplicaCarerLink(
+                id=uuid.uuid4(),
+                pupil_id=pupil_id,
+                carer_id=carer_id,
+                relationship="mother",
+                has_parental_responsibility=parental_responsibility,
+                is_active=is_active,
+            )
         )
         return carer_id
 
@@ -97,8 +128,15 @@ class School:
         if role not in self.staff_ids:
             person_id = uuid.uuid4()
             await self._add(
-                ReplicaPerson(id=person_id, school_id=self.id, kind="staff", given_name="Pat",
-                              family_name=role.title(), is_on_roll=True, roles=[role])
+                ReplicaPerson(
+                    id=person_id,
+                    school_id=self.id,
+                    kind="staff",
+                    given_name="Pat",
+                    family_name=role.title(),
+                    is_on_roll=True,
+                    roles=[role],
+                )
             )
             self.staff_ids[role] = person_id
         return self.staff_ids[role]
@@ -111,15 +149,25 @@ class School:
 
     def as_parent(self, carer_id: uuid.UUID) -> dict[str, str]:
         return self.tokens.headers(
-            scopes=sorted(scopes_for_roles(["parent"])), roles=["parent"], school_id=self.id, person_id=carer_id
+            scopes=sorted(scopes_for_roles(["parent"])),
+            roles=["parent"],
+            school_id=self.id,
+            person_id=carer_id,
         )
 
     def as_mle(self) -> dict[str, str]:
-        return self.tokens.headers(scopes=["consent:check"], client_id="mle-" + self.id.hex[:6], school_id=self.id)
+        return self.tokens.headers(
+            scopes=["consent:check"], client_id="mle-" + self.id.hex[:6], school_id=self.id
+        )
 
     async def consent(
-        self, client: httpx.AsyncClient, pupil_id: uuid.UUID, grants: dict[str, str], *,
-        valid_until: str | None = None, given_by: uuid.UUID | None = None,
+        self,
+        client: httpx.AsyncClient,
+        pupil_id: uuid.UUID,
+        grants: dict[str, str],
+        *,
+        valid_until: str | None = None,
+        given_by: uuid.UUID | None = None,
     ) -> httpx.Response:
         """Record a paper form as the office: grants {"website/photo": "individual", ...}."""
         given_by = given_by or await self.carer(pupil_id)
@@ -127,7 +175,8 @@ class School:
             "pupil_id": str(pupil_id),
             "given_by": str(given_by),
             "grants": [
-                {"purpose": k.split("/")[0], "media_type": k.split("/")[1], "level": v} for k, v in grants.items()
+                {"purpose": k.split("/")[0], "media_type": k.split("/")[1], "level": v}
+                for k, v in grants.items()
             ],
             "form_dated_on": "2026-09-01",
         }

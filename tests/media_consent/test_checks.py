@@ -15,9 +15,16 @@ from tests.media_consent.conftest import BASE, School
 ALL_INDIVIDUAL = {"website/photo": "individual", "mle/photo": "individual", "newsletter/photo": "individual"}
 
 
-async def check(client: httpx.AsyncClient, school: School, pupil_ids: list[uuid.UUID], **kwargs: object) -> dict:
-    body = {"purpose": "website", "media_type": "photo", "framing": "group",
-            "pupil_ids": [str(p) for p in pupil_ids], **kwargs}
+async def check(
+    client: httpx.AsyncClient, school: School, pupil_ids: list[uuid.UUID], **kwargs: object
+) -> dict:
+    body = {
+        "purpose": "website",
+        "media_type": "photo",
+        "framing": "group",
+        "pupil_ids": [str(p) for p in pupil_ids],
+        **kwargs,
+    }
     response = await client.post(f"{BASE}/checks", json=body, headers=school.as_mle())
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
@@ -50,7 +57,8 @@ async def test_every_deny_reason(
     carer = await school.carer(withdrawn)
     await school.consent(client, withdrawn, ALL_INDIVIDUAL, given_by=carer)
     response = await client.post(
-        f"{BASE}/pupils/{withdrawn}/withdrawals", json={"given_by": str(carer), "purposes": ["website"]},
+        f"{BASE}/pupils/{withdrawn}/withdrawals",
+        json={"given_by": str(carer), "purposes": ["website"]},
         headers=await school.as_role("office"),
     )
     assert response.status_code == 201, response.text
@@ -109,7 +117,9 @@ async def test_a_name_in_the_filename_is_denied(client: httpx.AsyncClient, schoo
         assert result["decision"] == "allow", filename
 
 
-async def test_a_full_name_in_a_caption_is_denied_outside_school(client: httpx.AsyncClient, school: School) -> None:
+async def test_a_full_name_in_a_caption_is_denied_outside_school(
+    client: httpx.AsyncClient, school: School
+) -> None:
     zoe = await school.pupil("Zoë", "O'Brien")
     await school.consent(client, zoe, ALL_INDIVIDUAL)
     caption = "Well done to zoe o'brien for her painting!"
@@ -131,7 +141,9 @@ async def test_withdrawal_is_effective_for_the_next_check(client: httpx.AsyncCli
     await school.consent(client, amy, ALL_INDIVIDUAL, given_by=carer)
     assert (await check(client, school, [amy]))["decision"] == "allow"
     response = await client.post(
-        f"{BASE}/pupils/{amy}/withdrawals", json={"given_by": str(carer)}, headers=await school.as_role("office")
+        f"{BASE}/pupils/{amy}/withdrawals",
+        json={"given_by": str(carer)},
+        headers=await school.as_role("office"),
     )
     assert response.status_code == 201
     for purpose in ("website", "mle", "newsletter"):

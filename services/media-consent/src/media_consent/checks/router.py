@@ -82,7 +82,7 @@ async def check_consent(
     )
     return ConsentCheckRead(
         check_id=check_id,
-        decision=decision,  # type: ignore[arg-type]
+        decision=decision,
         results=[PupilResult.model_validate(r) for r in results],
         checked_at=now,
         receipt=receipt,

@@ -10,14 +10,14 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import ExifTags, Image, ImageOps, IptcImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, IptcImagePlugin, UnidentifiedImageError
 
 from media_consent.consent.rules import words
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
 # EXIF tags that carry free text someone typed (where a child's name turns up).
-_TEXT_TAGS = {
+_TEXT_TAGS: dict[int, str] = {
     ExifTags.Base.ImageDescription: "description",
     ExifTags.Base.XPTitle: "title",
     ExifTags.Base.XPComment: "comment",
@@ -26,7 +26,7 @@ _TEXT_TAGS = {
     ExifTags.Base.UserComment: "user_comment",
 }
 # EXIF tags that identify a person or a device.
-_IDENTIFYING_TAGS = {
+_IDENTIFYING_TAGS: dict[int, tuple[str, str]] = {
     ExifTags.Base.Artist: ("owner_name", "artist"),
     ExifTags.Base.XPAuthor: ("owner_name", "author"),
     ExifTags.Base.Copyright: ("owner_name", "copyright"),
@@ -121,7 +121,7 @@ def _scan_text(field_name: str, text: str, names: list[tuple[str, str]], finding
         findings.append(Finding("pupil_name", field_name, "the text contains a pupil's name"))
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     try:
         image = Image.open(io.BytesIO(data), formats=list(FORMATS))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
