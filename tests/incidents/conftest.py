@@ -140,3 +140,12 @@ def incident_body(school: School) -> Callable[..., dict[str, object]]:
         return body
 
     return make
+
+
+async def report(
+    client: httpx.AsyncClient, school: School, body: dict, role: str = "teacher", **kw: object
+) -> dict:
+    """Report an incident as `role` and return the created incident."""
+    response = await client.post("/v1/incidents", json=body, headers=school.headers(role, **kw))
+    assert response.status_code == 201, response.text
+    return response.json()

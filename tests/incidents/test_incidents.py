@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from servicekit.clock import FrozenClock
 from servicekit.models import AuditEntry
 from servicekit.testing import TokenFactory
-from tests.incidents.conftest import School, add_school
-
-
-async def report(client: httpx.AsyncClient, school: School, body: dict, role: str = "teacher", **kw) -> dict:
-    response = await client.post("/v1/incidents", json=body, headers=school.headers(role, **kw))
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.incidents.conftest import add_school, report
 
 
 async def test_staff_report_gets_reference_status_and_etag(client, school, incident_body) -> None:

@@ -84,6 +84,8 @@ class IncidentAction(IdMixin, Base):
     __tablename__ = "incident_action"
 
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id"), index=True)
+    # The incident's change number when this was added: orders entries recorded at the same moment.
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
     kind: Mapped[str] = mapped_column(String(30))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -104,6 +106,7 @@ class Evidence(IdMixin, Base):
     __tablename__ = "evidence"
 
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
     kind: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(1000))
     stored_at: Mapped[str] = mapped_column(String(300))

@@ -443,6 +443,8 @@ async def add_action(
         now=now,
         bump_version=bump,
     )
+    action.seq = incident.change_seq
+    await session.flush()
     return action
 
 
@@ -479,6 +481,8 @@ async def add_evidence(
         now=now,
         bump_version=False,
     )
+    evidence.seq = incident.change_seq
+    await session.flush()
     return evidence
 
 
@@ -517,17 +521,13 @@ async def list_actions(session: AsyncSession, incident: Incident) -> list[Incide
     stmt = (
         select(IncidentAction)
         .where(IncidentAction.incident_id == incident.id)
-        .order_by(IncidentAction.occurred_at, IncidentAction.recorded_at, IncidentAction.id)
+        .order_by(IncidentAction.occurred_at, IncidentAction.seq)
     )
     return list(await session.scalars(stmt))
 
 
 async def list_evidence(session: AsyncSession, incident: Incident) -> list[Evidence]:
-    stmt = (
-        select(Evidence)
-        .where(Evidence.incident_id == incident.id)
-        .order_by(Evidence.recorded_at, Evidence.id)
-    )
+    stmt = select(Evidence).where(Evidence.incident_id == incident.id).order_by(Evidence.seq)
     return list(await session.scalars(stmt))
 
 

@@ -181,7 +181,7 @@ class Exporter:
                 IncidentPerson.year_group,
             )
             .where(IncidentPerson.incident_id.in_(ids))
-            .order_by(IncidentPerson.added_at, IncidentPerson.id)
+            .order_by(IncidentPerson.added_at, IncidentPerson.role, IncidentPerson.person_id)
         )
         for incident_id, person_id, role, year_group in await session.execute(stmt):
             found.setdefault(incident_id, []).append((person_id, role, year_group))
@@ -201,7 +201,7 @@ class Exporter:
                 IncidentAction.referred_to,
             )
             .where(IncidentAction.incident_id.in_(ids))
-            .order_by(IncidentAction.occurred_at, IncidentAction.id)
+            .order_by(IncidentAction.occurred_at, IncidentAction.seq)
         )
         for incident_id, kind, occurred_at, sanction, decision, referred_to in await session.execute(stmt):
             entry: dict[str, Any] = {"kind": kind, "occurred_at": _rfc3339(occurred_at)}

@@ -1,8 +1,8 @@
 """incident log and kit tables
 
-Revision ID: 8e49a3182515
+Revision ID: e7aaf230a035
 Revises:
-Create Date: 2026-11-29 12:00:41.155095
+Create Date: 2026-11-29 12:02:34.086616
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import servicekit.db
 
-revision: str = "8e49a3182515"
+revision: str = "e7aaf230a035"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -56,6 +56,7 @@ def upgrade() -> None:
     op.create_table(
         "evidence",
         sa.Column("incident_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("description", sa.String(length=1000), nullable=False),
         sa.Column("stored_at", sa.String(length=300), nullable=False),
@@ -78,6 +79,7 @@ def upgrade() -> None:
     op.create_table(
         "incident_action",
         sa.Column("incident_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=30), nullable=False),
         sa.Column("occurred_at", servicekit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("recorded_at", servicekit.db.UTCDateTime(timezone=True), nullable=False),
