@@ -1,0 +1,68 @@
+"""docker-compose.yml (no Docker engine runs here, so it is checked by reading): every service of
+platform.toml is there, built from the shared Dockerfile with its own folder and package, on its
+port, on its own PostgreSQL database, in production mode; the gateway routes to each of them."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+PLATFORM = tomllib.loads((ROOT / "platform.toml").read_text())
+INIT_SQL = (ROOT / "infra" / "postgres" / "init.sql").read_text()
+
+
+def compose_name(name: str) -> str:
+    return name.replace("_", "-")
+
+
+@pytest.mark.parametrize("service", PLATFORM["services"], ids=lambda s: s["name"])
+def test_every_service_is_in_compose(service: dict) -> None:
+    entry = COMPOSE["services"][compose_name(service["name"])]
+    build = entry["build"]
+    assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+    assert build["args"] == {"SERVICE_DIR": service["dir"], "PACKAGE": service["package"]}
+    assert (ROOT / service["dir"] / "src" / service["package"]).is_dir()
+    port = service["port"]
+    assert entry["ports"] == [f"{port}:{port}"]
+    env = entry["environment"]
+    assert env["PORT"] == str(port)
+    assert env["ENVIRONMENT"] == "production"
+    url = env[f"{service['env_prefix']}DATABASE_URL"]
+    database = re.fullmatch(r"postgresql\+psycopg://esafety:\$\{POSTGRES_PASSWORD\}@postgres:5432/(\w+)", url)
+    assert database, url
+    assert f"CREATE DATABASE {database.group(1)};" in INIT_SQL
+    assert "postgres" in entry["depends_on"]
+
+
+def test_each_service_has_a_database_of_its_own() -> None:
+    urls = [
+        COMPOSE["services"][compose_name(s["name"])]["environment"][f"{s['env_prefix']}DATABASE_URL"]
+        for s in PLATFORM["services"]
+    ]
+    assert len(set(urls)) == len(urls)
+
+
+def test_the_gateway_routes_to_every_service() -> None:
+    gateway = COMPOSE["services"]["gateway"]
+    assert gateway["ports"] == [f"{PLATFORM['gateway']['port']}:{PLATFORM['gateway']['port']}"]
+    upstreams = {u["name"]: u for u in json.loads(gateway["environment"]["GATEWAY_UPSTREAMS"])}
+    assert set(upstreams) == {s["name"] for s in PLATFORM["services"]}
+    for service in PLATFORM["services"]:
+        upstream = upstreams[service["name"]]
+        assert upstream["url"] == f"http://{compose_name(service['name'])}:{service['port']}"
+        assert upstream["prefixes"] == service["prefixes"]
+        assert compose_name(service["name"]) in gateway["depends_on"]
+
+
+def test_no_secret_is_written_into_compose() -> None:
+    for name, entry in COMPOSE["services"].items():
+        for key, value in (entry.get("environment") or {}).items():
+            if any(word in key for word in ("SECRET", "PASSWORD", "_KEY")) and not key.endswith("KEYS_DIR"):
+                assert str(value).startswith("${"), f"{name}.{key} holds a literal secret"
