@@ -13,6 +13,7 @@ from identity.main import create_app
 from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
 from servicekit.testing import TokenFactory, rollback_sessions
+from tests.identity.signin_support import api, idapp, keys_dir, signer  # noqa: F401 - part A's fixtures
 
 
 @pytest.fixture

@@ -13,20 +13,16 @@ from fastapi import FastAPI
 from identity.changes import service as change_service
 from identity.security import passwords
 from servicekit.testing import TokenFactory
-from tests.identity.signin_support import (  # noqa: F401 - fixtures
+from tests.identity.signin_support import (
     PASSWORD,
-    api,
     assert_no_secrets,
     bearer,
     code,
-    idapp,
-    keys_dir,
     make_account,
     make_person,
     make_school,
     person_headers,
     sign_in,
-    signer,
 )
 
 

@@ -12,16 +12,12 @@ from fastapi import FastAPI
 from identity.clients import service as client_service
 from servicekit.clock import FrozenClock
 from servicekit.testing import TokenFactory
-from tests.identity.signin_support import (  # noqa: F401 - fixtures
-    api,
+from tests.identity.signin_support import (
     bearer,
-    idapp,
-    keys_dir,
     make_account,
     make_school,
     security,
     sign_in,
-    signer,
 )
 
 

@@ -13,19 +13,15 @@ from sqlalchemy import select
 
 from servicekit.clock import FrozenClock
 from servicekit.models import AuditEntry
-from tests.identity.signin_support import (  # noqa: F401 - fixtures
+from tests.identity.signin_support import (
     PASSWORD,
-    api,
     bearer,
     client_from,
     code,
-    idapp,
-    keys_dir,
     make_account,
     make_school,
     person_headers,
     sign_in,
-    signer,
 )
 
 
