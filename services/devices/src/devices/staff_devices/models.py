@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.base import Base
@@ -38,8 +38,11 @@ class ImagePermission(IdMixin, Base):
     """The head's consent to take images on a device, or its withdrawal. Appended, never changed."""
 
     __tablename__ = "image_permission"
+    __table_args__ = (UniqueConstraint("device_id", "position"),)
 
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_device.id"), index=True)
+    # The device's version after this decision: orders decisions recorded in the same second.
+    position: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(20))
     decided_by: Mapped[uuid.UUID] = mapped_column(Uuid)
     recorded_by: Mapped[str] = mapped_column(String(200))

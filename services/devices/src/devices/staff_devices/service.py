@@ -132,6 +132,7 @@ async def grant_images(
     session.add(
         ImagePermission(
             device_id=device.id,
+            position=device.version,
             action="granted",
             decided_by=permitted_by,
             recorded_by=by,
@@ -158,6 +159,7 @@ async def withdraw_images(
     session.add(
         ImagePermission(
             device_id=device.id,
+            position=device.version,
             action="withdrawn",
             decided_by=withdrawn_by,
             recorded_by=by,
@@ -189,7 +191,7 @@ async def describe(
     rows = await session.scalars(
         select(ImagePermission)
         .where(ImagePermission.device_id.in_(ids))
-        .order_by(ImagePermission.recorded_at, ImagePermission.id)
+        .order_by(ImagePermission.device_id, ImagePermission.position)
     )
     for p in rows:
         permissions[p.device_id].append(p)

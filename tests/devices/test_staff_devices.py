@@ -1,0 +1,116 @@
+"""The staff and visitor device register and the head's consent to take images on a device."""
+
+from __future__ import annotations
+
+import httpx
+
+from servicekit.clock import FrozenClock
+from tests.devices.conftest import World
+
+URL = "/v1/devices/staff-devices"
+
+
+async def note(client: httpx.AsyncClient, school: World, owner: str, **overrides: object) -> dict:
+    body = {
+        "owner_id": owner,
+        "kind": "phone",
+        "make": "Apple",
+        "model": "iPhone 13",
+        "serial_number": "F2LXK1",
+    }
+    body.update(overrides)
+    response = await client.post(URL, json=body, headers=school.as_role("computing_lead"))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_a_device_is_noted_with_its_owner(
+    client: httpx.AsyncClient, school: World, other_school: World
+) -> None:
+    device = await note(client, school, str(school.staff["teacher"]))
+    assert device["owner_name"] == "Teacher Star Primary School"
+    assert device["images_permitted"] is False
+    await note(
+        client, school, str(school.visitor), kind="camera", make="Canon", model="EOS R50", serial_number="C9"
+    )
+    for owner in (school.pupil, other_school.staff["teacher"], school.leaver):
+        body = {"owner_id": str(owner), "kind": "phone", "make": "A", "model": "B", "serial_number": "C"}
+        assert (
+            await client.post(URL, json=body, headers=school.as_role("computing_lead"))
+        ).status_code == 422
+    listed = (await client.get(URL, headers=school.as_role("office"))).json()["items"]
+    assert len(listed) == 2
+    assert (
+        await client.get(f"{URL}/{device['id']}", headers=other_school.as_role("head_teacher"))
+    ).status_code == 404
+
+
+async def test_the_head_permits_images_until_a_time(
+    client: httpx.AsyncClient, school: World, clock: FrozenClock
+) -> None:
+    device = await note(client, school, str(school.staff["teacher"]))
+    url = f"{URL}/{device['id']}/image-permissions"
+    grant = {
+        "permitted_by": str(school.staff["teacher"]),
+        "valid_until": "2026-09-07T16:00:00Z",
+        "purpose": "Photos of the Year 5 trip for the class blog",
+    }
+    assert (await client.post(url, json=grant, headers=school.as_role("head_teacher"))).status_code == 422
+    grant["permitted_by"] = str(school.staff["head_teacher"])
+    granted = await client.post(url, json=grant, headers=school.as_role("head_teacher"))
+    assert granted.status_code == 201
+    body = granted.json()
+    assert body["images_permitted"] is True
+    assert body["images_permitted_by"] == str(school.staff["head_teacher"])
+    assert body["images_permitted_until"] == "2026-09-07T16:00:00Z"
+    clock.advance(hours=8)
+    later = (await client.get(f"{URL}/{device['id']}", headers=school.as_role("head_teacher"))).json()
+    assert later["images_permitted"] is False
+    assert [p["action"] for p in later["image_permissions"]] == ["granted"]
+
+
+async def test_the_head_can_withdraw_permission(client: httpx.AsyncClient, school: World) -> None:
+    device = await note(client, school, str(school.staff["teacher"]))
+    head = str(school.staff["head_teacher"])
+    await client.post(
+        f"{URL}/{device['id']}/image-permissions",
+        json={"permitted_by": head, "valid_until": "2026-12-31T16:00:00Z", "purpose": "Sports day"},
+        headers=school.as_role("head_teacher"),
+    )
+    withdrawn = await client.post(
+        f"{URL}/{device['id']}/image-permission-withdrawals",
+        json={"withdrawn_by": head, "reason": "Photos not downloaded the same day"},
+        headers=school.as_role("head_teacher"),
+    )
+    assert withdrawn.status_code == 201
+    assert withdrawn.json()["images_permitted"] is False
+    assert [p["action"] for p in withdrawn.json()["image_permissions"]] == ["granted", "withdrawn"]
+
+
+async def test_devices_of_leavers_are_listed_and_removed(client: httpx.AsyncClient, school: World) -> None:
+    staying = await note(client, school, str(school.staff["teacher"]))
+    device = await note(client, school, str(school.visitor))
+    # The visitor's time at the school ends: identity's feed marks them off roll.
+    from servicekit.models import ReplicaPerson
+
+    app = client._transport.app  # type: ignore[attr-defined]
+    async with app.state.sessionmaker() as session:
+        visitor = await session.get(ReplicaPerson, school.visitor)
+        visitor.is_on_roll = False
+        await session.commit()
+    lead = school.as_role("computing_lead")
+    to_remove = (
+        await client.get(URL, params={"owner_has_left": "true", "status": "active"}, headers=lead)
+    ).json()
+    assert [d["id"] for d in to_remove["items"]] == [device["id"]]
+    removed = await client.post(f"{URL}/{device['id']}/removal", json={"reason": "owner_left"}, headers=lead)
+    assert removed.status_code == 200
+    assert removed.json()["status"] == "removed"
+    again = await client.post(f"{URL}/{device['id']}/removal", json={"reason": "owner_left"}, headers=lead)
+    assert again.status_code == 409
+    to_remove = (
+        await client.get(URL, params={"owner_has_left": "true", "status": "active"}, headers=lead)
+    ).json()
+    assert to_remove["items"] == []
+    active = (await client.get(URL, params={"status": "active"}, headers=lead)).json()["items"]
+    assert [d["id"] for d in active] == [staying["id"]]
