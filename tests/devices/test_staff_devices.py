@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 
 from servicekit.clock import FrozenClock
+from servicekit.models import ReplicaPerson
 from tests.devices.conftest import World
 
 URL = "/v1/devices/staff-devices"
 
 
 async def note(client: httpx.AsyncClient, school: World, owner: str, **overrides: object) -> dict:
-    body = {
+    body: dict[str, object] = {
         "owner_id": owner,
         "kind": "phone",
         "make": "Apple",
@@ -87,15 +89,15 @@ async def test_the_head_can_withdraw_permission(client: httpx.AsyncClient, schoo
     assert [p["action"] for p in withdrawn.json()["image_permissions"]] == ["granted", "withdrawn"]
 
 
-async def test_devices_of_leavers_are_listed_and_removed(client: httpx.AsyncClient, school: World) -> None:
+async def test_devices_of_leavers_are_listed_and_removed(
+    app: FastAPI, client: httpx.AsyncClient, school: World
+) -> None:
     staying = await note(client, school, str(school.staff["teacher"]))
     device = await note(client, school, str(school.visitor))
     # The visitor's time at the school ends: identity's feed marks them off roll.
-    from servicekit.models import ReplicaPerson
-
-    app = client._transport.app  # type: ignore[attr-defined]
     async with app.state.sessionmaker() as session:
         visitor = await session.get(ReplicaPerson, school.visitor)
+        assert visitor is not None
         visitor.is_on_roll = False
         await session.commit()
     lead = school.as_role("computing_lead")
