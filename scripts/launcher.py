@@ -41,7 +41,7 @@ def main(command: str, _args: list[str]) -> int:
         runner.start()
         marker = VAR / ".demo-seeded"
         if not marker.exists():
-            import demo
+            from scripts import demo
 
             print("Seeding the demo school (first start only) ...", flush=True)
             path = demo.seed(runner)

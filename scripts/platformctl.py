@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
 
 
 def run_checks(pytest_args: list[str]) -> int:
@@ -45,7 +45,7 @@ def main() -> None:
     if command == "test":
         sys.exit(run_checks(args[1:]))
     if command in ("run", "migrate"):
-        import launcher
+        from scripts import launcher
 
         sys.exit(launcher.main(command, args[1:]))
     print(__doc__)
