@@ -143,7 +143,7 @@ def incident_body(school: School) -> Callable[..., dict[str, object]]:
 
 
 async def report(
-    client: httpx.AsyncClient, school: School, body: dict, role: str = "teacher", **kw: object
+    client: httpx.AsyncClient, school: School, body: dict, role: str = "teacher", **kw: uuid.UUID
 ) -> dict:
     """Report an incident as `role` and return the created incident."""
     response = await client.post("/v1/incidents", json=body, headers=school.headers(role, **kw))

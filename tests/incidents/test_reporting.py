@@ -104,7 +104,7 @@ async def test_feed_pages_oldest_change_first_and_brings_back_changed_records(
         cursor = page["next_cursor"]
         if not page["has_more"]:
             break
-    assert [i["id"] for i in seen] == ids[4:] + [ids[1]]
+    assert [i["id"] for i in seen] == [*ids[4:], ids[1]]
     assert seen[-1]["status"] == "closed"
     # Nothing new: the same cursor comes back with no items.
     empty = (await pull(client, la, cursor=cursor)).json()
@@ -141,7 +141,7 @@ async def test_csv_export_streams_one_row_per_incident_with_cursor_headers(clien
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["X-Has-More"] == "false"
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert [r["id"] for r in rows] == ids[1:] + [ids[0]]
+    assert [r["id"] for r in rows] == [*ids[1:], ids[0]]
     last = rows[-1]
     assert last["actions"] == (
         "referral_decision/not_refer/police@2026-09-07T08:00:00Z;sanction/access_removed@2026-09-07T08:10:00Z"
