@@ -7,6 +7,7 @@ People are made through identity's API and reach the service through its people 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,7 +52,7 @@ def record(
 
 
 def check(
-    platform: RunningPlatform, school: SchoolKit, pupils: list[dict[str, Any] | str], **kwargs: Any
+    platform: RunningPlatform, school: SchoolKit, pupils: Sequence[dict[str, Any] | str], **kwargs: Any
 ) -> dict[str, Any]:
     body = {
         "purpose": "website",
@@ -308,3 +309,56 @@ def test_checks_go_on_while_identity_is_stopped(platform: RunningPlatform) -> No
     finally:
         platform.runner.start_service("identity")
     assert platform.gateway.get("/v1/identity/schools", headers=platform.admin_headers).status_code == 200
+
+
+def test_the_demo_data_seeds_through_the_gateway(platform: RunningPlatform) -> None:
+    from media_consent import demo as consent_demo
+
+    school = platform.new_school()
+    names = [
+        ("Amelia", "Clarke", "N"),
+        ("Oliver", "Patel", "R"),
+        ("Isla", "Nowak", "1"),
+        ("Noah", "Adeyemi", "2"),
+        ("Ava", "Murphy", "3"),
+        ("Leo", "Kowalski", "3"),
+        ("Freya", "Bennett", "4"),
+        ("Arjun", "Singh", "4"),
+        ("Mia", "O'Brien", "5"),
+        ("Theo", "Hassan", "5"),
+        ("Ruby", "Evans", "6"),
+        ("Zain", "Ahmed", "6"),
+    ]
+    pupils, carers = [], []
+    for given, family, year in names:
+        pupil = school.pupil(year_group=year, given_name=given, family_name=family)
+        carer = school.carer(pupil)
+        pupils.append(
+            {k: pupil.get(k) for k in ("id", "given_name", "family_name", "year_group", "external_ref")}
+        )
+        carers.append({"id": carer["id"], "pupil_ids": [pupil["id"]], "parental_responsibility": True})
+    school.sync()
+    demo = {
+        "school_id": school.id,
+        "pupils": pupils,
+        "carers": carers,
+        "staff": {},
+        "headers": {
+            "office": school.headers("office"),
+            "safeguarding_lead": school.headers("safeguarding_lead"),
+            "parent": school.headers("parent", person_id=carers[4]["id"]),
+            "mle": mle(school),
+        },
+    }
+    consent_demo.seed(platform.gateway, demo)
+    head = school.headers("head_teacher")
+    missing = platform.gateway.get(f"{BASE}/reports/missing", headers=head).json()
+    assert {p["given_name"] for p in missing["items"]} == {"Theo", "Zain"}
+    expiring = platform.gateway.get(f"{BASE}/reports/expiring", headers=head).json()
+    assert {p["given_name"] for p in expiring["items"]} == {"Noah", "Freya"}
+    flagged = platform.gateway.get(
+        f"{BASE}/never-publish", headers=school.headers("safeguarding_lead")
+    ).json()
+    assert [p["given_name"] for p in flagged] == ["Leo"]
+    ava = platform.gateway.get(f"{BASE}/pupils/{pupils[4]['id']}", headers=head).json()
+    assert ava["versions"][0]["source"] == "parent"
