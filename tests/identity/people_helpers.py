@@ -36,9 +36,9 @@ def feed_client(tokens: TokenFactory) -> dict[str, str]:
 
 
 def upn(serial: int | None = None, *, la: str = "801", temporary: str | None = None) -> str:
-    """A valid UPN (LA 801, establishment 2000, year 26) with the given serial."""
+    """A valid UPN (LA 801, establishment 2000 + serial // 1000, year 26) with the given serial."""
     number = next(_serials) if serial is None else serial
-    body = f"{la}200026{number:03d}"
+    body = f"{la}{2000 + number // 1000}26{number % 1000:03d}"
     if temporary is not None:
         body = body[:11] + temporary
     return check_letter(body) + body

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.changes.service import record_change
+from identity.changes.service import record_changes
 from identity.imports.schemas import (
     MAX_ROWS,
     OPTIONAL_COLUMNS,
@@ -33,9 +33,7 @@ from identity.imports.schemas import (
     LeaverLine,
     RowStatus,
 )
-from identity.people import service as people_service
 from identity.people.models import CarerLink, Person
-from identity.people.schemas import CarerLinkCreate, PersonCreate
 from servicekit import audit
 from servicekit.auth import Principal
 from servicekit.errors import PayloadTooLarge, ProblemError, Unprocessable
@@ -154,9 +152,11 @@ class _State:
 
     people: dict[str, Person] = field(default_factory=dict)
     links: dict[tuple[uuid.UUID, uuid.UUID], CarerLink] = field(default_factory=dict)
+    # Entities written, in order, for the people change feed (recorded once, at the end).
+    changed: dict[tuple[str, uuid.UUID], None] = field(default_factory=dict)
 
 
-async def _load_state(session: AsyncSession, school_id: uuid.UUID) -> _State:
+async def _load_state(session: AsyncSession, school_id: uuid.UUID, changed: dict[Any, None]) -> _State:
     people = await session.scalars(
         select(Person).where(Person.school_id == school_id, Person.external_ref.is_not(None))
     )
@@ -166,107 +166,107 @@ async def _load_state(session: AsyncSession, school_id: uuid.UUID) -> _State:
     return _State(
         people={p.external_ref: p for p in people if p.external_ref is not None},
         links={(link.pupil_id, link.carer_id): link for link in links},
+        changed=changed,
     )
 
 
-async def _upsert_person(
-    session: AsyncSession,
-    state: _State,
-    row: ImportRow,
-    *,
-    school_id: uuid.UUID,
-    actor: Principal,
-    now: datetime,
-) -> tuple[Person, RowStatus]:
-    """Create or bring up to date the row's person; returns it and created/updated/unchanged."""
-    person = state.people.get(row.external_ref)
-    if person is None:
-        person = await people_service.create_person(
-            session,
-            school_id=school_id,
-            data=PersonCreate(
-                school_id=school_id,
-                kind=row.kind,
-                given_name=row.given_name,
-                family_name=row.family_name,
-                year_group=row.year_group,
-                external_ref=row.external_ref,
-                date_of_birth=row.date_of_birth,
-            ),
-            actor=actor,
-            now=now,
-            audited=False,
-        )
-        return person, "created"
-    wanted: dict[str, Any] = {
-        "given_name": row.given_name,
-        "family_name": row.family_name,
-        "year_group": row.year_group,
-        "is_on_roll": True,
-        "left_on": None,
-    }
-    # A roll without a date of birth does not erase the one we hold.
-    if row.date_of_birth is not None:
-        wanted["date_of_birth"] = row.date_of_birth
-    changed = {k: v for k, v in wanted.items() if getattr(person, k) != v}
-    if not changed:
-        return person, "unchanged"
-    for key, value in changed.items():
-        setattr(person, key, value)
-    person.version += 1
-    person.updated_at = now
-    await people_service.person_changed(
-        session, person, actor=actor, action="person.updated", now=now, audited=False
-    )
-    return person, "updated"
+@dataclass
+class _Plan:
+    """What one row will write; decided before anything is written, so refusals change nothing."""
 
-
-async def _apply_row(
-    session: AsyncSession,
-    state: _State,
-    row: ImportRow,
-    *,
-    school_id: uuid.UUID,
-    actor: Principal,
-    now: datetime,
-) -> tuple[Person, RowStatus]:
-    existing = state.people.get(row.external_ref)
-    if existing is not None and existing.kind != row.kind:
-        raise RowRefused(f"external_ref {row.external_ref} belongs to a {existing.kind}, not a {row.kind}.")
+    status: RowStatus
+    person: Person | None = None  # the existing person, when there is one
+    person_changes: dict[str, Any] = field(default_factory=dict)
     pupil: Person | None = None
+    link: CarerLink | None = None  # the existing active link, when there is one
+    link_changes: dict[str, Any] = field(default_factory=dict)
+    new_link: bool = False
+
+
+def _plan_row(state: _State, row: ImportRow) -> _Plan:
+    person = state.people.get(row.external_ref)
+    if person is not None and person.kind != row.kind:
+        raise RowRefused(f"external_ref {row.external_ref} belongs to a {person.kind}, not a {row.kind}.")
+    plan = _Plan(status="created" if person is None else "unchanged", person=person)
+    if person is not None:
+        wanted: dict[str, Any] = {
+            "given_name": row.given_name,
+            "family_name": row.family_name,
+            "year_group": row.year_group,
+            "is_on_roll": True,
+            "left_on": None,
+        }
+        # A roll without a date of birth does not erase the one we hold.
+        if row.date_of_birth is not None:
+            wanted["date_of_birth"] = row.date_of_birth
+        plan.person_changes = {k: v for k, v in wanted.items() if getattr(person, k) != v}
     if row.carer_of is not None:
         pupil = state.people.get(row.carer_of)
         if pupil is None or pupil.kind != "pupil":
             raise RowRefused(f"carer_of: no pupil with external_ref {row.carer_of} in this school.")
-    person, status = await _upsert_person(session, state, row, school_id=school_id, actor=actor, now=now)
-    if pupil is None or row.relationship is None or row.parental_responsibility is None:
-        return person, status
-    link = state.links.get((pupil.id, person.id))
-    if link is None:
-        await people_service.link_carer(
-            session,
-            pupil,
-            person,
-            data=CarerLinkCreate(
-                carer_id=person.id,
-                relationship=row.relationship,
-                parental_responsibility=row.parental_responsibility,
-            ),
-            actor=actor,
-            now=now,
-            audited=False,
+        plan.pupil = pupil
+        plan.link = state.links.get((pupil.id, person.id)) if person is not None else None
+        if plan.link is None:
+            plan.new_link = True
+        else:
+            wanted_link = {
+                "relationship": row.relationship,
+                "has_parental_responsibility": row.parental_responsibility,
+            }
+            plan.link_changes = {k: v for k, v in wanted_link.items() if getattr(plan.link, k) != v}
+    if plan.status == "unchanged" and (plan.person_changes or plan.new_link or plan.link_changes):
+        plan.status = "updated"
+    return plan
+
+
+async def _write_row(
+    session: AsyncSession, row: ImportRow, plan: _Plan, *, school_id: uuid.UUID, now: datetime
+) -> tuple[Person, CarerLink | None]:
+    """Write one row's plan (inside its savepoint); returns the row's person and carer link."""
+    person = plan.person
+    if person is None:
+        person = Person(
+            id=uuid.uuid4(),
+            school_id=school_id,
+            kind=row.kind,
+            given_name=row.given_name,
+            family_name=row.family_name,
+            year_group=row.year_group,
+            external_ref=row.external_ref,
+            date_of_birth=row.date_of_birth,
+            is_on_roll=True,
+            created_at=now,
+            updated_at=now,
+            version=1,
         )
-        return person, "created" if status == "created" else "updated"
-    if (link.relationship, link.has_parental_responsibility) != (
-        row.relationship,
-        row.parental_responsibility,
-    ):
-        link.relationship = row.relationship
-        link.has_parental_responsibility = row.parental_responsibility
-        await session.flush()
-        await record_change(session, kind="carer_link", entity_id=link.id, at=now)
-        return person, "created" if status == "created" else "updated"
-    return person, status
+        session.add(person)
+    elif plan.person_changes:
+        for key, value in plan.person_changes.items():
+            setattr(person, key, value)
+        person.version += 1
+        person.updated_at = now
+    # The person's row goes in before a link that refers to it (no ORM relationship orders them).
+    await session.flush()
+    link = plan.link
+    if plan.new_link and plan.pupil is not None:
+        assert row.relationship is not None
+        assert row.parental_responsibility is not None
+        link = CarerLink(
+            id=uuid.uuid4(),
+            school_id=school_id,
+            pupil_id=plan.pupil.id,
+            carer_id=person.id,
+            relationship=row.relationship,
+            has_parental_responsibility=row.parental_responsibility,
+            is_active=True,
+            created_at=now,
+        )
+        session.add(link)
+    elif link is not None:
+        for key, value in plan.link_changes.items():
+            setattr(link, key, value)
+    await session.flush()
+    return person, link
 
 
 async def _import_row(
@@ -276,31 +276,29 @@ async def _import_row(
     row: ImportRow,
     *,
     school_id: uuid.UUID,
-    actor: Principal,
     now: datetime,
 ) -> tuple[ImportLine | None, str | None, bool]:
     """Apply one row in its own savepoint: (its line, or None and the reason; reload needed)."""
     try:
-        async with session.begin_nested():
-            person, status = await _apply_row(session, state, row, school_id=school_id, actor=actor, now=now)
+        plan = _plan_row(state, row)
     except RowRefused as exc:
         return None, exc.reason, False
-    except ProblemError as exc:
-        return None, exc.detail, True
-    except SQLAlchemyError:
-        return None, "The row conflicts with data already stored.", True
-    state.people[row.external_ref] = person
-    if row.carer_of is not None:
-        pupil = state.people[row.carer_of]
-        link = await people_service.active_link(session, pupil.id, person.id)
-        if link is not None:
-            state.links[(pupil.id, person.id)] = link
+    person = plan.person
+    if plan.status != "unchanged":
+        try:
+            async with session.begin_nested():
+                person, link = await _write_row(session, row, plan, school_id=school_id, now=now)
+        except SQLAlchemyError:
+            return None, "The row conflicts with data already stored.", True
+        if plan.status == "created" or plan.person_changes:
+            state.changed[("person", person.id)] = None
+        state.people[row.external_ref] = person
+        if plan.pupil is not None and link is not None and (plan.new_link or plan.link_changes):
+            state.links[(plan.pupil.id, person.id)] = link
+            state.changed[("carer_link", link.id)] = None
+    assert person is not None
     line = ImportLine(
-        row=number,
-        external_ref=row.external_ref,
-        kind=row.kind,
-        status=status,
-        person_id=person.id,
+        row=number, external_ref=row.external_ref, kind=row.kind, status=plan.status, person_id=person.id
     )
     return line, None, False
 
@@ -326,7 +324,7 @@ async def run_import(
     counts = ImportCounts()
     leavers: list[LeaverLine] = []
     outer = await session.begin_nested() if dry_run else None
-    state = await _load_state(session, school_id)
+    state = await _load_state(session, school_id, {})
 
     checked: list[tuple[int, dict[str, Any], ImportRow | None, str | None]] = []
     for number, raw in rows:
@@ -334,45 +332,62 @@ async def run_import(
             checked.append((number, raw, check_row(raw), None))
         except RowRefused as exc:
             checked.append((number, raw, None, exc.reason))
-    # People first, then carers' rows: a carer's row may come before its pupil's in the file.
-    checked.sort(key=lambda item: (item[2] is not None and item[2].carer_of is not None, item[0]))
-
+    # Rows go in file order, except that a carer's row that comes before its pupil's waits
+    # until the end (the pupil may be further down the file).
+    pupils_in_file = {row.external_ref for _, _, row, _ in checked if row is not None and row.kind == "pupil"}
+    deferred: list[tuple[int, dict[str, Any], ImportRow | None, str | None]] = []
     seen: set[tuple[str, str | None]] = set()
-    for number, raw, row, reason in checked:
-        line: ImportLine | None = None
-        if row is not None and reason is None:
-            if (row.external_ref, row.carer_of) in seen:
-                reason = "This external_ref appears twice in the roll."
-            else:
-                seen.add((row.external_ref, row.carer_of))
-                line, reason, reload = await _import_row(
-                    session, state, number, row, school_id=school_id, actor=actor, now=now
+    queue = checked
+    while queue:
+        for number, raw, row, reason in queue:
+            line: ImportLine | None = None
+            if row is not None and reason is None:
+                if (
+                    queue is checked
+                    and row.carer_of is not None
+                    and row.carer_of not in state.people
+                    and row.carer_of in pupils_in_file
+                ):
+                    deferred.append((number, raw, row, reason))
+                    continue
+                if (row.external_ref, row.carer_of) in seen:
+                    reason = "This external_ref appears twice in the roll."
+                else:
+                    seen.add((row.external_ref, row.carer_of))
+                    line, reason, reload = await _import_row(
+                        session, state, number, row, school_id=school_id, now=now
+                    )
+                    if reload:
+                        # A failed savepoint expired what it touched: read the school again.
+                        state = await _load_state(session, school_id, state.changed)
+            if line is None:
+                line = ImportLine(
+                    row=number,
+                    external_ref=_raw_text(raw, "external_ref"),
+                    kind=_raw_text(raw, "kind"),
+                    status="refused",
+                    reason=reason or "The row could not be applied.",
                 )
-                if reload:
-                    # A failed savepoint expired what it touched: read the school again.
-                    state = await _load_state(session, school_id)
-        if line is None:
-            line = ImportLine(
-                row=number,
-                external_ref=_raw_text(raw, "external_ref"),
-                kind=_raw_text(raw, "kind"),
-                status="refused",
-                reason=reason or "The row could not be applied.",
-            )
-        if dry_run and line.status == "created":
-            line.person_id = None  # nothing is kept by a dry run
-        setattr(counts, line.status, getattr(counts, line.status) + 1)
-        lines.append(line)
+            if dry_run and line.status == "created":
+                line.person_id = None  # nothing is kept by a dry run
+            setattr(counts, line.status, getattr(counts, line.status) + 1)
+            lines.append(line)
+        queue, deferred = (deferred, []) if queue is checked else ([], [])
 
     if mark_absent_as_left:
         for person in sorted(state.people.values(), key=lambda p: p.external_ref or ""):
             if person.kind == "pupil" and person.is_on_roll and person.external_ref not in present_pupils:
-                await people_service.mark_left(
-                    session, person, left_on=now.date(), actor=actor, now=now, audited=False
-                )
+                person.is_on_roll = False
+                person.left_on = now.date()
+                person.version += 1
+                person.updated_at = now
+                state.changed[("person", person.id)] = None
                 leavers.append(LeaverLine(external_ref=person.external_ref, person_id=person.id))
+        await session.flush()
         counts.left = len(leavers)
 
+    # Taken last: the feed counter stays locked from here until the import commits.
+    await record_changes(session, list(state.changed), at=now)
     lines.sort(key=lambda line: line.row)
     if outer is not None:
         await outer.rollback()
