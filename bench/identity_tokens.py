@@ -40,7 +40,9 @@ async def _rate(url: str, seconds: float, concurrency: int, *, auth: tuple[str, 
         async def worker() -> None:
             nonlocal done
             while time.perf_counter() < deadline:
-                response = await client.post(url, data={"grant_type": "client_credentials"}, auth=auth)
+                response = await client.post(
+                    url, data={"grant_type": "client_credentials"}, auth=auth or httpx.USE_CLIENT_DEFAULT
+                )
                 response.raise_for_status()
                 done += 1
 
