@@ -175,7 +175,12 @@ class PlatformRunner:
             {"name": s.name, "url": self.url(s.name), "prefixes": list(s.prefixes)}
             for s in self.spec.services
         ]
-        env = {**self.common_env(), "GATEWAY_UPSTREAMS": json.dumps(upstreams)}
+        # The gateway sets X-Forwarded-For itself; uvicorn must not take a caller's at its word.
+        env = {
+            **self.common_env(),
+            "GATEWAY_UPSTREAMS": json.dumps(upstreams),
+            "UVICORN_PROXY_HEADERS": "false",
+        }
         env.update(self.extra_env)
         return env
 
