@@ -35,6 +35,8 @@ class Incident(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("school_id", "reference"),
         Index("ix_incident_school_occurred", "school_id", "occurred_at"),
+        # The export reads a school's changes in order from here.
+        Index("ix_incident_school_seq", "school_id", "change_seq"),
     )
 
     school_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)

@@ -1,8 +1,8 @@
 """incident log and kit tables
 
-Revision ID: e7aaf230a035
+Revision ID: 624ea81e8a98
 Revises:
-Create Date: 2026-11-29 12:02:34.086616
+Create Date: 2026-11-29 12:14:39.629023
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import servicekit.db
 
-revision: str = "e7aaf230a035"
+revision: str = "624ea81e8a98"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -52,6 +52,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_incident_school_id"), ["school_id"], unique=False)
         batch_op.create_index("ix_incident_school_occurred", ["school_id", "occurred_at"], unique=False)
+        batch_op.create_index("ix_incident_school_seq", ["school_id", "change_seq"], unique=False)
 
     op.create_table(
         "evidence",
@@ -285,6 +286,7 @@ def downgrade() -> None:
 
     op.drop_table("evidence")
     with op.batch_alter_table("incident", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_school_seq")
         batch_op.drop_index("ix_incident_school_occurred")
         batch_op.drop_index(batch_op.f("ix_incident_school_id"))
         batch_op.drop_index(batch_op.f("ix_incident_reported_by_person_id"))
