@@ -232,3 +232,29 @@ def test_la_export_through_the_gateway_csv_and_json(platform, world) -> None:
     whole = platform.gateway.get("/v1/incidents/export", headers=la).json()
     assert {i["id"] for i in whole["items"]} == {r["id"] for r in rows}
     assert "reported in a lesson" not in str(whole)
+
+
+def test_demo_seed_runs_through_the_gateway(platform) -> None:
+    from incidents.demo import seed
+
+    school = platform.new_school(la_code="202")
+    pupils = [school.pupil(year_group=str(1 + i % 6)) for i in range(11)]
+    roles = ("head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher", "governor")
+    staff = {role: school.staff_person(role) for role in roles}
+    school.sync()
+    demo = {
+        "school_id": school.id,
+        "pupils": pupils,
+        "carers": [],
+        "staff": staff,
+        "headers": {role: school.headers(role) for role in roles},
+    }
+    seed(platform.gateway, demo)
+    head = school.headers("head_teacher")
+    listed = platform.gateway.get("/v1/incidents", params={"limit": 100}, headers=head).json()["items"]
+    assert len(listed) == 10
+    assert any(i["legal_hold"] for i in listed)
+    lead_view = platform.gateway.get(
+        "/v1/incidents", params={"limit": 100}, headers=school.headers("safeguarding_lead")
+    )
+    assert len(lead_view.json()["items"]) == 9  # the allegation is the head's alone
