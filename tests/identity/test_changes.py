@@ -85,6 +85,32 @@ async def test_feed_carries_schools_people_and_carer_links_in_order(
     assert [i["id"] for i in everything] == [school, mum["id"], pupil["id"], carer["id"]]
 
 
+async def test_person_items_carry_their_accounts_roles(
+    client: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    school = await make_school(client, tokens)
+    teacher = await make_person(client, tokens, school, kind="staff")
+    _, start = await read_all(client, tokens)
+    body = {
+        "person_id": teacher["id"],
+        "username": "t.roles",
+        "password": "correct horse battery staple 42",
+        "roles": ["teacher"],
+    }
+    assert (
+        await client.post("/v1/identity/users", json=body, headers=staff(tokens, school))
+    ).status_code == 201
+    items, end = await read_all(client, tokens, start)
+    person_items = [i for i in items if i["kind"] == "person"]
+    assert [(i["id"], i["data"]["roles"]) for i in person_items] == [(teacher["id"], ["teacher"])]
+    # A leaver's accounts are deactivated: their person item no longer carries the role.
+    await client.post(f"/v1/identity/people/{teacher['id']}/leave", headers=staff(tokens, school))
+    later, _ = await read_all(client, tokens, end)
+    left = [i for i in later if i["kind"] == "person"]
+    assert left[0]["data"]["is_on_roll"] is False and left[0]["data"]["roles"] == []
+    assert any(i["kind"] == "account" and i["data"]["is_active"] is False for i in later)
+
+
 async def test_cursor_resumes_where_the_last_page_ended(
     client: httpx.AsyncClient, tokens: TokenFactory
 ) -> None:

@@ -327,3 +327,23 @@ async def test_teachers_read_but_do_not_change_carers(
     assert (await client.get(carers, headers=teacher)).status_code == 200
     body = {"carer_id": mum["id"], "relationship": "mother", "parental_responsibility": True}
     assert (await client.post(carers, json=body, headers=teacher)).status_code == 403
+
+
+async def test_a_leavers_accounts_stop_working(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
+    school = await make_school(client, tokens)
+    teacher = await make_person(client, tokens, school, kind="staff")
+    head = staff(tokens, school)
+    account = await client.post(
+        "/v1/identity/users",
+        json={
+            "person_id": teacher["id"],
+            "username": "t.leaver",
+            "password": "correct horse battery staple 42",
+            "roles": ["teacher"],
+        },
+        headers=head,
+    )
+    assert account.status_code == 201, account.text
+    assert (await client.post(f"{PEOPLE}/{teacher['id']}/leave", headers=head)).status_code == 200
+    after = await client.get(f"/v1/identity/users/{account.json()['id']}", headers=head)
+    assert after.json()["is_active"] is False

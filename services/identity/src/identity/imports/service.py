@@ -33,6 +33,7 @@ from identity.imports.schemas import (
     LeaverLine,
     RowStatus,
 )
+from identity.people import service as people_service
 from identity.people.models import CarerLink, Person
 from servicekit import audit
 from servicekit.auth import Principal
@@ -381,6 +382,7 @@ async def run_import(
                 person.left_on = now.date()
                 person.version += 1
                 person.updated_at = now
+                await people_service.deactivate_accounts(session, person.id, now=now)
                 state.changed[("person", person.id)] = None
                 leavers.append(LeaverLine(external_ref=person.external_ref, person_id=person.id))
         await session.flush()

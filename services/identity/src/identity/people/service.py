@@ -6,6 +6,7 @@ change feed in the same transaction.
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -183,6 +184,19 @@ async def update_person(
     return sorted(changed)
 
 
+async def deactivate_accounts(session: AsyncSession, person_id: uuid.UUID, *, now: datetime) -> int:
+    """A leaver's accounts stop working (their tokens too); returns how many were deactivated."""
+    # Accounts are another identity domain, loaded lazily to keep imports one-way.
+    try:
+        accounts = importlib.import_module("identity.accounts.service")
+    except ModuleNotFoundError:
+        return 0
+    deactivate = getattr(accounts, "deactivate_for_person", None)
+    if deactivate is None:
+        return 0
+    return len(await deactivate(session, person_id, now=now))
+
+
 async def mark_left(
     session: AsyncSession,
     person: Person,
@@ -198,13 +212,14 @@ async def mark_left(
     person.left_on = left_on
     person.version += 1
     person.updated_at = now
+    deactivated = await deactivate_accounts(session, person.id, now=now)
     await person_changed(
         session,
         person,
         actor=actor,
         action="person.left",
         now=now,
-        detail={"left_on": left_on.isoformat()},
+        detail={"left_on": left_on.isoformat(), "accounts_deactivated": deactivated},
         audited=audited,
     )
     return person
