@@ -107,11 +107,15 @@ class StaticKeySource:
 
     def __init__(self, jwks: Callable[[], Iterable[dict[str, Any]]]) -> None:
         self._jwks = jwks
+        self._parsed: dict[tuple[str, str], VerificationKey] = {}
 
     async def get(self, kid: str) -> VerificationKey | None:
         for data in self._jwks():
             if data.get("kid") == kid:
-                return VerificationKey(data)
+                cache_key = (kid, str(data.get("n")))
+                if cache_key not in self._parsed:
+                    self._parsed[cache_key] = VerificationKey(data)
+                return self._parsed[cache_key]
         return None
 
 

@@ -75,6 +75,7 @@ class SigningKey:
         self.kid = kid
         self.pem = private_key_pem
         self._key = jose_jwk.construct(private_key_pem, ALGORITHM)
+        self._public_jwk = public_jwk(private_key_pem, kid)
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
         token: str = jose_jws.sign(
@@ -86,7 +87,7 @@ class SigningKey:
         return token
 
     def public_jwk(self) -> dict[str, str]:
-        return public_jwk(self.pem, self.kid)
+        return dict(self._public_jwk)
 
 
 def unverified_header(token: str) -> dict[str, Any]:
