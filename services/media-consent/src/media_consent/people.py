@@ -64,6 +64,7 @@ async def children_of(
             ReplicaPerson.school_id == school_id,
         )
         .order_by(ReplicaPerson.family_name, ReplicaPerson.given_name, ReplicaPerson.id)
-        .distinct()
     )
-    return list((await session.scalars(stmt)).all())
+    # Two links to one child (a duplicate from the MIS) name the child once; no SQL DISTINCT, as
+    # PostgreSQL cannot compare the JSON `roles` column.
+    return list({p.id: p for p in (await session.scalars(stmt)).all()}.values())
