@@ -40,7 +40,7 @@ def _site_packages() -> Path:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs before the venv exists
         sys.exit("Python 3.11 or newer is needed.")
     wanted = _wanted_stamp()
     if not PYTHON.exists():
@@ -49,8 +49,18 @@ def ensure_venv() -> None:
     if not STAMP.exists() or STAMP.read_text() != wanted:
         print("Installing the pinned dependencies (first run only) ...", flush=True)
         subprocess.check_call(
-            [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-r", str(ROOT / "requirements.txt"), "-c", str(ROOT / "constraints.txt")]
+            [
+                str(PYTHON),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(ROOT / "requirements.txt"),
+                "-c",
+                str(ROOT / "constraints.txt"),
+            ]
         )
         STAMP.write_text(wanted)
     # The project's own packages are used from their source folders (src layout). The .pth line
@@ -63,7 +73,7 @@ def ensure_venv() -> None:
 def main() -> None:
     ensure_venv()
     script = ROOT / "scripts" / "platformctl.py"
-    os.execv(str(PYTHON), [str(PYTHON), str(script), *sys.argv[1:]])
+    os.execv(str(PYTHON), [str(PYTHON), str(script), *sys.argv[1:]])  # noqa: S606
 
 
 if __name__ == "__main__":

@@ -7,8 +7,17 @@ from __future__ import annotations
 from typing import Final
 
 ROLES: Final = (
-    "platform_admin", "head_teacher", "safeguarding_lead", "computing_lead", "office",
-    "teacher", "governor", "parent", "pupil", "visitor", "la_officer",
+    "platform_admin",
+    "head_teacher",
+    "safeguarding_lead",
+    "computing_lead",
+    "office",
+    "teacher",
+    "governor",
+    "parent",
+    "pupil",
+    "visitor",
+    "la_officer",
 )
 
 # Roles that reach personal or sensitive data sign in with a TOTP code (DfE standards).
@@ -54,35 +63,106 @@ SCOPES: Final[dict[str, str]] = {
 _STAFF = ("schools:read", "agreements:sign", "incidents:report")
 
 ROLE_SCOPES: Final[dict[str, frozenset[str]]] = {
-    "platform_admin": frozenset({
-        "schools:read", "schools:write", "people:read", "people:write", "people:import",
-        "users:read", "users:write", "clients:write", "audit:read", "agreements:read",
-        "agreements:write",
-    }),
-    "head_teacher": frozenset({
-        *_STAFF, "people:read", "people:write", "people:import", "users:read", "users:write",
-        "clients:write", "audit:read", "agreements:read", "agreements:write",
-        "consent:read", "consent:write", "consent:check", "consent:restrict",
-        "phones:read", "phones:write", "phones:search", "devices:read", "devices:write",
-        "incidents:read", "incidents:write", "incidents:export", "incidents:stats",
-    }),
-    "safeguarding_lead": frozenset({
-        *_STAFF, "people:read", "agreements:read", "consent:read", "consent:check",
-        "consent:restrict", "phones:read", "phones:search", "incidents:read", "incidents:write",
-        "incidents:export", "incidents:stats",
-    }),
-    "computing_lead": frozenset({
-        *_STAFF, "people:read", "users:read", "audit:read", "agreements:read", "agreements:write",
-        "consent:check", "phones:read", "devices:read", "devices:write", "incidents:read",
-    }),
-    "office": frozenset({
-        *_STAFF, "people:read", "people:write", "people:import", "users:read", "agreements:read",
-        "consent:read", "consent:write", "consent:check", "phones:read", "phones:write",
-        "devices:read", "incidents:read",
-    }),
-    "teacher": frozenset({
-        *_STAFF, "people:read", "consent:check", "phones:read", "phones:write", "incidents:read",
-    }),
+    "platform_admin": frozenset(
+        {
+            "schools:read",
+            "schools:write",
+            "people:read",
+            "people:write",
+            "people:import",
+            "users:read",
+            "users:write",
+            "clients:write",
+            "audit:read",
+            "agreements:read",
+            "agreements:write",
+        }
+    ),
+    "head_teacher": frozenset(
+        {
+            *_STAFF,
+            "people:read",
+            "people:write",
+            "people:import",
+            "users:read",
+            "users:write",
+            "clients:write",
+            "audit:read",
+            "agreements:read",
+            "agreements:write",
+            "consent:read",
+            "consent:write",
+            "consent:check",
+            "consent:restrict",
+            "phones:read",
+            "phones:write",
+            "phones:search",
+            "devices:read",
+            "devices:write",
+            "incidents:read",
+            "incidents:write",
+            "incidents:export",
+            "incidents:stats",
+        }
+    ),
+    "safeguarding_lead": frozenset(
+        {
+            *_STAFF,
+            "people:read",
+            "agreements:read",
+            "consent:read",
+            "consent:check",
+            "consent:restrict",
+            "phones:read",
+            "phones:search",
+            "incidents:read",
+            "incidents:write",
+            "incidents:export",
+            "incidents:stats",
+        }
+    ),
+    "computing_lead": frozenset(
+        {
+            *_STAFF,
+            "people:read",
+            "users:read",
+            "audit:read",
+            "agreements:read",
+            "agreements:write",
+            "consent:check",
+            "phones:read",
+            "devices:read",
+            "devices:write",
+            "incidents:read",
+        }
+    ),
+    "office": frozenset(
+        {
+            *_STAFF,
+            "people:read",
+            "people:write",
+            "people:import",
+            "users:read",
+            "agreements:read",
+            "consent:read",
+            "consent:write",
+            "consent:check",
+            "phones:read",
+            "phones:write",
+            "devices:read",
+            "incidents:read",
+        }
+    ),
+    "teacher": frozenset(
+        {
+            *_STAFF,
+            "people:read",
+            "consent:check",
+            "phones:read",
+            "phones:write",
+            "incidents:read",
+        }
+    ),
     "governor": frozenset({"schools:read", "agreements:sign", "incidents:stats"}),
     "parent": frozenset({"agreements:sign", "consent:own"}),
     "pupil": frozenset({"agreements:sign"}),
