@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.incident.access import is_restricted
@@ -199,23 +200,73 @@ class Exporter:
         self.la_codes = {str(k): v for k, v in la_codes.items()}
         self.chunk = chunk
 
+    def _statement(self, dialect: str, position: int) -> Select[Any]:
+        """One chunk in one statement: the incidents with their people and actions packed by the database.
+
+        One statement means one snapshot (an incident and its people are read together) and no
+        list of ids to send back; the packed values hold only closed vocabularies, ids and times.
+        """
+        sqlite = dialect == "sqlite"
+
+        def packed(expr: Any) -> Any:
+            return func.group_concat(expr, ";") if sqlite else func.string_agg(expr, ";")
+
+        def text_of(column: Any) -> Any:
+            return func.coalesce(cast_(column, String), "")
+
+        if sqlite:
+            when = func.strftime("%Y-%m-%dT%H:%M:%SZ", IncidentAction.occurred_at)
+        else:
+            when = func.to_char(
+                func.timezone("UTC", IncidentAction.occurred_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
+            )
+        people = (
+            select(
+                packed(
+                    cast_(IncidentPerson.person_id, String)
+                    + ":"
+                    + IncidentPerson.role
+                    + ":"
+                    + text_of(IncidentPerson.year_group)
+                )
+            )
+            .where(IncidentPerson.incident_id == Incident.id)
+            .scalar_subquery()
+        )
+        actions = (
+            select(
+                packed(
+                    when
+                    + "|"
+                    + cast_(IncidentAction.seq, String)
+                    + "|"
+                    + IncidentAction.kind
+                    + "|"
+                    + text_of(IncidentAction.sanction)
+                    + "|"
+                    + text_of(IncidentAction.decision)
+                    + "|"
+                    + text_of(IncidentAction.referred_to)
+                )
+            )
+            .where(IncidentAction.incident_id == Incident.id)
+            .scalar_subquery()
+        )
+        return (
+            select(*_COLUMNS, people.label("people"), actions.label("actions"))
+            .where(self.plan.scope, Incident.change_seq > position, Incident.change_seq <= self.plan.end)
+            .order_by(Incident.change_seq)
+            .limit(self.chunk)
+        )
+
     async def items(self) -> AsyncIterator[list[dict[str, Any]]]:
         position = self.plan.start
-        scope = self.plan.scope
         while position < self.plan.end:
             async with self.sessionmaker() as session:
-                stmt = (
-                    select(*_COLUMNS)
-                    .where(scope, Incident.change_seq > position, Incident.change_seq <= self.plan.end)
-                    .order_by(Incident.change_seq)
-                    .limit(self.chunk)
-                )
+                stmt = self._statement(session.get_bind().dialect.name, position)
                 rows = (await session.execute(stmt)).all()
                 if not rows:
                     break
-                ids = [r.id for r in rows]
-                people = await self._people(session, ids)
-                actions = await self._actions(session, ids)
                 restricted = [_uuid_text(r.id) for r in rows if is_restricted(r.category)]
                 if restricted:
                     await audit.record(
@@ -227,56 +278,36 @@ class Exporter:
                     )
                 await session.commit()
             position = int(rows[-1].change_seq)
-            yield [self._item(r, people.get(r.id, []), actions.get(r.id, [])) for r in rows]
+            yield [self._item(r) for r in rows]
 
-    async def _people(
-        self, session: AsyncSession, ids: Sequence[Any]
-    ) -> dict[Any, list[tuple[str, str, str | None]]]:
-        found: dict[Any, list[tuple[str, str, str | None]]] = {}
-        stmt = (
-            select(
-                _raw(IncidentPerson.incident_id, "incident_id"),
-                _raw(IncidentPerson.person_id, "person_id"),
-                IncidentPerson.role,
-                IncidentPerson.year_group,
-            )
-            .where(type_coerce(IncidentPerson.incident_id, String).in_(ids))
-            .order_by(IncidentPerson.added_at, IncidentPerson.role, IncidentPerson.person_id)
-        )
-        for incident_id, person_id, role, year_group in await session.execute(stmt):
-            found.setdefault(incident_id, []).append((_uuid_text(person_id), role, year_group))
-        return found
-
-    async def _actions(self, session: AsyncSession, ids: Sequence[Any]) -> dict[Any, list[dict[str, Any]]]:
-        found: dict[Any, list[dict[str, Any]]] = {}
-        stmt = (
-            select(
-                _raw(IncidentAction.incident_id, "incident_id"),
-                IncidentAction.kind,
-                _raw(IncidentAction.occurred_at, "occurred_at"),
-                IncidentAction.sanction,
-                IncidentAction.decision,
-                IncidentAction.referred_to,
-            )
-            .where(type_coerce(IncidentAction.incident_id, String).in_(ids))
-            .order_by(IncidentAction.occurred_at, IncidentAction.seq)
-        )
-        for incident_id, kind, occurred_at, sanction, decision, referred_to in await session.execute(stmt):
-            entry: dict[str, Any] = {"kind": kind, "occurred_at": _time_text(occurred_at)}
-            if sanction:
-                entry["sanction"] = sanction
-            if decision:
-                entry["decision"] = decision
-            if referred_to:
-                entry["referred_to"] = referred_to
-            found.setdefault(incident_id, []).append(entry)
-        return found
-
-    def _item(
-        self, row: Any, people: list[tuple[str, str, str | None]], actions: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def _item(self, row: Any) -> dict[str, Any]:
         school_id = _uuid_text(row.school_id)
         la_code = self.la_codes.get(school_id, f"school:{school_id}")
+        people = []
+        if row.people:
+            for pid, role, year_group in sorted(
+                (p.split(":") for p in row.people.split(";")), key=lambda p: (p[1], p[0])
+            ):
+                people.append(
+                    {
+                        "pseudonym": self.pseudonymise(la_code, _uuid_text(pid)),
+                        "role": role,
+                        "year_group": year_group or None,
+                    }
+                )
+        actions = []
+        if row.actions:
+            for when, _seq, kind, sanction, decision, referred_to in sorted(
+                (a.split("|") for a in row.actions.split(";")), key=lambda a: (a[0], int(a[1]))
+            ):
+                entry: dict[str, Any] = {"kind": kind, "occurred_at": when}
+                if sanction:
+                    entry["sanction"] = sanction
+                if decision:
+                    entry["decision"] = decision
+                if referred_to:
+                    entry["referred_to"] = referred_to
+                actions.append(entry)
         return {
             "id": _uuid_text(row.id),
             "reference": row.reference,
@@ -288,10 +319,7 @@ class Exporter:
             "occurred_at": _time_text(row.occurred_at),
             "recorded_at": _time_text(row.recorded_at),
             "updated_at": _time_text(row.updated_at),
-            "people": [
-                {"pseudonym": self.pseudonymise(la_code, pid), "role": role, "year_group": yg}
-                for pid, role, yg in people
-            ],
+            "people": people,
             "actions": actions,
         }
 
