@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from identity.keys.store import KeyStore
 from servicekit.auth import TokenVerifier
 from servicekit.clock import SystemClock
 from servicekit.jwt import VerificationKey
+from servicekit.keystore import KeyStore
 from servicekit.migrations import upgrade
 from servicekit.testing import ServiceProcess, TokenFactory, free_port
 

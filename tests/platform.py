@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from identity.keys.store import KeyStore
 from identity.roles import ROLE_SCOPES, scopes_for_roles
 from servicekit.clock import SystemClock
+from servicekit.keystore import KeyStore
 from servicekit.platform import PlatformRunner, PlatformSecrets, PlatformSpec, load_spec
 from servicekit.testing import TokenFactory, drop_test_database, free_port, fresh_database_url
 

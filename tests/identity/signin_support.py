@@ -19,7 +19,6 @@ from fastapi import FastAPI
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
 from identity.config import IdentitySettings
-from identity.keys.store import KeyStore
 from identity.main import create_app
 from identity.people.models import Person
 from identity.roles import scopes_for_roles
@@ -27,6 +26,7 @@ from identity.schools.models import School
 from identity.security import totp
 from identity.security.state import SecurityState
 from servicekit.clock import FrozenClock
+from servicekit.keystore import KeyStore
 from servicekit.testing import TokenFactory, rollback_sessions
 
 PASSWORD = "correct horse battery"

@@ -166,7 +166,7 @@ async def test_who_may_grant_what(api: httpx.AsyncClient, idapp: FastAPI, signer
     for path in ("", "/deactivate", "/password"):
         method = api.get if path == "" else api.post
         kwargs = {"json": {"password": "another passphrase"}} if path == "/password" else {}
-        response = await method(f"/v1/identity/users/{theirs_acc.json()['id']}{path}", headers=head, **kwargs)
+        response = await method(f"/v1/identity/users/{theirs_acc.json()['id']}{path}", headers=head, **kwargs)  # type: ignore[arg-type]
         assert response.status_code == 404, path
     listed = await api.get("/v1/identity/users", params={"school_id": str(other)}, headers=head)
     assert listed.status_code == 404

@@ -12,8 +12,8 @@ import httpx
 from fastapi import FastAPI
 
 from identity import cli
-from identity.keys.store import KeyStore
 from servicekit.clock import FrozenClock
+from servicekit.keystore import KeyStore
 from servicekit.testing import TokenFactory
 from tests.identity.signin_support import bearer, make_account, make_school, security, sign_in
 

@@ -110,7 +110,7 @@ async def test_malformed_requests_get_rfc6749_errors(api: httpx.AsyncClient) -> 
         ),
     ]
     for kwargs, error in cases:
-        response = await api.post("/oauth/token", **kwargs)
+        response = await api.post("/oauth/token", **kwargs)  # type: ignore[arg-type]
         assert response.status_code == 400, (kwargs, response.text)
         assert response.json()["error"] == error
         assert "error_description" in response.json()

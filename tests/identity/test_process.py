@@ -13,9 +13,9 @@ import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
-from identity.keys.store import KeyStore
 from servicekit.clock import SystemClock
 from servicekit.jwt import generate_private_key_pem
+from servicekit.keystore import KeyStore
 from servicekit.testing import ServiceProcess, free_port
 
 pytestmark = pytest.mark.processes

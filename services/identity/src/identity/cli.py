@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 from identity.accounts import service as account_service
 from identity.config import IdentitySettings
-from identity.keys.store import KeyStore
 from identity.security import totp
 from identity.security.state import SecurityState
 from servicekit import audit
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import create_engine, make_sessionmaker
+from servicekit.keystore import KeyStore
 
 
 def rotate_key(settings: IdentitySettings, clock: Clock) -> str:

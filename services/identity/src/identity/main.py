@@ -12,7 +12,6 @@ from identity.clients.router import router as clients_router
 from identity.config import IdentitySettings
 from identity.imports.router import router as imports_router
 from identity.keys.router import router as keys_router
-from identity.keys.store import StoreKeySource
 from identity.oauth.router import router as oauth_router
 from identity.people.router import router as people_router
 from identity.schools.router import router as schools_router
@@ -21,6 +20,7 @@ from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock, SystemClock
+from servicekit.keystore import StoreKeySource
 
 # Each domain adds its router here.
 ROUTERS: list[APIRouter] = [

@@ -57,7 +57,7 @@ def create_app(
         key_source=key_source,
         follow_people=True,
     )
-    app.state.receipt_keys = keys.load_or_create(settings.keys_dir)
+    app.state.receipt_keys = keys.load_or_create(settings.keys_dir, app.state.clock)
     # Receipts name their own issuer, so nothing reading them could take one for an access token.
     app.state.receipt_issuer = settings.issuer.rstrip("/") + PREFIX
     app.add_middleware(NoStoreMiddleware)

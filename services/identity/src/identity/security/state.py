@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 
 from identity.config import IdentitySettings
-from identity.keys.store import KeyStore
 from identity.security.hashing import SeedBox
 from identity.security.throttle import Throttle
 from servicekit.clock import Clock
+from servicekit.keystore import KeyStore
 from servicekit.replica import NotBeforeIndex
 
 if TYPE_CHECKING:

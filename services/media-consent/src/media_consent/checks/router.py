@@ -68,7 +68,7 @@ async def check_consent(
     )
     keys = request.app.state.receipt_keys
     receipt = check_service.receipt(
-        keys.active,
+        keys.signing_key(),
         issuer=request.app.state.receipt_issuer,
         check_id=check_id,
         school_id=school_id,
@@ -123,5 +123,4 @@ async def list_consent_checks(
 @router.get("/.well-known/jwks.json", tags=["public"])
 async def receipt_keys(request: Request) -> dict[str, Any]:
     """The public keys that verify consent receipts (no token needed)."""
-    jwks: dict[str, Any] = request.app.state.receipt_keys.jwks()
-    return jwks
+    return {"keys": request.app.state.receipt_keys.jwks()}

@@ -1,11 +1,13 @@
-"""The signing-key store: a folder of PKCS8 PEM files and `keys.json`.
+"""A signing-key store: a folder of PKCS8 PEM files and `keys.json` (identity's token keys,
+media-consent's receipt keys).
 
     <dir>/<kid>.pem   (mode 600)
     <dir>/keys.json   {"active": "<kid>", "keys": [{"kid", "created_at", "retired_at"}]}
 
 The store is read again whenever `keys.json` changes on disk, so a running identity picks up a
 rotation (`python -m identity.cli rotate-key`) without a restart. A retired key stays published
-until every token it signed has expired (access-token lifetime + leeway after retirement).
+until every token it signed has expired (token lifetime + leeway after retirement), or for ever
+when what it signed is kept as evidence (`token_seconds=None`, consent receipts).
 A new key is written (PEM first, then the index, atomically) before anything signs with it, and it
 is in the JWKS from the same moment: verifiers that meet its kid refresh their copy of the JWKS.
 """
@@ -79,11 +81,15 @@ class KeyStore:
         directory: str | Path,
         clock: Clock,
         *,
-        token_seconds: int = ACCESS_TOKEN_SECONDS,
+        token_seconds: int | None = ACCESS_TOKEN_SECONDS,
+        kid_prefix: str = "",
     ) -> None:
         self.directory = Path(directory)
         self.clock = clock
-        self.publish_for = timedelta(seconds=token_seconds + LEEWAY_SECONDS)
+        self.kid_prefix = kid_prefix
+        self.publish_for = (
+            timedelta(seconds=token_seconds + LEEWAY_SECONDS) if token_seconds is not None else None
+        )
         self._stamp: tuple[int, int, int] | None = None
         self._active = ""
         self._keys: list[KeyInfo] = []
@@ -146,7 +152,10 @@ class KeyStore:
         return [
             k
             for k in self._keys
-            if k.kid == self._active or k.retired_at is None or now <= k.retired_at + self.publish_for
+            if k.kid == self._active
+            or k.retired_at is None
+            or self.publish_for is None
+            or now <= k.retired_at + self.publish_for
         ]
 
     def jwks(self) -> list[dict[str, str]]:
@@ -168,7 +177,7 @@ class KeyStore:
         if (self.directory / INDEX).exists():
             return
         now = self.clock.now()
-        kid = new_kid(now)
+        kid = self.kid_prefix + new_kid(now)
         _write_private(self.directory / f"{kid}.pem", generate_private_key_pem())
         _write_index(self.directory, kid, [KeyInfo(kid, now, None)])
 
@@ -176,7 +185,7 @@ class KeyStore:
         """Add a new key and make it active; the old one is retired (published until its tokens expire)."""
         self._reload_if_changed()
         now = self.clock.now()
-        kid = new_kid(now)
+        kid = self.kid_prefix + new_kid(now)
         _write_private(self.directory / f"{kid}.pem", generate_private_key_pem())
         keys = [
             KeyInfo(k.kid, k.created_at, k.retired_at or (now if k.kid == self._active else None))
@@ -197,7 +206,7 @@ class KeyStore:
 
 
 class StoreKeySource(KeySource):
-    """Identity verifies tokens against its own store (no HTTP round trip to itself)."""
+    """Verification straight from a store (identity verifies its own tokens without HTTP)."""
 
     def __init__(self, store: KeyStore) -> None:
         self.store = store
