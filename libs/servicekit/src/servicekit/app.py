@@ -24,6 +24,7 @@ from servicekit.db import create_engine, make_sessionmaker
 from servicekit.errors import install_error_handlers, problem_response
 from servicekit.logs import configure_logging
 from servicekit.middleware import Metrics, RequestContextMiddleware
+from servicekit.openapi import install_problem_openapi
 from servicekit.replica import NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
 
@@ -154,6 +155,7 @@ def create_service_app(
         )
 
     install_error_handlers(app)
+    install_problem_openapi(app)
     app.include_router(health_router())
     if follow_people:
         app.include_router(replica_router())

@@ -89,12 +89,16 @@ async def record(
     return entry
 
 
-def audit_router(prefix: str, *, platform_role: str = PLATFORM_ADMIN_ROLE) -> APIRouter:
+def audit_router(
+    prefix: str, *, platform_role: str = PLATFORM_ADMIN_ROLE, school_roles: tuple[str, ...] | None = None
+) -> APIRouter:
     """`GET <prefix>`: the service's audit log, newest first (scope `audit:read`).
 
     A caller bound to a school reads that school's entries only; a person holding the platform
     role (never an outside system's client) reads every entry, or one school's with `school_id`.
-    Mount it in each service, e.g. `audit_router("/v1/devices/audit")`.
+    Where the log itself names sensitive records (searches of phones, never-publish flags,
+    restricted incidents), `school_roles` narrows the school's readers to those roles.
+    Mount it in each service, e.g. `audit_router("/v1/devices/audit", school_roles=("head_teacher",))`.
     """
     router = APIRouter(prefix=prefix, tags=["audit"])
 
@@ -117,6 +121,8 @@ def audit_router(prefix: str, *, platform_role: str = PLATFORM_ADMIN_ROLE) -> AP
         """Read the audit log (who did what, when, from where), newest first."""
         stmt = select(AuditEntry)
         if principal.school_id is not None:
+            if school_roles is not None and (principal.is_client or not principal.has_role(*school_roles)):
+                raise Forbidden("This audit log is read by the head teacher only.")
             if school_id is not None and school_id != principal.school_id:
                 raise NotFound("No such school.", slug="school-not-found")
             stmt = stmt.where(AuditEntry.school_id == principal.school_id)

@@ -9,10 +9,18 @@ from devices.config import DevicesSettings
 from devices.phone_custody.router import router as phone_custody_router
 from devices.staff_devices.router import router as staff_devices_router
 from servicekit.app import create_service_app
+from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
 
-ROUTERS: list[APIRouter] = [phone_custody_router, staff_devices_router, assets_router]
+ROUTERS: list[APIRouter] = [
+    # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
+    # (searches, never-publish flags, restricted incidents), so only the head teacher reads it.
+    audit_router("/v1/devices/audit", school_roles=("head_teacher",)),
+    phone_custody_router,
+    staff_devices_router,
+    assets_router,
+]
 
 
 def create_app(

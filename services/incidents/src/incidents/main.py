@@ -8,11 +8,18 @@ from incidents.config import IncidentsSettings
 from incidents.incident.router import router as incident_router
 from incidents.reporting.router import router as reporting_router
 from servicekit.app import create_service_app
+from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
 
 # The reporting routes come first: /v1/incidents/export must not be taken for an incident id.
-ROUTERS: list[APIRouter] = [reporting_router, incident_router]
+ROUTERS: list[APIRouter] = [
+    # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
+    # (searches, never-publish flags, restricted incidents), so only the head teacher reads it.
+    audit_router("/v1/incidents/audit", school_roles=("head_teacher",)),
+    reporting_router,
+    incident_router,
+]
 
 
 def create_app(

@@ -6,16 +6,26 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from media_consent import keys
+from media_consent.checks import pg
 from media_consent.checks.router import router as checks_router
 from media_consent.config import MediaConsentSettings
 from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.router import router as scans_router
 from servicekit.app import create_service_app
+from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
 
-ROUTERS: list[APIRouter] = [consent_router, checks_router, restriction_router, scans_router]
+ROUTERS: list[APIRouter] = [
+    # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
+    # (searches, never-publish flags, restricted incidents), so only the head teacher reads it.
+    audit_router("/v1/media-consent/audit", school_roles=("head_teacher",)),
+    consent_router,
+    checks_router,
+    restriction_router,
+    scans_router,
+]
 PREFIX = "/v1/media-consent"
 
 
@@ -41,6 +51,19 @@ class NoStoreMiddleware:
         await self.app(scope, receive, send_no_store)
 
 
+async def open_check_pool(app: FastAPI) -> None:
+    """On PostgreSQL, the consent check's own asyncpg pool (its hot path, see checks/pg.py)."""
+    settings: MediaConsentSettings = app.state.settings
+    if pg.is_postgresql(settings.database_url):
+        app.state.check_pool = await pg.open_pool(settings.database_url, settings.check_pool_size)
+
+
+async def close_check_pool(app: FastAPI) -> None:
+    pool, app.state.check_pool = app.state.check_pool, None
+    if pool is not None:
+        await pool.close()
+
+
 def create_app(
     settings: MediaConsentSettings | None = None,
     *,
@@ -56,7 +79,12 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
+        on_startup=[open_check_pool],
+        on_shutdown=[close_check_pool],
     )
+    # Set at start on PostgreSQL (checks/pg.py); None means the check reads through the app's
+    # sessions, as on SQLite and in the in-process tests (whose sessions are rolled back).
+    app.state.check_pool = None
     app.state.receipt_keys = keys.load_or_create(settings.keys_dir, app.state.clock)
     # Receipts name their own issuer, so nothing reading them could take one for an access token.
     app.state.receipt_issuer = settings.issuer.rstrip("/") + PREFIX
