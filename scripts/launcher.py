@@ -32,6 +32,7 @@ def main(command: str, _args: list[str]) -> int:
     if command == "migrate":
         return 0
     stop = threading.Event()
+    failed = False
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -56,9 +57,10 @@ def main(command: str, _args: list[str]) -> int:
             for name, process in runner.processes.items():
                 if process.process is not None and process.process.poll() is not None:
                     print(f"{name} stopped unexpectedly; see var/logs/{name}.log", file=sys.stderr)
+                    failed = True
                     stop.set()
             stop.wait(1.0)
     finally:
         print("\nStopping ...", flush=True)
         runner.stop()
-    return 0
+    return 1 if failed else 0
