@@ -11,6 +11,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.quotas import DEFAULT_QUOTAS, Quota
 from servicekit.settings import ServiceSettings
 
 DEFAULT_PUBLIC_PATHS = [
@@ -83,6 +84,7 @@ class GatewaySettings(ServiceSettings):
     rate_limit_token_per_address: int = Field(default=30, gt=0)
     rate_limit_window_seconds: int = Field(default=60, gt=0)
     rate_limit_paths: list[str] = ["/oauth/token"]
+    client_quotas: list[Quota] = Field(default_factory=lambda: list(DEFAULT_QUOTAS))
     redis_url: str = ""
     redis_key_prefix: str = "gateway:rl:"
 

@@ -29,6 +29,7 @@ from gateway.auth import Authenticator, PublicPaths
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings, Upstream
 from gateway.metrics import GatewayMetrics
+from gateway.quotas import quota_for
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable
 from servicekit.context import client_ip_var, request_id_var, trace_id_var
@@ -296,6 +297,11 @@ class Proxy:
             decision = await self.limiter.hit(f"client:{who}", s.rate_limit_per_client)
             if not decision.allowed:
                 return decision.retry_after
+            quota = quota_for(s.client_quotas, path)
+            if quota is not None:
+                decision = await self.limiter.hit(f"quota:{quota.prefix}:{who}", quota.limit)
+                if not decision.allowed:
+                    return decision.retry_after
         return None
 
     # --- forwarding ------------------------------------------------------------------------------
