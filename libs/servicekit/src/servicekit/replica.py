@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.clock import Clock, SystemClock
@@ -107,6 +108,8 @@ class PeopleFollower:
         self.page_size = page_size
         self._token: str | None = None
         self._token_expires: datetime | None = None
+        # One pull at a time in a process (the background loop and an operator's sync may meet).
+        self._lock = asyncio.Lock()
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.identity_url, transport=self.transport, timeout=10.0)
@@ -128,6 +131,10 @@ class PeopleFollower:
 
     async def sync_once(self) -> int:
         """Pull until identity says there is no more; return how many items were applied."""
+        async with self._lock:
+            return await self._pull()
+
+    async def _pull(self) -> int:
         applied = 0
         async with self._client() as client:
             while True:
@@ -145,7 +152,12 @@ class PeopleFollower:
                     self._token = None
                 response.raise_for_status()
                 page = response.json()
-                await self._apply(page["items"], page["next_cursor"])
+                try:
+                    await self._apply(page["items"], page["next_cursor"])
+                except IntegrityError:
+                    # Another replica of this service stored the same page first: apply it again
+                    # over what is there now (merge updates existing rows).
+                    await self._apply(page["items"], page["next_cursor"])
                 applied += len(page["items"])
                 if not page["has_more"]:
                     return applied
