@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 from devices.assets.router import router as assets_router
 from devices.config import DevicesSettings
 from devices.phone_custody.router import router as phone_custody_router
+from devices.staff_devices.router import image_uses_router
 from devices.staff_devices.router import router as staff_devices_router
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
@@ -19,6 +20,7 @@ ROUTERS: list[APIRouter] = [
     audit_router("/v1/devices/audit", school_roles=("head_teacher",)),
     phone_custody_router,
     staff_devices_router,
+    image_uses_router,
     assets_router,
 ]
 

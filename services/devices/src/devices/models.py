@@ -5,7 +5,7 @@ from __future__ import annotations
 from devices.assets.models import Asset, AssetDisposal, AssetLoan, AssetScan
 from devices.base import Base
 from devices.phone_custody.models import PhoneCustody, PhoneCustodyEvent, PhoneSearch
-from devices.staff_devices.models import ImagePermission, StaffDevice
+from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
 
 __all__ = [
     "Asset",
@@ -14,6 +14,7 @@ __all__ = [
     "AssetScan",
     "Base",
     "ImagePermission",
+    "ImageUse",
     "PhoneCustody",
     "PhoneCustodyEvent",
     "PhoneSearch",

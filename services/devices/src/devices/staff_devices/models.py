@@ -1,11 +1,11 @@
-"""The register of staff and visitor devices, and the head's permissions to take images on them."""
+"""The register of staff and visitor devices, the head's permissions to take images on them, and each use."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.base import Base
@@ -49,3 +49,25 @@ class ImagePermission(IdMixin, Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purpose: Mapped[str | None] = mapped_column(Text)
+
+
+class ImageUse(IdMixin, Base):
+    """One occasion images were taken on a permitted device (the policy: such use is recorded).
+
+    Appended, never changed: it is the evidence that the use was monitored.
+    """
+
+    __tablename__ = "image_use"
+    __table_args__ = (Index("ix_image_use_school_taken_on", "school_id", "taken_on"),)
+
+    # Kept on the row (not only on the device) so the head's school-wide view is one indexed read.
+    school_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_device.id"), index=True)
+    # The grant in force on `taken_on`: which of the head's decisions allowed this use.
+    permission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("image_permission.id"))
+    taken_on: Mapped[date] = mapped_column(Date)
+    purpose: Mapped[str] = mapped_column(String(30))
+    description: Mapped[str] = mapped_column(String(500))
+    pupils_count: Mapped[int | None] = mapped_column(Integer)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

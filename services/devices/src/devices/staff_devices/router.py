@@ -1,8 +1,9 @@
-"""Routes of the staff and visitor device register."""
+"""Routes of the staff and visitor device register, and of the images taken on its devices."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
@@ -10,11 +11,13 @@ from fastapi import APIRouter, Request, Response
 from devices import school as people
 from devices.etags import etag
 from devices.staff_devices import service
-from devices.staff_devices.dependencies import ValidStaffDevice
+from devices.staff_devices.dependencies import HeadTeacherOnly, ImageUseDevice, ValidStaffDevice
 from devices.staff_devices.schemas import (
     DeviceStatus,
     ImagePermissionGrant,
     ImagePermissionWithdrawal,
+    ImageUseCreate,
+    ImageUseRead,
     StaffDeviceCreate,
     StaffDeviceRead,
     StaffDeviceRemoval,
@@ -27,9 +30,12 @@ from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
 router = APIRouter(prefix="/v1/devices/staff-devices", tags=["staff devices"])
+image_uses_router = APIRouter(prefix="/v1/devices/image-uses", tags=["staff devices"])
 
 DevicesRead = Annotated[Principal, Scoped("devices:read")]
 DevicesWrite = Annotated[Principal, Scoped("devices:write")]
+# A device's image uses: its owner's and the head teacher's (record-level rule in dependencies.py).
+DevicesOwn = Annotated[Principal, Scoped("devices:own")]
 
 
 def _by(principal: Principal) -> str:
@@ -204,3 +210,84 @@ async def remove_staff_device(
     )
     [read] = await service.describe(session, [removed], now=now)
     return await idem.respond(read, status_code=200, headers={"ETag": etag(removed.version)})
+
+
+@router.post("/{device_id}/image-uses", status_code=201, response_model=ImageUseRead)
+async def record_image_use(
+    principal: DevicesOwn,
+    device: ImageUseDevice,
+    body: ImageUseCreate,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    tz: people.SchoolTimezone,
+) -> Response:
+    """Record one occasion images were taken on this device under the head teacher's permission."""
+    if idem.replay is not None:
+        return idem.replay
+    now = clock.now()
+    use = await service.record_image_use(
+        session,
+        device,
+        taken_on=body.taken_on,
+        purpose=body.purpose,
+        description=body.description,
+        pupils_count=body.pupils_count,
+        by=_by(principal),
+        now=now,
+        tz=tz,
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="staff_device.image_use_recorded",
+        target_type="image_use",
+        target_id=use.id,
+        school_id=device.school_id,
+        at=now,
+        detail={
+            "device_id": str(device.id),
+            "taken_on": body.taken_on.isoformat(),
+            "purpose": body.purpose,
+            "permission_id": str(use.permission_id),
+        },
+    )
+    [read] = await service.describe_image_uses(session, [use])
+    return await idem.respond(read, status_code=201)
+
+
+@router.get("/{device_id}/image-uses", response_model=Page[ImageUseRead])
+async def list_device_image_uses(
+    principal: DevicesOwn,
+    device: ImageUseDevice,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[ImageUseRead]:
+    """The recorded image uses of one device, by the day taken (its owner and the head teacher)."""
+    rows, next_cursor = await service.list_device_image_uses(session, device, cursor=cursor, limit=limit)
+    set_next_link(request, response, next_cursor)
+    return Page(items=await service.describe_image_uses(session, rows), next_cursor=next_cursor)
+
+
+@image_uses_router.get("", response_model=Page[ImageUseRead])
+async def list_school_image_uses(
+    principal: DevicesRead,
+    _head: HeadTeacherOnly,
+    request: Request,
+    response: Response,
+    school_id: people.SchoolId,
+    session: SessionDep,
+    since: date | None = None,
+    until: date | None = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[ImageUseRead]:
+    """Every recorded image use on the school's personal devices, `since`/`until` days taken (the head)."""
+    rows, next_cursor = await service.list_school_image_uses(
+        session, school_id=school_id, since=since, until=until, cursor=cursor, limit=limit
+    )
+    set_next_link(request, response, next_cursor)
+    return Page(items=await service.describe_image_uses(session, rows), next_cursor=next_cursor)

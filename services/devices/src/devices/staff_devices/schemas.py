@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 DeviceKind = Literal["phone", "tablet", "camera", "laptop", "smartwatch", "other"]
 DeviceStatus = Literal["active", "removed"]
 RemovalReason = Literal["owner_left", "no_longer_brought_in", "lost", "replaced"]
+ImageUsePurpose = Literal["school_trip", "event", "classroom_activity", "other"]
 
 
 class StaffDeviceCreate(BaseModel):
@@ -79,3 +81,27 @@ class StaffDeviceRead(BaseModel):
     images_permitted_by: uuid.UUID | None
     images_permitted_until: datetime | None
     image_permissions: list[ImagePermissionRead]
+
+
+class ImageUseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    taken_on: date
+    purpose: ImageUsePurpose
+    description: Text500
+    pupils_count: int | None = Field(default=None, ge=0, le=5000)
+
+
+class ImageUseRead(BaseModel):
+    id: uuid.UUID
+    device_id: uuid.UUID
+    owner_id: uuid.UUID
+    taken_on: date
+    purpose: ImageUsePurpose
+    description: str
+    pupils_count: int | None
+    permission_id: uuid.UUID
+    permitted_by: uuid.UUID
+    permitted_until: datetime | None
+    recorded_by: str
+    recorded_at: datetime

@@ -1,18 +1,19 @@
-"""The staff and visitor device register: note a device, the head's image permissions, removal."""
+"""The staff and visitor device register: note a device, the head's image permissions, each use, removal."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
-from devices.staff_devices.models import ImagePermission, StaffDevice
-from devices.staff_devices.schemas import ImagePermissionRead, StaffDeviceRead
+from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
+from devices.staff_devices.schemas import ImagePermissionRead, ImageUseRead, StaffDeviceRead
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.models import ReplicaPerson
 from servicekit.pagination import paginate
@@ -23,6 +24,16 @@ class StaffDeviceNotFound(NotFound):
 
 
 class StaffDeviceRemoved(Conflict):
+    slug = "staff-device-removed"
+
+
+class ImagesNotPermitted(Unprocessable):
+    """No image permission of the head teacher was in force on the day of a use."""
+
+    slug = "images-not-permitted"
+
+
+class ImageUseOnRemovedDevice(Unprocessable):
     slug = "staff-device-removed"
 
 
@@ -237,3 +248,141 @@ async def describe(
             )
         )
     return result
+
+
+async def record_image_use(
+    session: AsyncSession,
+    device: StaffDevice,
+    *,
+    taken_on: date,
+    purpose: str,
+    description: str,
+    pupils_count: int | None,
+    by: str,
+    now: datetime,
+    tz: ZoneInfo,
+) -> ImageUse:
+    """Append one use of the device to take images, if the head's permission was in force that day.
+
+    A use is dated, not timed, so the rule is about the school day `taken_on`: the head's latest
+    decision recorded by the end of that day must be a grant whose `valid_until` falls after the
+    day began. A withdrawal recorded on that day refuses the day's uses (fail closed: nothing says
+    the images were taken before it).
+    """
+    if taken_on > people.local_date(now, tz):
+        raise Unprocessable("taken_on must not be in the future: record a use once it happened.")
+    # Lock the device row (PostgreSQL) so a withdrawal or removal committed at the same moment is
+    # either seen here or waits for this use; the image_permission rows are only appended with the
+    # device's version bumped under the same row.
+    locked = await session.scalar(
+        select(StaffDevice)
+        .where(StaffDevice.id == device.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked is None or locked.status != "active":
+        raise ImageUseOnRemovedDevice(
+            "This device has been removed from the register: no use can be recorded."
+        )
+    start, end = people.day_bounds(taken_on, tz)
+    latest = await session.scalar(
+        select(ImagePermission)
+        .where(ImagePermission.device_id == device.id, ImagePermission.recorded_at < end)
+        .order_by(ImagePermission.position.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise ImagesNotPermitted(
+            f"The head teacher had not permitted taking images on this device by {taken_on.isoformat()}."
+        )
+    if latest.action != "granted":
+        raise ImagesNotPermitted(
+            f"The head teacher's permission to take images on this device was withdrawn by "
+            f"{taken_on.isoformat()}."
+        )
+    if latest.valid_until is None or latest.valid_until <= start:
+        raise ImagesNotPermitted(
+            f"The head teacher's permission to take images on this device had expired by "
+            f"{taken_on.isoformat()}."
+        )
+    use = ImageUse(
+        school_id=device.school_id,
+        device_id=device.id,
+        permission_id=latest.id,
+        taken_on=taken_on,
+        purpose=purpose,
+        description=description,
+        pupils_count=pupils_count,
+        recorded_by=by,
+        recorded_at=now,
+    )
+    session.add(use)
+    await session.flush()
+    return use
+
+
+_USE_ORDER = (ImageUse.taken_on, ImageUse.recorded_at, ImageUse.id)
+
+
+async def list_device_image_uses(
+    session: AsyncSession, device: StaffDevice, *, cursor: str | None, limit: int
+) -> tuple[list[ImageUse], str | None]:
+    stmt = select(ImageUse).where(ImageUse.device_id == device.id, ImageUse.school_id == device.school_id)
+    return await paginate(session, stmt, order_by=_USE_ORDER, cursor=cursor, limit=limit)
+
+
+async def list_school_image_uses(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID,
+    since: date | None,
+    until: date | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ImageUse], str | None]:
+    """Every recorded use of the school's devices, by the day taken (`since` and `until` included)."""
+    if since is not None and until is not None and since > until:
+        raise Unprocessable("since must not be after until.", slug="validation-error")
+    stmt = select(ImageUse).where(ImageUse.school_id == school_id)
+    if since is not None:
+        stmt = stmt.where(ImageUse.taken_on >= since)
+    if until is not None:
+        stmt = stmt.where(ImageUse.taken_on <= until)
+    return await paginate(session, stmt, order_by=_USE_ORDER, cursor=cursor, limit=limit)
+
+
+async def describe_image_uses(session: AsyncSession, uses: Sequence[ImageUse]) -> list[ImageUseRead]:
+    """The uses as the API shows them: with the device's owner and the permission that covered each."""
+    if not uses:
+        return []
+    owners = {
+        row.id: row.owner_id
+        for row in await session.execute(
+            select(StaffDevice.id, StaffDevice.owner_id).where(
+                StaffDevice.id.in_({u.device_id for u in uses})
+            )
+        )
+    }
+    grants = {
+        p.id: p
+        for p in await session.scalars(
+            select(ImagePermission).where(ImagePermission.id.in_({u.permission_id for u in uses}))
+        )
+    }
+    return [
+        ImageUseRead(
+            id=u.id,
+            device_id=u.device_id,
+            owner_id=owners[u.device_id],
+            taken_on=u.taken_on,
+            purpose=u.purpose,
+            description=u.description,
+            pupils_count=u.pupils_count,
+            permission_id=u.permission_id,
+            permitted_by=grants[u.permission_id].decided_by,
+            permitted_until=grants[u.permission_id].valid_until,
+            recorded_by=u.recorded_by,
+            recorded_at=u.recorded_at,
+        )
+        for u in uses
+    ]
