@@ -94,9 +94,11 @@ async def test_follower_applies_resumes_and_never_conflicts(tmp_path: Path) -> N
         async with sessions() as session:
             names = sorted((await session.scalars(select(ReplicaPerson.given_name))).all())
             assert names == ["Ada", "Ben"]
-            assert (await session.get(FollowerState, "identity-people")).cursor == "3"
+            state = await session.get(FollowerState, "identity-people")
+            assert state is not None
+            assert state.cursor == "3"
             assert (await session.scalar(select(ReplicaAccount.person_id))) == uuid.UUID(ada["id"])
-        assert index(account["id"]) == datetime(2026, 9, 1, tzinfo=UTC)
+        assert index(str(account["id"])) == datetime(2026, 9, 1, tzinfo=UTC)
 
         # A restarted follower (a new process) resumes from the stored cursor: only the change after it.
         items.append(person(4, "Ada", on_roll=False, person_id=ada["id"]))
