@@ -6,7 +6,7 @@ launcher builds from platform.toml), so a service added later needs no code chan
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -25,6 +25,13 @@ DEFAULT_PUBLIC_PATHS = [
     "/openapi.json",
     "/v1/media-consent/.well-known/jwks.json",
 ]
+
+# Request bodies larger than `max_body_bytes` that some routes take (path prefix → bytes).
+DEFAULT_BODY_LIMITS = {
+    # media-consent's scans take images up to 12 MiB (its own cap, checked there too).
+    "/v1/media-consent/media-scans": 12_582_912,
+}
+MAX_BODY_LIMIT = 1 << 30
 
 
 class Upstream(BaseModel):
@@ -77,6 +84,15 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_header_bytes: int = Field(default=16_384, gt=0)
     max_query_length: int = Field(default=4_096, gt=0)
+    # Per path prefix (whole segments; the longest wins), a body cap other than `max_body_bytes`.
+    # Setting it replaces the defaults: list the media-scans route too when you set it.
+    body_limits: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_BODY_LIMITS), max_length=100)
+
+    # Access log: "all" (a line per request), "problems" (statuses outside 2xx/3xx, no response,
+    # or slower than `access_log_slow_ms`), or "off". Services log every request themselves, and a
+    # line per request costs the gateway about a third more CPU per request.
+    access_log: Literal["all", "problems", "off"] = "problems"
+    access_log_slow_ms: float = Field(default=1000.0, ge=0)
 
     # Rate limits (fixed windows of `rate_limit_window_seconds`)
     rate_limit_enabled: bool = True
@@ -111,6 +127,11 @@ class GatewaySettings(ServiceSettings):
         prefixes = [p for u in self.upstreams for p in u.prefixes]
         if len(prefixes) != len(set(prefixes)):
             raise ValueError("a path prefix is routed to more than one upstream")
+        for prefix, limit in self.body_limits.items():
+            if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) > 200:
+                raise ValueError(f"body limit prefix {prefix!r} must start with '/' and not end with one")
+            if not 0 < limit <= MAX_BODY_LIMIT:
+                raise ValueError(f"body limit for {prefix!r} must be between 1 and {MAX_BODY_LIMIT} bytes")
         for path in self.public_paths:
             if not path.startswith("/") or "*" in path[:-1]:
                 raise ValueError(f"public path {path!r}: an exact path, or a prefix ending in '*'")

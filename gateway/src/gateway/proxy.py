@@ -12,16 +12,15 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import re
-import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
@@ -83,6 +82,17 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ForwardingRequest(aiohttp.ClientRequest):
+    """aiohttp's request without its automatic Accept, Accept-Encoding and User-Agent: the
+    service gets the client's own headers. (The session's `skip_auto_headers` does the same but
+    builds and sorts a set on every request.)"""
+
+    DEFAULT_HEADERS: dict[istr, str] = {}
+
+    def update_auto_headers(self, skip_auto_headers: Any) -> None:
+        return None
+
+
 @dataclass
 class Exchange:
     """What the gateway knows about one request while it handles it."""
@@ -93,6 +103,12 @@ class Exchange:
     route: str = "unmatched"
     status: int = 0
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # From the one pass over the request's headers in `Proxy.__call__`.
+    host: bytes = b""
+    content_length: bytes | None = None
+    connection: bytes = b""
+    preflight: bool = False
+    body_limit: int = 0
 
 
 class Proxy:
@@ -130,8 +146,11 @@ class Proxy:
         self.trusted_proxies = frozenset(settings.trusted_proxies)
         self.cors_origins = frozenset(o.encode() for o in settings.cors_origins)
         self.cors_any = "*" in settings.cors_origins
-        self._drain_limit = max(4 * settings.max_body_bytes, 8 * 1024 * 1024)
+        # Longest prefix first, as routes are matched.
+        self.body_limits = sorted(settings.body_limits.items(), key=lambda item: len(item[0]), reverse=True)
         self._metrics_networks = [ipaddress.ip_network(n) for n in settings.metrics_allowed_networks]
+        self.access_log = settings.access_log
+        self.access_log_slow = settings.access_log_slow_ms / 1000
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -146,7 +165,7 @@ class Proxy:
             connector=connector,
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            request_class=ForwardingRequest,
         )
 
     async def stop(self) -> None:
@@ -158,21 +177,44 @@ class Proxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        given_id = given_trace = None
+        given_id = given_trace = forwarded_for = None
         header_bytes = 0
         origin: bytes | None = None
+        host = b""
+        content_length: bytes | None = None
+        connection = b""
+        preflight = False
+        # One pass over the headers for everything the gateway reads from them.
         for name, value in scope["headers"]:
             header_bytes += len(name) + len(value)
-            if name == b"x-request-id":
+            if name == b"host":
+                host = value
+            elif name == b"content-length":
+                if content_length is None:
+                    content_length = value
+            elif name == b"x-request-id":
                 given_id = value
             elif name == b"traceparent":
                 given_trace = value
             elif name == b"origin":
                 origin = value
+            elif name == b"connection":
+                connection = connection + b"," + value if connection else value
+            elif name == b"x-forwarded-for":
+                if forwarded_for is None:
+                    forwarded_for = value
+            elif name == b"access-control-request-method":
+                preflight = preflight or bool(value)
+        # One call to the system's random source for the request id and the trace and span ids.
+        fresh = os.urandom(40).hex()
         exchange = Exchange(
-            request_id=_request_id(given_id),
-            traceparent=_traceparent(given_trace),
-            client_ip=self._client_ip(scope),
+            request_id=_request_id(given_id, fresh[:32]),
+            traceparent=_traceparent(given_trace, fresh[32:64], fresh[64:]),
+            client_ip=self._client_ip(scope, forwarded_for),
+            host=host,
+            content_length=content_length,
+            connection=connection,
+            preflight=preflight,
         )
         tokens = (
             request_id_var.set(exchange.request_id),
@@ -186,7 +228,7 @@ class Proxy:
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.observe(exchange.route, scope["method"], exchange.status, elapsed)
-            if log.isEnabledFor(logging.INFO):
+            if self._should_log(exchange.status, elapsed):
                 log.info(
                     "%s %s %s",
                     scope["method"],
@@ -203,8 +245,14 @@ class Proxy:
                         }
                     },
                 )
-            for var, token in zip((request_id_var, trace_id_var, client_ip_var), tokens, strict=True):
-                var.reset(token)
+            request_id_var.reset(tokens[0])
+            trace_id_var.reset(tokens[1])
+            client_ip_var.reset(tokens[2])
+
+    def _should_log(self, status: int, elapsed: float) -> bool:
+        if self.access_log == "off" or not log.isEnabledFor(logging.INFO):
+            return False
+        return self.access_log == "all" or not 200 <= status < 400 or elapsed >= self.access_log_slow
 
     async def _handle(
         self,
@@ -223,7 +271,7 @@ class Proxy:
             return await self._problem(
                 send, ex, 431, "The request headers are too large.", "headers-too-large"
             )
-        if ex.extra_headers and method == "OPTIONS" and _header(scope, b"access-control-request-method"):
+        if ex.extra_headers and method == "OPTIONS" and ex.preflight:
             return await self._preflight(send, ex)
         if path in self.admin_paths:
             ex.route = "gateway:" + path
@@ -236,11 +284,12 @@ class Proxy:
         upstream, prefix = target
         ex.route = f"{upstream.name}:{prefix}"
 
-        length_header = _header(scope, b"content-length")
+        ex.body_limit = self._body_limit(path)
+        length_header = ex.content_length
         length = int(length_header) if length_header and length_header.isdigit() else None
-        if length is not None and length > self.settings.max_body_bytes:
-            if length <= self._drain_limit:
-                await self._drain(receive)
+        if length is not None and length > ex.body_limit:
+            if length <= _drain_limit(ex.body_limit):
+                await self._drain(receive, ex.body_limit)
             return await self._too_large(send, ex)
 
         principal = None
@@ -306,27 +355,29 @@ class Proxy:
 
     # --- forwarding ------------------------------------------------------------------------------
 
+    def _body_limit(self, path: str) -> int:
+        for prefix, limit in self.body_limits:
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                return limit
+        return self.settings.max_body_bytes
+
     def _upstream_headers(self, scope: Scope, ex: Exchange) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
-        connection_tokens: set[bytes] = set()
-        host = b""
+        # Headers the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+        dropped = (
+            DROPPED_REQUEST | {t.strip().lower() for t in ex.connection.split(b",")}
+            if ex.connection
+            else DROPPED_REQUEST
+        )
+        add = headers.add
         for name, value in scope["headers"]:
-            if name == b"connection":
-                connection_tokens.update(t.strip().lower() for t in value.split(b","))
-            elif name == b"host":
-                host = value
-        for name, value in scope["headers"]:
-            if (
-                name in DROPPED_REQUEST
-                or name.startswith(DROPPED_REQUEST_PREFIXES)
-                or name in connection_tokens
-            ):
+            if name in dropped or name.startswith(DROPPED_REQUEST_PREFIXES):
                 continue
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+            add(name.decode("latin-1"), value.decode("latin-1"))
         headers["X-Forwarded-For"] = ex.client_ip
         headers["X-Forwarded-Proto"] = str(scope.get("scheme", "http"))
-        if host:
-            headers["X-Forwarded-Host"] = host.decode("latin-1")
+        if ex.host:
+            headers["X-Forwarded-Host"] = ex.host.decode("latin-1")
         headers["X-Request-ID"] = ex.request_id
         headers["traceparent"] = ex.traceparent
         return headers
@@ -350,9 +401,9 @@ class Proxy:
         # never reaches a service; a body of known length under the cap streams when it is large.
         if length is None or length <= BUFFERED_BODY_BYTES:
             try:
-                data = await self._read_body(receive)
+                data = await self._read_body(receive, ex.body_limit)
             except BodyTooLarge:
-                await self._drain(receive)
+                await self._drain(receive, ex.body_limit)
                 return await self._too_large(send, ex)
             if data or length is not None:
                 headers["Content-Length"] = str(len(data))
@@ -369,7 +420,7 @@ class Proxy:
                         raise BodyTooLarge("the client went away")
                     chunk = message.get("body", b"")
                     received += len(chunk)
-                    if received > self.settings.max_body_bytes:
+                    if received > ex.body_limit:
                         too_large = True
                         raise BodyTooLarge()
                     if chunk:
@@ -401,7 +452,7 @@ class Proxy:
             ) as exc:
                 if too_large:
                     breaker.release_probe()
-                    await self._drain(receive)
+                    await self._drain(receive, ex.body_limit)
                     return await self._too_large(send, ex)
                 if attempt + 1 < attempts:
                     continue
@@ -433,7 +484,7 @@ class Proxy:
             except (aiohttp.ClientError, BodyTooLarge) as exc:
                 breaker.release_probe()
                 if too_large or isinstance(exc, BodyTooLarge):
-                    await self._drain(receive)
+                    await self._drain(receive, ex.body_limit)
                     return await self._too_large(send, ex)
                 log.warning("upstream %s: %s", upstream.name, type(exc).__name__)
                 return await self._problem(
@@ -489,11 +540,12 @@ class Proxy:
         finally:
             watcher.cancel()
 
-    async def _drain(self, receive: Receive) -> None:
+    async def _drain(self, receive: Receive, body_limit: int) -> None:
         """Read and drop the rest of a refused body (up to a bound), so the client, which is often
         still sending, can read the 413 instead of finding the connection reset."""
         drained = 0
-        while drained <= self._drain_limit:
+        limit = _drain_limit(body_limit)
+        while drained <= limit:
             message = await receive()
             if message["type"] != "http.request":
                 return
@@ -501,7 +553,7 @@ class Proxy:
             if not message.get("more_body", False):
                 return
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
         received = 0
         while True:
@@ -511,7 +563,7 @@ class Proxy:
             chunk = message.get("body", b"")
             if chunk:
                 received += len(chunk)
-                if received > self.settings.max_body_bytes:
+                if received > limit:
                     raise BodyTooLarge()
                 chunks.append(chunk)
             if not message.get("more_body", False):
@@ -574,7 +626,7 @@ class Proxy:
             send,
             ex,
             413,
-            f"The request body is larger than {self.settings.max_body_bytes} bytes.",
+            f"The request body is larger than {ex.body_limit or self.settings.max_body_bytes} bytes.",
             "payload-too-large",
             headers=[(b"connection", b"close")],
         )
@@ -610,13 +662,11 @@ class Proxy:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    def _client_ip(self, scope: Scope) -> str:
+    def _client_ip(self, scope: Scope, forwarded_for: bytes | None) -> str:
         client = scope.get("client")
         peer = str(client[0]) if client else "unknown"
-        if peer in self.trusted_proxies:
-            forwarded = _header(scope, b"x-forwarded-for")
-            if forwarded:
-                return forwarded.split(",")[-1].strip()[:64] or peer
+        if forwarded_for and peer in self.trusted_proxies:
+            return forwarded_for.decode("latin-1").split(",")[-1].strip()[:64] or peer
         return peer
 
 
@@ -628,27 +678,20 @@ async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
             return
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    value = _header_bytes(scope, name)
-    return value.decode("latin-1") if value is not None else None
+def _drain_limit(body_limit: int) -> int:
+    return max(4 * body_limit, 8 * 1024 * 1024)
 
 
-def _header_bytes(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-def _request_id(given: bytes | None) -> str:
+def _request_id(given: bytes | None, fresh: str) -> str:
+    """The caller's request id if well formed, else `fresh` (32 random hex digits)."""
     if given:
         text = given.decode("latin-1")
         if REQUEST_ID_PATTERN.match(text):
             return text
-    return uuid.uuid4().hex
+    return fresh
 
 
-def _traceparent(given: bytes | None) -> str:
+def _traceparent(given: bytes | None, fresh_trace: str, span: str) -> str:
     """W3C trace context: keep the caller's trace id, with the gateway's own span as the parent."""
     trace_id = None
     flags = "01"
@@ -656,7 +699,7 @@ def _traceparent(given: bytes | None) -> str:
         match = TRACEPARENT_PATTERN.match(given.decode("latin-1").strip())
         if match and match.group(1) != "ff" and match.group(2) != "0" * 32 and match.group(3) != "0" * 16:
             trace_id, flags = match.group(2), match.group(4)
-    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
+    return f"00-{trace_id or fresh_trace}-{span}-{flags}"
 
 
 def _has_dot_segment(path: str) -> bool:
