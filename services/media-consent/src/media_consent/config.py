@@ -20,3 +20,6 @@ class MediaConsentSettings(ServiceSettings):
     max_body_bytes: int = 12 * 1024 * 1024 + 4096
     # A check names at most this many pupils (CONTRACT.md: up to 200).
     max_check_pupils: int = 200
+    # Connections of the consent check's asyncpg pool on PostgreSQL, beside the SQLAlchemy pool
+    # (database_pool_size); opened as needed. Up to the concurrent checks one worker should run.
+    check_pool_size: int = 10

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
+from media_consent.checks import pg
 from media_consent.checks import service as check_service
 from media_consent.checks.models import ConsentCheck
 from media_consent.checks.schemas import (
@@ -18,8 +19,10 @@ from media_consent.checks.schemas import (
     PupilResult,
 )
 from media_consent.consent.dependencies import school_of
+from media_consent.consent.rules import PupilFacts
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
+from servicekit.context import current_request_id
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
 
@@ -30,7 +33,6 @@ router = APIRouter(prefix="/v1/media-consent", tags=["media consent"])
 async def check_consent(
     body: ConsentCheckCreate,
     request: Request,
-    session: SessionDep,
     clock: ClockDep,
     principal: Annotated[Principal, Scoped("consent:check")],
 ) -> ConsentCheckRead:
@@ -39,33 +41,61 @@ async def check_consent(
     now = clock.now()
     # The same pupil named twice is answered once.
     pupil_ids = list(dict.fromkeys(body.pupil_ids))
-    facts = await check_service.load_facts(session, pupil_ids)
-    decision, results = check_service.decide(
-        facts,
-        pupil_ids,
-        school_id=school_id,
-        purpose=body.purpose,
-        media_type=body.media_type,
-        framing=body.framing,
-        now=now,
-        filename=body.filename,
-        caption=body.caption,
-    )
     check_id = uuid.uuid4()
-    await check_service.store(
-        session,
-        check_id=check_id,
-        school_id=school_id,
-        actor=principal.actor,
-        source="check",
-        purpose=body.purpose,
-        media_type=body.media_type,
-        framing=body.framing,
-        pupil_ids=pupil_ids,
-        decision=decision,
-        results=results,
-        now=now,
-    )
+
+    def decide(facts: dict[uuid.UUID, PupilFacts]) -> tuple[str, list[dict[str, Any]]]:
+        return check_service.decide(
+            facts,
+            pupil_ids,
+            school_id=school_id,
+            purpose=body.purpose,
+            media_type=body.media_type,
+            framing=body.framing,
+            now=now,
+            filename=body.filename,
+            caption=body.caption,
+        )
+
+    # Read, decide and record on one connection; the record is stored before anything is signed.
+    pool = request.app.state.check_pool
+    if pool is not None:
+        try:
+            async with pool.acquire() as conn:
+                decision, results = decide(await pg.load_facts(conn, pupil_ids))
+                await pg.store(
+                    conn,
+                    check_id=check_id,
+                    school_id=school_id,
+                    actor=principal.actor,
+                    source="check",
+                    purpose=body.purpose,
+                    media_type=body.media_type,
+                    framing=body.framing,
+                    pupil_ids=pupil_ids,
+                    decision=decision,
+                    results=results,
+                    now=now,
+                    request_id=current_request_id(),
+                )
+        except pg.UNREACHABLE as exc:
+            raise pg.unavailable() from exc
+    else:
+        async with request.app.state.sessionmaker() as session, session.begin():
+            decision, results = decide(await check_service.load_facts(session, pupil_ids))
+            await check_service.store(
+                session,
+                check_id=check_id,
+                school_id=school_id,
+                actor=principal.actor,
+                source="check",
+                purpose=body.purpose,
+                media_type=body.media_type,
+                framing=body.framing,
+                pupil_ids=pupil_ids,
+                decision=decision,
+                results=results,
+                now=now,
+            )
     keys = request.app.state.receipt_keys
     receipt = check_service.receipt(
         keys.signing_key(),

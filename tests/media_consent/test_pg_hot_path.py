@@ -1,0 +1,229 @@
+"""The consent check's asyncpg path on PostgreSQL (checks/pg.py): the same facts as the session path,
+every deny reason, withdrawals and leavers effective at once, every check recorded, no answer
+without the database. PostgreSQL only: the other tests read through rolled-back sessions, which a
+separate pool cannot see, so these run against a database of their own with committed rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from media_consent.checks import pg
+from media_consent.checks import service as check_service
+from media_consent.checks.models import ConsentCheck
+from media_consent.config import MediaConsentSettings
+from media_consent.main import close_check_pool, create_app, open_check_pool
+from servicekit.auth import StaticKeySource
+from servicekit.clock import FrozenClock
+from servicekit.models import ReplicaPerson
+from servicekit.testing import TokenFactory, free_port, migrated_database
+from tests.media_consent.conftest import BASE, School
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="the asyncpg hot path runs on PostgreSQL only",
+)
+
+SERVICE_DIR = Path(__file__).resolve().parents[2] / "services" / "media-consent"
+ALL_INDIVIDUAL = {"website/photo": "individual", "mle/photo": "individual", "newsletter/photo": "individual"}
+
+
+@pytest.fixture(scope="module")
+def committed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with migrated_database("media_consent_pg", SERVICE_DIR, tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_app(
+    committed_url: str, clock: FrozenClock, tokens: TokenFactory, keys_dir: Path
+) -> AsyncIterator[FastAPI]:
+    settings = MediaConsentSettings(database_url=committed_url, environment="test", keys_dir=str(keys_dir))
+    application = create_app(settings, clock=clock, key_source=StaticKeySource(tokens.jwks))
+    tokens.clock = clock
+    await open_check_pool(application)
+    assert application.state.check_pool is not None
+    yield application
+    await close_check_pool(application)
+    await application.state.engine.dispose()
+
+
+@pytest.fixture
+async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=pg_app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://media-consent.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def pg_school(pg_app: FastAPI, tokens: TokenFactory) -> School:
+    return await School(pg_app, tokens).create()
+
+
+async def check(
+    client: httpx.AsyncClient, school: School, pupil_ids: list[uuid.UUID], **kwargs: object
+) -> dict:
+    body = {
+        "purpose": "website",
+        "media_type": "photo",
+        "framing": "group",
+        "pupil_ids": [str(p) for p in pupil_ids],
+        **kwargs,
+    }
+    response = await client.post(f"{BASE}/checks", json=body, headers=school.as_mle())
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return response.json()
+
+
+def reasons(result: dict) -> dict[str, str | None]:
+    return {r["pupil_id"]: r["reason"] for r in result["results"]}
+
+
+async def test_every_deny_reason_and_the_same_facts_as_the_session_path(
+    pg_app: FastAPI, pg_client: httpx.AsyncClient, pg_school: School, tokens: TokenFactory, clock: FrozenClock
+) -> None:
+    school, client = pg_school, pg_client
+    other = await School(pg_app, tokens).create("Other Primary School")
+    foreign = await other.pupil("Olu", "Ade")
+    await other.consent(client, foreign, ALL_INDIVIDUAL)
+    allowed = await school.pupil("Amy", "Khan")
+    await school.consent(client, allowed, ALL_INDIVIDUAL)
+    leaver = await school.pupil("Lee", "Vance", is_on_roll=False)
+    no_record = await school.pupil("Nia", "Roe")
+    withdrawn = await school.pupil("Wes", "Dunn")
+    carer = await school.carer(withdrawn)
+    await school.consent(client, withdrawn, ALL_INDIVIDUAL, given_by=carer)
+    response = await client.post(
+        f"{BASE}/pupils/{withdrawn}/withdrawals",
+        json={"given_by": str(carer), "purposes": ["website"]},
+        headers=await school.as_role("office"),
+    )
+    assert response.status_code == 201, response.text
+    expired = await school.pupil("Eve", "Hart")
+    await school.consent(client, expired, ALL_INDIVIDUAL, valid_until="2026-09-30")
+    low = await school.pupil("Lou", "Park")
+    await school.consent(client, low, {"website/photo": "group"})
+    restricted = await school.pupil("Rio", "Shaw")
+    await school.consent(client, restricted, ALL_INDIVIDUAL)
+    flagged = await client.put(
+        f"{BASE}/pupils/{restricted}/never-publish", headers=await school.as_role("safeguarding_lead")
+    )
+    assert flagged.status_code in (200, 201), flagged.text
+    clock.advance(days=30)  # Eve's consent ended on 30 September
+
+    unknown = uuid.uuid4()
+    ids = [allowed, unknown, foreign, leaver, no_record, withdrawn, expired, low, restricted]
+    # The asyncpg statement reads exactly what the SQLAlchemy one reads.
+    async with pg_app.state.check_pool.acquire() as conn:
+        fast = await pg.load_facts(conn, ids)
+    async with pg_app.state.sessionmaker() as session:
+        slow = await check_service.load_facts(session, ids)
+    assert fast == slow
+    assert len(fast) == len(ids) - 1
+
+    result = await check(client, school, ids, framing="individual")
+    assert result["decision"] == "deny"
+    assert reasons(result) == {
+        str(allowed): None,
+        str(unknown): "unknown_pupil",
+        str(foreign): "unknown_pupil",
+        str(leaver): "not_on_roll",
+        str(no_record): "no_record",
+        str(withdrawn): "withdrawn",
+        str(expired): "expired",
+        str(low): "level_too_low",
+        str(restricted): "restricted",
+    }
+    assert (await check(client, school, [allowed], framing="individual"))["decision"] == "allow"
+
+
+async def test_withdrawal_and_leaving_are_effective_for_the_next_check(
+    pg_app: FastAPI, pg_client: httpx.AsyncClient, pg_school: School
+) -> None:
+    school, client = pg_school, pg_client
+    amy = await school.pupil()
+    carer = await school.carer(amy)
+    await school.consent(client, amy, ALL_INDIVIDUAL, given_by=carer)
+    ben = await school.pupil("Ben", "Cole")
+    await school.consent(client, ben, ALL_INDIVIDUAL)
+    assert (await check(client, school, [amy, ben]))["decision"] == "allow"
+    response = await client.post(
+        f"{BASE}/pupils/{amy}/withdrawals",
+        json={"given_by": str(carer)},
+        headers=await school.as_role("office"),
+    )
+    assert response.status_code == 201
+    assert reasons(await check(client, school, [amy])) == {str(amy): "withdrawn"}
+    async with pg_app.state.sessionmaker() as session:
+        await session.execute(update(ReplicaPerson).where(ReplicaPerson.id == ben).values(is_on_roll=False))
+        await session.commit()
+    assert reasons(await check(client, school, [ben])) == {str(ben): "not_on_roll"}
+
+
+async def test_every_check_is_recorded_before_its_signed_answer(
+    pg_app: FastAPI, pg_client: httpx.AsyncClient, pg_school: School
+) -> None:
+    school, client = pg_school, pg_client
+    amy = await school.pupil()
+    ben = await school.pupil("Ben", "Cole")
+    await school.consent(client, amy, ALL_INDIVIDUAL)
+    result = await check(client, school, [amy, ben, amy], filename="trip.jpg")
+    async with pg_app.state.sessionmaker() as session:
+        rows = (await session.scalars(select(ConsentCheck).where(ConsentCheck.school_id == school.id))).all()
+    assert len(rows) == 1
+    row = rows[0]
+    assert str(row.id) == result["check_id"]
+    assert row.actor.startswith("client:mle-")
+    assert (row.source, row.purpose, row.media_type, row.framing) == ("check", "website", "photo", "group")
+    assert row.pupil_ids == [str(amy), str(ben)]
+    assert row.decision == result["decision"] == "deny"
+    assert row.results == result["results"]
+    assert row.request_id
+    listed = await client.get(f"{BASE}/checks", headers=await school.as_role("head_teacher"))
+    assert [c["id"] for c in listed.json()["items"]] == [result["check_id"]]
+    jwks = (await client.get(f"{BASE}/.well-known/jwks.json")).json()
+    header = jwt.get_unverified_header(result["receipt"])
+    key = jwt.PyJWKSet.from_dict(jwks)[header["kid"]]
+    claims = jwt.decode(result["receipt"], key.key, algorithms=["RS256"], options={"verify_aud": False})
+    assert (claims["jti"], claims["decision"], claims["results"]) == (
+        result["check_id"],
+        "deny",
+        result["results"],
+    )
+
+
+async def test_no_database_no_answer(
+    committed_url: str, clock: FrozenClock, tokens: TokenFactory, keys_dir: Path
+) -> None:
+    """Fails closed: with the database unreachable the check is a 503, never an `allow`."""
+    from sqlalchemy.engine import make_url
+
+    dead = (
+        make_url(committed_url).set(host="127.0.0.1", port=free_port()).render_as_string(hide_password=False)
+    )
+    settings = MediaConsentSettings(database_url=dead, environment="test", keys_dir=str(keys_dir))
+    app = create_app(settings, clock=clock, key_source=StaticKeySource(tokens.jwks))
+    await open_check_pool(app)
+    school_id = uuid.uuid4()
+    headers = tokens.headers(scopes=["consent:check"], client_id="mle-dead", school_id=school_id)
+    body = {"purpose": "website", "media_type": "photo", "framing": "group", "pupil_ids": [str(uuid.uuid4())]}
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://media-consent.test") as client:
+            response = await client.post(f"{BASE}/checks", json=body, headers=headers)
+    finally:
+        await close_check_pool(app)
+        await app.state.engine.dispose()
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "receipt" not in response.json()
