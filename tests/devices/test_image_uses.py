@@ -118,6 +118,10 @@ async def test_a_use_without_permission_is_refused(client: httpx.AsyncClient, sc
     before = await client.post(url, json=use("2026-09-04"), headers=teacher)
     assert before.status_code == 422
     assert before.json()["type"].endswith("images-not-permitted")
+    # Nor anything from before the device was noted in the register.
+    ancient = await client.post(url, json=use("0001-01-01"), headers=teacher)
+    assert ancient.status_code == 422
+    assert ancient.json()["type"].endswith("images-not-permitted")
     # A use is recorded once it happened, never ahead of it.
     ahead = await client.post(url, json=use("2026-09-08"), headers=teacher)
     assert ahead.status_code == 422

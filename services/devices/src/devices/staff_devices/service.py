@@ -284,6 +284,11 @@ async def record_image_use(
         raise ImageUseOnRemovedDevice(
             "This device has been removed from the register: no use can be recorded."
         )
+    # No permission can predate the device's noting; this also keeps day_bounds off year 1.
+    if taken_on < people.local_date(locked.noted_at, tz):
+        raise ImagesNotPermitted(
+            f"This device was not yet in the register on {taken_on.isoformat()}, so no permission covered it."
+        )
     start, end = people.day_bounds(taken_on, tz)
     latest = await session.scalar(
         select(ImagePermission)
