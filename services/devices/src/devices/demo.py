@@ -2,14 +2,16 @@
 
 Called by the launcher (`python3 manage.py run`, first start) once the service is up and its people
 replica has synced: a small hardware inventory with loans, scans, a repair and a WEEE disposal; the
-staff device register with the head's image permission; and a morning of pupil phones, handed in
-by the office system and confiscated by a teacher, one of them searched and one released.
+staff device register with the head's image permission and a recorded use of it; and a morning of
+pupil phones, handed in by the office system and confiscated by a teacher, one of them searched and
+one released.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -132,6 +134,20 @@ def seed(gateway: httpx.Client, demo: dict[str, Any]) -> None:
                 "purpose": "Photos of the Year 5 residential trip; downloaded and deleted in school daily",
             },
             headers=headers["head_teacher"],
+        )
+    )
+    # The teacher records today's use of that permission (the policy: such use is recorded). The
+    # school day is the service's default time zone's.
+    _ok(
+        gateway.post(
+            f"/v1/devices/staff-devices/{teacher_phone['id']}/image-uses",
+            json={
+                "taken_on": datetime.now(ZoneInfo("Europe/London")).date().isoformat(),
+                "purpose": "school_trip",
+                "description": "Year 5 residential: group shots at the climbing wall; downloaded and deleted",
+                "pupils_count": 24,
+            },
+            headers=headers["teacher"],
         )
     )
     for owner, kind, make, model, serial in (
