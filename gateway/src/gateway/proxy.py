@@ -93,7 +93,7 @@ class ForwardingRequest(aiohttp.ClientRequest):
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """What the gateway knows about one request while it handles it."""
 
