@@ -292,7 +292,7 @@ async def view_group_photo(
     session: SessionDep,
     clock: ClockDep,
     principal: Annotated[Principal, Scoped("consent:check")],
-    year_group: Annotated[str, Path(max_length=2)],
+    year_group: Annotated[str, Path(max_length=1, pattern=r"^[NR1-6]$")],
     purpose: Purpose,
     media_type: MediaType = "photo",
 ) -> GroupPhotoView:
