@@ -153,7 +153,29 @@ async def _client(
     return client
 
 
-@router.post("/token", openapi_extra=FORM_BODY, response_model=None)
+# RFC 6749 §5.2: token and revocation errors are plain JSON `{error, error_description}`.
+OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+                }
+            }
+        },
+    }
+    for status, description in (
+        (400, "OAuth error (RFC 6749 §5.2)"),
+        (401, "Client authentication failed"),
+        (429, "Too many attempts"),
+    )
+}
+
+
+@router.post("/token", openapi_extra=FORM_BODY, response_model=None, responses=OAUTH_ERRORS)
 async def issue_token(
     request: Request, session: SessionDep, sec: SecurityDep, clock: ClockDep
 ) -> JSONResponse:
@@ -203,7 +225,7 @@ async def issue_token(
     return JSONResponse(tokens.body(), headers=NO_STORE)
 
 
-@router.post("/revoke", openapi_extra=REVOKE_BODY, response_model=None)
+@router.post("/revoke", openapi_extra=REVOKE_BODY, response_model=None, responses=OAUTH_ERRORS)
 async def revoke_token(request: Request, session: SessionDep, clock: ClockDep) -> JSONResponse:
     """Revoke a refresh token and its whole chain (RFC 7009)."""
     try:
