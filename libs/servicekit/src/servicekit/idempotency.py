@@ -120,7 +120,10 @@ async def get_idempotency(
     idempotency_key: Annotated[
         str | None,
         Header(
+            min_length=1,
             max_length=255,
+            # Printable ASCII without surrounding spaces: what an HTTP header value can carry as sent.
+            pattern=r"^[!-~]([ -~]*[!-~])?$",
             description="Retrying with the same key and body replays the first response.",
         ),
     ] = None,
