@@ -3,10 +3,16 @@
 1. checks of 1 and of 30 pupils per second through the gateway, p50/p99 at 32 connections, each
    against a bare FastAPI endpoint behind the same gateway (aims: the 30-pupil check >= 0.35x the
    bare endpoint's throughput, p99 <= 2x its p99);
-2. the check's read path alone (media_consent.checks.service.load_facts, SQLAlchemy async Core),
-   in-process, against a bare asyncpg read of the same rows (PostgreSQL only).
+2. the check's read path alone, in-process, against a bare asyncpg read of the same rows
+   (PostgreSQL only): what the check runs on PostgreSQL (checks/pg.py: asyncpg pool) and the
+   SQLAlchemy session path it runs on SQLite (checks/service.py: load_facts).
 
-    .venv/bin/python bench/consent_check.py [--seconds 5] [--rounds 2] [--connections 32]
+    flock /tmp/esafety-bench.lock .venv/bin/python bench/consent_check.py [--seconds 3] [--rounds 3]
+
+Fair and repeatable: one load generator for every phase (32 closed-loop aiohttp connections in this
+process), the same gateway in front of both backends, and all four phases (bare and check, 1 and 30
+pupils) in every round, in the order ABCD then DCBA (drift cancels). Each phase also reports its
+backend's CPU per request (from /proc), which drifts less than req/s on a shared machine.
 
 The database is PostgreSQL at BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 esafety_bench; a throw-away database is made from it), or SQLite with --sqlite. The load generator is
@@ -39,7 +45,8 @@ sys.path[:0] = [
 
 from sqlalchemy import create_engine, insert  # noqa: E402
 
-from bench.gateway_throughput import pct, start  # noqa: E402
+from bench.gateway_throughput import cpu_seconds, pct, start  # noqa: E402
+from media_consent.checks import pg  # noqa: E402
 from media_consent.checks.service import load_facts  # noqa: E402
 from media_consent.consent.models import ConsentCurrent  # noqa: E402
 from media_consent.consent.rules import all_none  # noqa: E402
@@ -50,6 +57,13 @@ from servicekit.models import ReplicaPerson, ReplicaSchool  # noqa: E402
 from servicekit.testing import TokenFactory, drop_test_database, free_port  # noqa: E402
 
 SERVICE_DIR = ROOT / "services" / "media-consent"
+# The baseline read: the same rows and columns, the consent record's JSON as text, nothing decoded.
+BARE_SQL = (
+    "SELECT p.id, p.school_id, p.kind, p.is_on_roll, p.given_name, p.family_name,"
+    " c.version, c.grants, c.withdrawn_purposes, c.valid_until, n.is_active FROM replica_person p"
+    " LEFT OUTER JOIN consent_current c ON c.pupil_id = p.id"
+    " LEFT OUTER JOIN never_publish n ON n.pupil_id = p.id WHERE p.id = ANY($1::uuid[])"
+)
 
 
 def make_database(args: argparse.Namespace, tmp: Path) -> str:
@@ -133,44 +147,71 @@ async def load(
 
 
 async def compare(
-    name: str, check_url: str, bare_url: str, headers: dict[str, str], body: bytes, args: argparse.Namespace
+    gateway: str,
+    ids: list[uuid.UUID],
+    headers: dict[str, str],
+    pids: dict[str, int],
+    args: argparse.Namespace,
 ) -> None:
-    await load(check_url, headers, body, 1.0, args.connections)  # warm up pools, caches, key loads
-    await load(bare_url, headers, body, 1.0, args.connections)
-    bare: list[float] = []
-    check: list[float] = []
-    bare_time = check_time = 0.0
-    for _ in range(args.rounds):
-        t0 = time.perf_counter()
-        bare += await load(bare_url, headers, body, args.seconds, args.connections)
-        bare_time += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        check += await load(check_url, headers, body, args.seconds, args.connections)
-        check_time += time.perf_counter() - t0
-    b_rps, c_rps = len(bare) / bare_time, len(check) / check_time
-    print(f"\n== {name} through the gateway ({args.connections} connections, {args.rounds}x{args.seconds}s)")
-    print(f"bare FastAPI  {b_rps:7.0f} req/s  p50 {pct(bare, 0.5):7.2f} ms  p99 {pct(bare, 0.99):7.2f} ms")
-    print(f"consent check {c_rps:7.0f} req/s  p50 {pct(check, 0.5):7.2f} ms  p99 {pct(check, 0.99):7.2f} ms")
-    print(
-        f"throughput ratio {c_rps / b_rps:.2f} (aim >= 0.35)   "
-        f"p99 ratio {pct(check, 0.99) / pct(bare, 0.99):.2f}"
-        " (aim <= 2)"
-    )
+    """Bare and check, 1 and 30 pupils, interleaved in every round (ABCD, then DCBA)."""
+    phases = []
+    for count in (1, 30):
+        body = json.dumps(
+            {
+                "purpose": "website",
+                "media_type": "photo",
+                "framing": "group",
+                "pupil_ids": [str(i) for i in ids[:count]],
+            }
+        ).encode()
+        phases.append((count, "bare", f"{gateway}/v1/bare/checks", body))
+        phases.append((count, "check", f"{gateway}/v1/media-consent/checks", body))
+    for _, _, url, body in phases:  # warm up pools, caches, key loads
+        await load(url, headers, body, 1.0, args.connections)
+    latencies: dict[tuple[int, str], list[float]] = {(c, k): [] for c, k, _, _ in phases}
+    elapsed = dict.fromkeys(latencies, 0.0)
+    cpu = dict.fromkeys(latencies, 0.0)
+    for n in range(args.rounds):
+        for count, kind, url, body in phases if n % 2 == 0 else list(reversed(phases)):
+            cpu0, t0 = cpu_seconds(pids[kind]), time.perf_counter()
+            latencies[(count, kind)] += await load(url, headers, body, args.seconds, args.connections)
+            elapsed[(count, kind)] += time.perf_counter() - t0
+            cpu[(count, kind)] += cpu_seconds(pids[kind]) - cpu0
+    for count in (1, 30):
+        bare, check = latencies[(count, "bare")], latencies[(count, "check")]
+        b_rps, c_rps = len(bare) / elapsed[(count, "bare")], len(check) / elapsed[(count, "check")]
+        b_cpu, c_cpu = (cpu[(count, k)] / len(latencies[(count, k)]) * 1e6 for k in ("bare", "check"))
+        print(
+            f"\n== {count}-pupil check through the gateway"
+            f" ({args.connections} connections, {args.rounds}x{args.seconds}s interleaved)"
+        )
+        print(
+            f"bare FastAPI  {b_rps:7.0f} req/s  p50 {pct(bare, 0.5):7.2f} ms  p99 {pct(bare, 0.99):7.2f} ms"
+            f"  backend CPU {b_cpu:5.0f} us/req"
+        )
+        print(
+            f"consent check {c_rps:7.0f} req/s  p50 {pct(check, 0.5):7.2f} ms  p99 {pct(check, 0.99):7.2f} ms"
+            f"  backend CPU {c_cpu:5.0f} us/req"
+        )
+        print(
+            f"throughput ratio {c_rps / b_rps:.2f} (aim >= 0.35)   "
+            f"p99 ratio {pct(check, 0.99) / pct(bare, 0.99):.2f} (aim <= 2)"
+        )
 
 
 async def read_path(url: str, ids: list[uuid.UUID], seconds: float, concurrency: int) -> None:
-    """load_facts (what the check reads) against asyncpg reading the same rows, in-process."""
+    """The check's read in-process, each way, against bare asyncpg reading the same rows; interleaved."""
     engine = create_async_engine(url, pool_size=10)
     sessionmaker = make_sessionmaker(engine)
 
-    async def sqlalchemy_read() -> None:
+    async def session_read() -> None:
         async with sessionmaker() as session:
             facts = await load_facts(session, ids)
             assert len(facts) == len(ids)
 
-    async def run(fn: Any) -> float:
+    async def run(fn: Any, length: float = seconds) -> tuple[float, float]:
         done = 0
-        deadline = time.perf_counter() + seconds
+        deadline = time.perf_counter() + length
 
         async def worker() -> None:
             nonlocal done
@@ -178,50 +219,49 @@ async def read_path(url: str, ids: list[uuid.UUID], seconds: float, concurrency:
                 await fn()
                 done += 1
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.perf_counter() - t0)
+        return done / (time.perf_counter() - t0), (time.process_time() - c0) / max(done, 1) * 1e6
 
-    results: dict[str, list[float]] = {"load_facts": []}
-    pool = None
+    ways: dict[str, Any] = {"session (SQLite path)": session_read}
+    pools: list[Any] = []
     if not url.startswith("sqlite"):
         import asyncpg  # type: ignore[import-untyped]
         from sqlalchemy.engine import make_url
 
-        parsed = make_url(url)
-        pool = await asyncpg.create_pool(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-            min_size=10,
-            max_size=10,
-        )
-        sql = (
-            "SELECT p.id, p.school_id, p.kind, p.is_on_roll, p.given_name, p.family_name,"
-            " c.version, c.grants,"
-            " c.withdrawn_purposes, c.valid_until, n.is_active FROM replica_person p"
-            " LEFT OUTER JOIN consent_current c ON c.pupil_id = p.id"
-            " LEFT OUTER JOIN never_publish n ON n.pupil_id = p.id WHERE p.id = ANY($1::uuid[])"
-        )
+        check_pool = await pg.open_pool(url, 10)
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        bare_pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10)
+        pools += [check_pool, bare_pool]
+
+        async def check_read() -> None:
+            async with check_pool.acquire() as conn:
+                facts = await pg.load_facts(conn, ids, purpose="website", media_type="photo")
+                assert len(facts) == len(ids)
 
         async def asyncpg_read() -> None:
-            async with pool.acquire() as conn:
-                rows = await conn.fetch(sql, ids)
+            async with bare_pool.acquire() as conn:
+                rows = await conn.fetch(BARE_SQL, ids)
                 assert len(rows) == len(ids)
 
-        results["asyncpg"] = []
-    for _ in range(2):
-        results["load_facts"].append(await run(sqlalchemy_read))
-        if pool is not None:
-            results["asyncpg"].append(await run(asyncpg_read))
+        ways = {"check (asyncpg pool)": check_read, **ways, "bare asyncpg": asyncpg_read}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
+    for fn in ways.values():  # warm up: connections, prepared statements, compiled SQL
+        await run(fn, 0.5)
+    for n in range(2):
+        for name, fn in ways.items() if n % 2 == 0 else reversed(list(ways.items())):
+            results[name].append(await run(fn))
     print(f"\n== the check's read path alone, {len(ids)} pupils, {concurrency} concurrent, in-process")
     for name, values in results.items():
-        print(f"{name:10s} {max(values):7.0f} reads/s  (best of {len(values)})")
-    if pool is not None:
-        print(f"ratio load_facts/asyncpg: {max(results['load_facts']) / max(results['asyncpg']):.2f}")
-        await pool.close()
+        rps = sum(v[0] for v in values) / len(values)
+        cpu = sum(v[1] for v in values) / len(values)
+        print(f"{name:24s} {rps:7.0f} reads/s  {cpu:6.0f} us CPU/read  (mean of {len(values)})")
+    if pools:
+        check = sum(v[0] for v in results["check (asyncpg pool)"])
+        bare = sum(v[0] for v in results["bare asyncpg"])
+        print(f"ratio check read/bare asyncpg: {check / bare:.2f}")
+        for p in pools:
+            await p.close()
     await engine.dispose()
 
 
@@ -229,8 +269,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=2.5)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument(
@@ -292,6 +332,13 @@ async def main() -> None:
                     "PLATFORM_JWKS_URL": f"{bare}/.well-known/jwks.json",
                     "GATEWAY_LOG_LEVEL": "WARNING",
                     "GATEWAY_RATE_LIMIT_PER_CLIENT": "1000000000",
+                    # The same (unreachable) quota on both routes: the gateway does the same work for each.
+                    "GATEWAY_CLIENT_QUOTAS": json.dumps(
+                        [
+                            {"prefix": "/v1/media-consent/checks", "limit": 1_000_000_000},
+                            {"prefix": "/v1/bare/checks", "limit": 1_000_000_000},
+                        ]
+                    ),
                 },
                 tmp / "gateway.log",
                 "--no-proxy-headers",
@@ -299,23 +346,7 @@ async def main() -> None:
         )
         gateway = f"http://127.0.0.1:{gateway_port}"
         print(f"database: {'SQLite' if url.startswith('sqlite') else 'PostgreSQL'}")
-        for count in (1, 30):
-            body = json.dumps(
-                {
-                    "purpose": "website",
-                    "media_type": "photo",
-                    "framing": "group",
-                    "pupil_ids": [str(i) for i in ids[:count]],
-                }
-            ).encode()
-            await compare(
-                f"{count}-pupil check",
-                f"{gateway}/v1/media-consent/checks",
-                f"{gateway}/v1/bare/checks",
-                headers,
-                body,
-                args,
-            )
+        await compare(gateway, ids, headers, {"bare": procs[0].pid, "check": procs[1].pid}, args)
     finally:
         for proc in reversed(procs):
             proc.terminate()

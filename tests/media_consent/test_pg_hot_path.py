@@ -6,6 +6,7 @@ separate pool cannot see, so these run against a database of their own with comm
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,7 @@ from media_consent.checks import pg
 from media_consent.checks import service as check_service
 from media_consent.checks.models import ConsentCheck
 from media_consent.config import MediaConsentSettings
+from media_consent.consent.rules import MEDIA_TYPES, PURPOSES, evaluate
 from media_consent.main import close_check_pool, create_app, open_check_pool
 from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
@@ -123,13 +125,28 @@ async def test_every_deny_reason_and_the_same_facts_as_the_session_path(
 
     unknown = uuid.uuid4()
     ids = [allowed, unknown, foreign, leaver, no_record, withdrawn, expired, low, restricted]
-    # The asyncpg statement reads exactly what the SQLAlchemy one reads.
-    async with pg_app.state.check_pool.acquire() as conn:
-        fast = await pg.load_facts(conn, ids)
+    # The asyncpg statement gives the rules the same answers as the SQLAlchemy read, for every purpose.
     async with pg_app.state.sessionmaker() as session:
-        slow = await check_service.load_facts(session, ids)
-    assert fast == slow
-    assert len(fast) == len(ids) - 1
+        full = await check_service.load_facts(session, ids)
+    assert len(full) == len(ids) - 1
+    today = clock.now().date()
+    for purpose, media_type, framing in itertools.product(PURPOSES, MEDIA_TYPES, ("group", "individual")):
+        async with pg_app.state.check_pool.acquire() as conn:
+            fast = await pg.load_facts(conn, ids, purpose=purpose, media_type=media_type)
+        assert fast.keys() == full.keys()
+        for pupil_id in ids:
+            answers = [
+                evaluate(
+                    facts.get(pupil_id),
+                    school_id=school.id,
+                    purpose=purpose,
+                    media_type=media_type,
+                    framing=framing,
+                    today=today,
+                )
+                for facts in (fast, full)
+            ]
+            assert answers[0] == answers[1], (purpose, media_type, framing, pupil_id)
 
     result = await check(client, school, ids, framing="individual")
     assert result["decision"] == "deny"

@@ -25,13 +25,16 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from media_consent.consent.rules import PupilFacts
+from media_consent.consent.rules import PupilFacts, pair_key
 from servicekit.errors import ServiceUnavailable
 
-# The columns and joins of service._FACTS, in PostgreSQL's SQL (the test compares the two).
+# The rows of service._FACTS, but of the consent record only what this check's rules read: the
+# level granted for the check's purpose/media pair ($2) and whether its purpose was withdrawn ($3),
+# so no JSON is decoded per pupil. tests/media_consent/test_pg_hot_path.py checks both reads give
+# the same answers.
 FACTS_SQL = (
     "SELECT p.id, p.school_id, p.kind, p.is_on_roll, p.given_name, p.family_name,"
-    " c.version, c.grants, c.withdrawn_purposes, c.valid_until, n.is_active"
+    " c.version, c.grants ->> $2, c.withdrawn_purposes::jsonb ? $3, c.valid_until, n.is_active"
     " FROM replica_person p"
     " LEFT OUTER JOIN consent_current c ON c.pupil_id = p.id"
     " LEFT OUTER JOIN never_publish n ON n.pupil_id = p.id"
@@ -45,12 +48,17 @@ STORE_SQL = (
 
 # The database cannot be reached (down, restarting, refusing, timed out): a 503, as servicekit
 # answers for SQLAlchemy's connection errors. Errors in a statement stay 500s.
+# A server shutting down ends its sessions with an operator-intervention error (57P01 and kin); a
+# pooled connection it closed while idle can surface, on its next use, as asyncpg's
+# InternalClientError ("cannot switch to state ..."): both mean the database went away
+# (tests/faults/test_database_restart.py restarts PostgreSQL under load).
 UNREACHABLE = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InternalClientError,
     asyncpg.TooManyConnectionsError,
 )
 
@@ -60,15 +68,26 @@ def is_postgresql(url: str) -> bool:
 
 
 async def _init_connection(conn: Any) -> None:
-    # JSON columns come back as Python values, as SQLAlchemy's JSON type gives them.
+    # The record's JSON columns are written from Python values, as SQLAlchemy's JSON type does.
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def _release(conn: Any) -> None:
+    """What the pool does when a check hands its connection back.
+
+    asyncpg's default is a round trip (unlock advisory locks, close cursors, UNLISTEN, RESET ALL)
+    for state these two statements never make. A transaction left open (never, in autocommit) is
+    rolled back; `is_in_transaction` is read locally, without a round trip.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 async def open_pool(url: str, size: int) -> Any:
     """A pool of at most `size` connections, opened lazily (the service starts without its database)."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     return await asyncpg.create_pool(
-        dsn, min_size=0, max_size=size, init=_init_connection, command_timeout=30
+        dsn, min_size=0, max_size=size, init=_init_connection, reset=_release, command_timeout=30
     )
 
 
@@ -80,24 +99,34 @@ def unavailable() -> ServiceUnavailable:
     )
 
 
-async def load_facts(conn: Any, pupil_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PupilFacts]:
-    """Everything the rules need about these people, in one statement."""
-    rows = await conn.fetch(FACTS_SQL, pupil_ids)
-    return {
-        row[0]: PupilFacts(
+async def load_facts(
+    conn: Any, pupil_ids: Sequence[uuid.UUID], *, purpose: str, media_type: str
+) -> dict[uuid.UUID, PupilFacts]:
+    """What the rules need about these people for one purpose and media type, in one statement.
+
+    The facts carry the consent record as far as this check reads it: `grants` holds the one pair
+    asked about (absent: `none`), `withdrawn_purposes` the purpose when it was withdrawn.
+    """
+    rows = await conn.fetch(FACTS_SQL, pupil_ids, pair_key(purpose, media_type), purpose)
+    pair = pair_key(purpose, media_type)
+    withdrawn = [purpose]
+    facts = {}
+    for row in rows:
+        has_record = row[6] is not None
+        level = row[7]
+        facts[row[0]] = PupilFacts(
             school_id=row[1],
             kind=row[2],
             is_on_roll=bool(row[3]),
             given_name=row[4],
             family_name=row[5],
             version=row[6],
-            grants=row[7],
-            withdrawn_purposes=row[8],
+            grants=({pair: level} if level is not None else {}) if has_record else None,
+            withdrawn_purposes=(withdrawn if row[8] else []) if has_record else None,
             valid_until=row[9],
             is_restricted=bool(row[10]),
         )
-        for row in rows
-    }
+    return facts
 
 
 async def store(
@@ -110,13 +139,12 @@ async def store(
     purpose: str,
     media_type: str,
     framing: str,
-    pupil_ids: Sequence[uuid.UUID],
     decision: str,
     results: list[dict[str, Any]],
     now: datetime,
     request_id: str | None,
 ) -> None:
-    """Keep the check (the same row as service.store writes)."""
+    """Keep the check (the same row as service.store writes); `results` name the pupils in order."""
     await conn.execute(
         STORE_SQL,
         check_id,
@@ -126,7 +154,7 @@ async def store(
         purpose,
         media_type,
         framing,
-        [str(p) for p in pupil_ids],
+        [r["pupil_id"] for r in results],
         decision,
         results,
         now,

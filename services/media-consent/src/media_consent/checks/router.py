@@ -20,8 +20,8 @@ from media_consent.checks.schemas import (
 )
 from media_consent.consent.dependencies import school_of
 from media_consent.consent.rules import PupilFacts
-from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
+from servicekit.clock import Clock
 from servicekit.context import current_request_id
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
@@ -33,11 +33,12 @@ router = APIRouter(prefix="/v1/media-consent", tags=["media consent"])
 async def check_consent(
     body: ConsentCheckCreate,
     request: Request,
-    clock: ClockDep,
     principal: Annotated[Principal, Scoped("consent:check")],
 ) -> ConsentCheckRead:
     """May every one of these pupils be shown? `allow` only if all may."""
     school_id = school_of(principal)
+    # The app's clock read directly: ClockDep is a sync dependency, run in a thread on every call.
+    clock: Clock = request.app.state.clock
     now = clock.now()
     # The same pupil named twice is answered once.
     pupil_ids = list(dict.fromkeys(body.pupil_ids))
@@ -61,7 +62,9 @@ async def check_consent(
     if pool is not None:
         try:
             async with pool.acquire() as conn:
-                decision, results = decide(await pg.load_facts(conn, pupil_ids))
+                decision, results = decide(
+                    await pg.load_facts(conn, pupil_ids, purpose=body.purpose, media_type=body.media_type)
+                )
                 await pg.store(
                     conn,
                     check_id=check_id,
@@ -71,7 +74,6 @@ async def check_consent(
                     purpose=body.purpose,
                     media_type=body.media_type,
                     framing=body.framing,
-                    pupil_ids=pupil_ids,
                     decision=decision,
                     results=results,
                     now=now,
