@@ -150,6 +150,10 @@ class Proxy:
         self.body_limits = sorted(settings.body_limits.items(), key=lambda item: len(item[0]), reverse=True)
         self._metrics_networks = [ipaddress.ip_network(n) for n in settings.metrics_allowed_networks]
         self.access_log = settings.access_log
+        # Every path a quota covers starts with one of these (Quota.covers is the exact rule).
+        self._quota_starts = tuple(
+            start for q in settings.client_quotas for start in (q.prefix, q.prefix.rstrip("/") + "/")
+        )
         self.access_log_slow = settings.access_log_slow_ms / 1000
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -346,7 +350,8 @@ class Proxy:
             decision = await self.limiter.hit(f"client:{who}", s.rate_limit_per_client)
             if not decision.allowed:
                 return decision.retry_after
-            quota = quota_for(s.client_quotas, path)
+            # Most paths have no quota: one startswith over every quota's prefix rules them out.
+            quota = quota_for(s.client_quotas, path) if path.startswith(self._quota_starts) else None
             if quota is not None:
                 decision = await self.limiter.hit(f"quota:{quota.prefix}:{who}", quota.limit)
                 if not decision.allowed:
