@@ -16,7 +16,7 @@ class IncidentsSettings(ServiceSettings):
     # Key of the HMAC that turns a person's id into the pseudonym an LA sees (stable per LA).
     pseudonym_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET_PREFIX + "incidents-pseudonym-key")
     # Rows read from the database per chunk while an export streams (memory stays flat).
-    export_chunk_rows: int = 1000
+    export_chunk_rows: int = 2000
 
     def development_secrets(self) -> list[str]:
         bad = super().development_secrets()

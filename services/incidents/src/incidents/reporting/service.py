@@ -9,11 +9,13 @@ streams moves beyond the end and comes in the next page, so nothing is skipped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
@@ -32,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as cast_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from incidents.incident.access import is_restricted
+from incidents.incident.constants import AUDITED_CATEGORIES
 from incidents.incident.models import Incident, IncidentAction, IncidentPerson
 from incidents.reporting.pseudonym import Pseudonymiser
 from incidents.reporting.schemas import Stats, StatsRow
@@ -96,10 +98,6 @@ async def export_scope(session: AsyncSession, principal: Principal) -> ColumnEle
     return cast(ColumnElement[bool], column.in_(ids))
 
 
-def _rfc3339(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class ExportPlan:
     """One page of the feed: the changes in (start, end] of the incidents in scope, and what is left."""
@@ -142,46 +140,49 @@ async def school_la_codes(session: AsyncSession) -> dict[uuid.UUID, str]:
     return {sid: code or f"school:{sid}" for sid, code in rows}
 
 
-def _uuid_text(value: Any) -> str:
-    """A UUID as text from the driver's raw value (SQLite: 32 hex digits; PostgreSQL: a UUID)."""
-    if isinstance(value, str) and len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return str(value)
+def _id_text(column: Any, sqlite: bool) -> Any:
+    """A UUID column as text: PostgreSQL's canonical form; SQLite's 32 hex digits (see `_hex_uuid`)."""
+    return type_coerce(column, String) if sqlite else cast_(column, String)
 
 
-def _time_text(value: Any) -> str:
-    """An RFC 3339 UTC time from the driver's raw value (SQLite: 'YYYY-MM-DD HH:MM:SS[.ffffff]')."""
-    if isinstance(value, datetime):
-        return _rfc3339(value.astimezone(UTC))
-    text = str(value)
-    if text.endswith(".000000"):
-        text = text[:-7]
-    return text[:10] + "T" + text[11:] + "Z"
+def _time_text(column: Any, sqlite: bool, *, fraction: bool = False) -> Any:
+    """A time column as text: SQLite's stored 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC; see `_sqlite_time`);
+    on PostgreSQL RFC 3339 UTC, without a fraction of zero unless `fraction` (then it sorts as time)."""
+    if sqlite:
+        return type_coerce(column, String)
+    text = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    return text if fraction else func.replace(text, ".000000Z", "Z")
 
 
-def _raw(column: Any, name: str) -> Any:
-    # Skips SQLAlchemy's per-value conversion (UUID and datetime objects): the export only needs
-    # text, and building 100k objects per page was most of its cost.
-    return type_coerce(column, String).label(name)
+# The driver's text to the export's, in Python where that is cheaper than asking SQLite for it.
+def _hex_uuid(value: str) -> str:
+    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
-_COLUMNS = (
-    _raw(Incident.id, "id"),
-    Incident.reference,
-    _raw(Incident.school_id, "school_id"),
-    Incident.category,
-    Incident.severity,
-    Incident.status,
-    Incident.location,
-    _raw(Incident.occurred_at, "occurred_at"),
-    _raw(Incident.recorded_at, "recorded_at"),
-    _raw(Incident.updated_at, "updated_at"),
-    Incident.change_seq,
-)
+def _sqlite_time(value: str) -> str:
+    if value.endswith(".000000"):
+        return value[:10] + "T" + value[11:19] + "Z"
+    return value[:10] + "T" + value[11:] + "Z"
+
+
+def _postgresql_time(value: str) -> str:
+    return value[:-8] + "Z" if value.endswith(".000000Z") else value
+
+
+def _as_is(value: str) -> str:
+    return value
+
+
+_SEQ = 10  # where change_seq sits in a row of `Exporter._statement`
 
 
 class Exporter:
-    """Streams one planned page of the export, a chunk of incidents per transaction."""
+    """Streams one planned page of the export, a chunk of incidents per transaction.
+
+    The database sends each row as text ready to write (ids, times, people and actions packed),
+    since building Python objects per value was most of the export's cost; the service adds the
+    pseudonyms. While one chunk is written out, the next is read.
+    """
 
     def __init__(
         self,
@@ -199,6 +200,10 @@ class Exporter:
         self.pseudonymise = pseudonymise
         self.la_codes = {str(k): v for k, v in la_codes.items()}
         self.chunk = chunk
+        # Set by the first read, for its database: ids, incidents' times and actions' times as text.
+        self._uuid: Callable[[str], str] = _as_is
+        self._time: Callable[[str], str] = _as_is
+        self._action_time: Callable[[str], str] = _postgresql_time
 
     def _statement(self, dialect: str, position: int) -> Select[Any]:
         """One chunk in one statement: the incidents with their people and actions packed by the database.
@@ -214,16 +219,10 @@ class Exporter:
         def text_of(column: Any) -> Any:
             return func.coalesce(cast_(column, String), "")
 
-        if sqlite:
-            when = func.strftime("%Y-%m-%dT%H:%M:%SZ", IncidentAction.occurred_at)
-        else:
-            when = func.to_char(
-                func.timezone("UTC", IncidentAction.occurred_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
-            )
         people = (
             select(
                 packed(
-                    cast_(IncidentPerson.person_id, String)
+                    _id_text(IncidentPerson.person_id, sqlite)
                     + ":"
                     + IncidentPerson.role
                     + ":"
@@ -236,7 +235,7 @@ class Exporter:
         actions = (
             select(
                 packed(
-                    when
+                    _time_text(IncidentAction.occurred_at, sqlite, fraction=True)
                     + "|"
                     + cast_(IncidentAction.seq, String)
                     + "|"
@@ -253,75 +252,180 @@ class Exporter:
             .scalar_subquery()
         )
         return (
-            select(*_COLUMNS, people.label("people"), actions.label("actions"))
+            select(
+                _id_text(Incident.id, sqlite).label("id"),
+                Incident.reference,
+                _id_text(Incident.school_id, sqlite).label("school_id"),
+                Incident.category,
+                Incident.severity,
+                Incident.status,
+                Incident.location,
+                _time_text(Incident.occurred_at, sqlite).label("occurred_at"),
+                _time_text(Incident.recorded_at, sqlite).label("recorded_at"),
+                _time_text(Incident.updated_at, sqlite).label("updated_at"),
+                Incident.change_seq,
+                people.label("people"),
+                actions.label("actions"),
+            )
             .where(self.plan.scope, Incident.change_seq > position, Incident.change_seq <= self.plan.end)
             .order_by(Incident.change_seq)
             .limit(self.chunk)
         )
 
-    async def items(self) -> AsyncIterator[list[dict[str, Any]]]:
-        position = self.plan.start
-        while position < self.plan.end:
-            async with self.sessionmaker() as session:
-                stmt = self._statement(session.get_bind().dialect.name, position)
-                rows = (await session.execute(stmt)).all()
+    async def _read(self, position: int) -> Sequence[Any]:
+        """The chunk after `position`, in a transaction of its own (restricted reads audited in it)."""
+        async with self.sessionmaker() as session:
+            # Core on the session's connection: plain rows, no ORM loading step per row.
+            connection = await session.connection()
+            if connection.dialect.name == "sqlite":
+                self._uuid, self._time, self._action_time = _hex_uuid, _sqlite_time, _sqlite_time
+            rows = (await connection.execute(self._statement(connection.dialect.name, position))).all()
+            restricted = [self._uuid(r[0]) for r in rows if r[3] in AUDITED_CATEGORIES]
+            if restricted:
+                await audit.record(
+                    session,
+                    actor=self.principal,
+                    action="incident.restricted_read",
+                    target_type="incident_export",
+                    detail={"via": "export", "incident_ids": restricted},
+                )
+            await session.commit()
+        return rows
+
+    async def rows(self) -> AsyncIterator[Sequence[Any]]:
+        """The page's rows, a chunk at a time; the next chunk is read while this one is written.
+
+        At most two chunks are held, so memory stays flat for a page of any size.
+        """
+        if self.plan.start >= self.plan.end:
+            return
+        pending = asyncio.ensure_future(self._read(self.plan.start))
+        try:
+            while True:
+                rows = await pending
                 if not rows:
-                    break
-                restricted = [_uuid_text(r.id) for r in rows if is_restricted(r.category)]
-                if restricted:
-                    await audit.record(
-                        session,
-                        actor=self.principal,
-                        action="incident.restricted_read",
-                        target_type="incident_export",
-                        detail={"via": "export", "incident_ids": restricted},
-                    )
-                await session.commit()
-            position = int(rows[-1].change_seq)
+                    return
+                position = int(rows[-1][_SEQ])
+                if position < self.plan.end:
+                    pending = asyncio.ensure_future(self._read(position))
+                yield rows
+                if position >= self.plan.end:
+                    return
+        finally:
+            # The client went away (or the read failed): no read may outlive the response.
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
+
+    async def items(self) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self.rows():
             yield [self._item(r) for r in rows]
 
+    def _la_code(self, school_id: str) -> str:
+        return self.la_codes.get(school_id) or f"school:{school_id}"
+
     def _item(self, row: Any) -> dict[str, Any]:
-        school_id = _uuid_text(row.school_id)
-        la_code = self.la_codes.get(school_id, f"school:{school_id}")
-        people = []
-        if row.people:
-            for pid, role, year_group in sorted(
-                (p.split(":") for p in row.people.split(";")), key=lambda p: (p[1], p[0])
-            ):
-                people.append(
-                    {
-                        "pseudonym": self.pseudonymise(la_code, _uuid_text(pid)),
-                        "role": role,
-                        "year_group": year_group or None,
-                    }
-                )
+        school_id = self._uuid(row.school_id)
+        la_code = self._la_code(school_id)
+        people = [
+            {
+                "pseudonym": self.pseudonymise(la_code, self._uuid(pid)),
+                "role": role,
+                "year_group": year_group or None,
+            }
+            for pid, role, year_group in _people(row.people)
+        ]
         actions = []
-        if row.actions:
-            for when, _seq, kind, sanction, decision, referred_to in sorted(
-                (a.split("|") for a in row.actions.split(";")), key=lambda a: (a[0], int(a[1]))
-            ):
-                entry: dict[str, Any] = {"kind": kind, "occurred_at": when}
-                if sanction:
-                    entry["sanction"] = sanction
-                if decision:
-                    entry["decision"] = decision
-                if referred_to:
-                    entry["referred_to"] = referred_to
-                actions.append(entry)
+        for when, kind, sanction, decision, referred_to in self._actions(row.actions):
+            entry: dict[str, Any] = {"kind": kind, "occurred_at": when}
+            if sanction:
+                entry["sanction"] = sanction
+            if decision:
+                entry["decision"] = decision
+            if referred_to:
+                entry["referred_to"] = referred_to
+            actions.append(entry)
         return {
-            "id": _uuid_text(row.id),
+            "id": self._uuid(row.id),
             "reference": row.reference,
             "school_id": school_id,
             "category": row.category,
             "severity": row.severity,
             "status": row.status,
             "location": row.location,
-            "occurred_at": _time_text(row.occurred_at),
-            "recorded_at": _time_text(row.recorded_at),
-            "updated_at": _time_text(row.updated_at),
+            "occurred_at": self._time(row.occurred_at),
+            "recorded_at": self._time(row.recorded_at),
+            "updated_at": self._time(row.updated_at),
             "people": people,
             "actions": actions,
         }
+
+    def _csv_row(self, row: Any) -> tuple[str, ...]:
+        """One incident as a CSV row; people and actions are packed into one cell each (see the LA guide).
+
+        people: `pseudonym:role:year_group` joined by `;`; actions: `kind[/detail]@time` joined by `;`.
+        Every value comes from a closed vocabulary, a pseudonym or a time, so no cell can start a
+        formula. Built straight from the database's row: the CSV's hot path, so no dictionaries.
+        """
+        (
+            incident_id,
+            reference,
+            school_id,
+            category,
+            severity,
+            status,
+            location,
+            occurred_at,
+            recorded_at,
+            updated_at,
+            _seq,
+            people,
+            actions,
+        ) = row
+        uuid_text, time_text = self._uuid, self._time
+        school_id = uuid_text(school_id)
+        people_cell = ""
+        if people:
+            la_code = self._la_code(school_id)
+            pseudonymise = self.pseudonymise
+            people_cell = ";".join(
+                f"{pseudonymise(la_code, uuid_text(pid))}:{role}:{year_group}"
+                for pid, role, year_group in _people(people)
+            )
+        actions_cell = ""
+        if actions:
+            actions_cell = ";".join(
+                "/".join(filter(None, entry[1:])) + "@" + entry[0] for entry in self._actions(actions)
+            )
+        return (
+            uuid_text(incident_id),
+            reference,
+            school_id,
+            category,
+            severity,
+            status,
+            location,
+            time_text(occurred_at),
+            time_text(recorded_at),
+            time_text(updated_at),
+            people_cell,
+            actions_cell,
+        )
+
+    def _actions(self, packed: str | None) -> list[list[str]]:
+        """`time|seq|kind|sanction|decision|referred_to;...` as [time, kind, sanction, decision,
+        referred_to], oldest first (ties in the order they were recorded)."""
+        if not packed:
+            return []
+        actions = [a.split("|") for a in packed.split(";")]
+        if len(actions) > 1:
+            # The database's time text sorts as time (it keeps the fraction).
+            actions.sort(key=lambda a: (a[0], int(a[1])))
+        for a in actions:
+            a[0] = self._action_time(a[0])
+            del a[1]
+        return actions
 
     async def json_body(self) -> AsyncIterator[bytes]:
         yield b'{"items":['
@@ -338,41 +442,21 @@ class Exporter:
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
         yield buffer.getvalue().encode()
-        async for items in self.items():
+        async for rows in self.rows():
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows(csv_row(item) for item in items)
+            writer.writerows(map(self._csv_row, rows))
             yield buffer.getvalue().encode()
 
 
-def csv_row(item: dict[str, Any]) -> list[str]:
-    """One incident as a CSV row; people and actions are packed into one cell each (see the LA guide).
-
-    people: `pseudonym:role:year_group` joined by `;`; actions: `kind[/detail]@time` joined by `;`.
-    Every value comes from a closed vocabulary, a pseudonym or a time, so no cell can start a formula.
-    """
-    people = ";".join(f"{p['pseudonym']}:{p['role']}:{p['year_group'] or ''}" for p in item["people"])
-    actions = ";".join(
-        a["kind"]
-        + "".join(f"/{a[k]}" for k in ("sanction", "decision", "referred_to") if k in a)
-        + "@"
-        + a["occurred_at"]
-        for a in item["actions"]
-    )
-    return [
-        item["id"],
-        item["reference"],
-        item["school_id"],
-        item["category"],
-        item["severity"],
-        item["status"],
-        item["location"],
-        item["occurred_at"],
-        item["recorded_at"],
-        item["updated_at"],
-        people,
-        actions,
-    ]
+def _people(packed: str | None) -> list[list[str]]:
+    """`person_id:role:year_group;...` from the database, in a stable order (role, then person)."""
+    if not packed:
+        return []
+    people = [p.split(":") for p in packed.split(";")]
+    if len(people) > 1:
+        people.sort(key=lambda p: (p[1], p[0]))
+    return people
 
 
 def parse_group_by(values: Sequence[str]) -> list[str]:
