@@ -105,7 +105,8 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
-        raise OAuthError("invalid_request", "Client authentication uses HTTP Basic.")
+        # RFC 6749 §5.2: a client that tried the Authorization header and failed gets 401.
+        raise _invalid_client()
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
