@@ -143,14 +143,16 @@ async def list_stale_scans(
     ]
 
 
-@router.get("/assets/{asset_id}", response_model=AssetRead)
+@router.get("/assets/{asset_id:uuid}", response_model=AssetRead)
 async def get_asset(principal: DevicesRead, asset: ValidAsset, response: Response) -> AssetRead:
     """One item of the inventory."""
     response.headers["ETag"] = etag(asset.version)
     return AssetRead.model_validate(asset)
 
 
-@router.patch("/assets/{asset_id}", response_model=AssetRead)
+# `:uuid`, so /assets/report.csv and /assets/stale-scans are never taken for an asset id (a PATCH to
+# them is 405, not a 422 about the id).
+@router.patch("/assets/{asset_id:uuid}", response_model=AssetRead)
 async def update_asset(
     principal: DevicesWrite,
     asset: ValidAsset,
