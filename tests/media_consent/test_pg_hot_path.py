@@ -6,12 +6,14 @@ separate pool cannot see, so these run against a database of their own with comm
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import jwt
 import pytest
@@ -53,7 +55,7 @@ async def pg_app(
     application = create_app(settings, clock=clock, key_source=StaticKeySource(tokens.jwks))
     tokens.clock = clock
     await open_check_pool(application)
-    assert application.state.check_pool is not None
+    assert application.state.check_recorder is not None
     yield application
     await close_check_pool(application)
     await application.state.engine.dispose()
@@ -131,7 +133,7 @@ async def test_every_deny_reason_and_the_same_facts_as_the_session_path(
     assert len(full) == len(ids) - 1
     today = clock.now().date()
     for purpose, media_type, framing in itertools.product(PURPOSES, MEDIA_TYPES, ("group", "individual")):
-        async with pg_app.state.check_pool.acquire() as conn:
+        async with pg_app.state.check_recorder.pool.acquire() as conn:
             fast = await pg.load_facts(conn, ids, purpose=purpose, media_type=media_type)
         assert fast.keys() == full.keys()
         for pupil_id in ids:
@@ -244,3 +246,54 @@ async def test_no_database_no_answer(
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "receipt" not in response.json()
+
+
+async def test_concurrent_checks_are_each_recorded(
+    pg_app: FastAPI, pg_client: httpx.AsyncClient, pg_school: School
+) -> None:
+    """Checks in flight together share a commit; each one's own row is there when it is answered."""
+    school, client = pg_school, pg_client
+    amy = await school.pupil()
+    ben = await school.pupil("Ben", "Cole")
+    await school.consent(client, amy, ALL_INDIVIDUAL)
+    asked = [[amy], [ben], [amy, ben]] * 7
+    answers = await asyncio.gather(*(check(client, school, ids) for ids in asked))
+    async with pg_app.state.sessionmaker() as session:
+        rows = {
+            str(r.id): r
+            for r in (await session.scalars(select(ConsentCheck).where(ConsentCheck.school_id == school.id)))
+        }
+    assert len(rows) == len(asked)
+    for ids, answer in zip(asked, answers, strict=True):
+        row = rows[answer["check_id"]]
+        assert row.pupil_ids == [str(p) for p in ids]
+        assert row.decision == answer["decision"] == ("allow" if ids == [amy] else "deny")
+        assert row.results == answer["results"]
+
+
+async def test_a_batch_that_cannot_be_stored_answers_none_of_its_checks(pg_app: FastAPI) -> None:
+    """All the records of a shared commit are kept or none is, and every waiting check learns of it."""
+    recorder: pg.Recorder = pg_app.state.check_recorder
+    same_id, school_id = uuid.uuid4(), uuid.uuid4()
+    results = [{"pupil_id": str(uuid.uuid4()), "decision": "allow", "reason": None}]
+
+    async def store() -> None:
+        await recorder.store(
+            check_id=same_id,
+            school_id=school_id,
+            actor="client:mle",
+            source="check",
+            purpose="website",
+            media_type="photo",
+            framing="group",
+            decision="allow",
+            results=results,
+            now=pg_app.state.clock.now(),
+            request_id=None,
+        )
+
+    outcomes = await asyncio.gather(store(), store(), return_exceptions=True)
+    assert all(isinstance(o, asyncpg.UniqueViolationError) for o in outcomes), outcomes
+    async with pg_app.state.sessionmaker() as session:
+        kept = (await session.scalars(select(ConsentCheck).where(ConsentCheck.school_id == school_id))).all()
+    assert kept == []

@@ -55,13 +55,14 @@ async def open_check_pool(app: FastAPI) -> None:
     """On PostgreSQL, the consent check's own asyncpg pool (its hot path, see checks/pg.py)."""
     settings: MediaConsentSettings = app.state.settings
     if pg.is_postgresql(settings.database_url):
-        app.state.check_pool = await pg.open_pool(settings.database_url, settings.check_pool_size)
+        pool = await pg.open_pool(settings.database_url, settings.check_pool_size)
+        app.state.check_recorder = pg.Recorder(pool)
 
 
 async def close_check_pool(app: FastAPI) -> None:
-    pool, app.state.check_pool = app.state.check_pool, None
-    if pool is not None:
-        await pool.close()
+    recorder, app.state.check_recorder = app.state.check_recorder, None
+    if recorder is not None:
+        await recorder.pool.close()
 
 
 def create_app(
@@ -84,7 +85,7 @@ def create_app(
     )
     # Set at start on PostgreSQL (checks/pg.py); None means the check reads through the app's
     # sessions, as on SQLite and in the in-process tests (whose sessions are rolled back).
-    app.state.check_pool = None
+    app.state.check_recorder = None
     app.state.receipt_keys = keys.load_or_create(settings.keys_dir, app.state.clock)
     # Receipts name their own issuer, so nothing reading them could take one for an access token.
     app.state.receipt_issuer = settings.issuer.rstrip("/") + PREFIX

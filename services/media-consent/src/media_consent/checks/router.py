@@ -57,28 +57,26 @@ async def check_consent(
             caption=body.caption,
         )
 
-    # Read, decide and record on one connection; the record is stored before anything is signed.
-    pool = request.app.state.check_pool
-    if pool is not None:
+    # Read, decide, record; the record is committed before anything is signed or answered.
+    recorder: pg.Recorder | None = request.app.state.check_recorder
+    if recorder is not None:
         try:
-            async with pool.acquire() as conn:
-                decision, results = decide(
-                    await pg.load_facts(conn, pupil_ids, purpose=body.purpose, media_type=body.media_type)
-                )
-                await pg.store(
-                    conn,
-                    check_id=check_id,
-                    school_id=school_id,
-                    actor=principal.actor,
-                    source="check",
-                    purpose=body.purpose,
-                    media_type=body.media_type,
-                    framing=body.framing,
-                    decision=decision,
-                    results=results,
-                    now=now,
-                    request_id=current_request_id(),
-                )
+            async with recorder.pool.acquire() as conn:
+                facts = await pg.load_facts(conn, pupil_ids, purpose=body.purpose, media_type=body.media_type)
+            decision, results = decide(facts)
+            await recorder.store(
+                check_id=check_id,
+                school_id=school_id,
+                actor=principal.actor,
+                source="check",
+                purpose=body.purpose,
+                media_type=body.media_type,
+                framing=body.framing,
+                decision=decision,
+                results=results,
+                now=now,
+                request_id=current_request_id(),
+            )
         except pg.UNREACHABLE as exc:
             raise pg.unavailable() from exc
     else:
