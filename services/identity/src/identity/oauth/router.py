@@ -50,6 +50,8 @@ FORM_BODY: dict[str, Any] = {
                             "refresh_token",
                         )
                     },
+                    # Unknown parameters are ignored (RFC 6749 §3.2); any parameter sent twice is not.
+                    "additionalProperties": {"type": "string"},
                 }
             }
         },
@@ -64,6 +66,7 @@ REVOKE_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["token"],
                     "properties": {"token": {"type": "string"}, "token_type_hint": {"type": "string"}},
+                    "additionalProperties": {"type": "string"},
                 }
             }
         },
