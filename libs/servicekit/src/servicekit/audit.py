@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,6 +89,16 @@ async def record(
     return entry
 
 
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic would read "0.5" as seconds since 1970; the API takes RFC 3339 times only.
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("an RFC 3339 date-time, e.g. 2026-09-01T08:00:00Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+
 def audit_router(
     prefix: str, *, platform_role: str = PLATFORM_ADMIN_ROLE, school_roles: tuple[str, ...] | None = None
 ) -> APIRouter:
@@ -113,8 +123,8 @@ def audit_router(
         target_type: Annotated[str | None, Query(max_length=50)] = None,
         target_id: Annotated[str | None, Query(max_length=100)] = None,
         school_id: uuid.UUID | None = None,
-        since: AwareDatetime | None = None,
-        until: AwareDatetime | None = None,
+        since: Rfc3339 | None = None,
+        until: Rfc3339 | None = None,
         cursor: CursorParam = None,
         limit: LimitParam = 50,
     ) -> Page[AuditEntryRead]:
