@@ -158,10 +158,39 @@ async def rollback_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 # --- processes ----------------------------------------------------------------------------------
 
 
+# Ports handed out by free_port, each held by a bound (not listening) socket until a process
+# listens on it. Without the hold, the port is free again between free_port and the server's bind
+# (seconds: migrations, imports), and on a busy machine another process's free_port, or an outgoing
+# connection, can be given it; the "ready" check then talks to a stranger.
+_reserved: dict[int, socket.socket] = {}
+
+
+def hold_port(port: int = 0) -> int:
+    """Hold a loopback port (0: any free one) for this process until `release_port`."""
+    sock = socket.socket()
+    # SO_REUSEADDR on both sides lets the server bind the held port (uvicorn, asyncio servers and
+    # PostgreSQL set it); the kernel gives the port to no one else's bind(0) or connect meanwhile.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    port = int(sock.getsockname()[1])
+    _reserved[port] = sock
+    return port
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port, held for this process until `release_port` (or a ServiceProcess on it
+    is ready). Servers that bind with SO_REUSEADDR can bind it while it is held."""
+    return hold_port()
+
+
+def release_port(port: int) -> None:
+    sock = _reserved.pop(port, None)
+    if sock is not None:
+        sock.close()
 
 
 @dataclass
@@ -180,6 +209,15 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, ready_path: str = "/livez", timeout: float = 30.0) -> ServiceProcess:
+        if self.port not in _reserved:  # a restart on the same port: hold it until the server has it
+            with contextlib.suppress(OSError):
+                hold_port(self.port)
+        try:
+            return self._start(ready_path, timeout)
+        finally:
+            release_port(self.port)
+
+    def _start(self, ready_path: str, timeout: float) -> ServiceProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
