@@ -259,3 +259,54 @@ async def test_stats_refuses_bad_input_and_wrong_roles(client, school):
 def test_json_tail_is_valid() -> None:
     # The streamed JSON body ends with the cursor and has_more after the items array.
     assert json.loads('{"items":[]' + "," + '"next_cursor":"x","has_more":false}')["has_more"] is False
+
+
+async def test_csv_and_json_pages_say_the_same_with_times_to_the_microsecond(client, school, incident_body):
+    """The CSV is built apart from the JSON (it is the fast path): the two must not drift."""
+    first = await report(client, school, incident_body(occurred_at="2026-09-06T19:30:00.250000Z"))
+    ids = [first["id"]] + [(await report(client, school, incident_body()))["id"] for _ in range(9)]
+    lead = school.headers("safeguarding_lead")
+    # Three actions in the same second: oldest first by the fraction, not by text or by arrival.
+    for at, kind in (
+        ("2026-09-07T08:00:00.900000Z", "parents_informed"),
+        ("2026-09-07T08:00:00Z", "note"),
+        ("2026-09-07T08:00:00.100000Z", "parents_informed"),
+    ):
+        body = {"kind": kind, "occurred_at": at}
+        if kind == "note":
+            body["note"] = "Spoke to the class teacher."
+        response = await client.post(f"/v1/incidents/{ids[0]}/actions", json=body, headers=lead)
+        assert response.status_code == 201, response.text
+
+    page = (await pull(client, school.la_headers(), limit=100)).json()
+    response = await pull(client, school.la_headers(), fmt="csv", limit=100)
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+
+    items = {item["id"]: item for item in page["items"]}
+    assert [r["id"] for r in rows] == [i["id"] for i in page["items"]] and len(rows) == 10
+    changed = items[ids[0]]
+    assert changed["occurred_at"] == "2026-09-06T19:30:00.250000Z"
+    assert [(a["kind"], a["occurred_at"]) for a in changed["actions"]] == [
+        ("note", "2026-09-07T08:00:00Z"),
+        ("parents_informed", "2026-09-07T08:00:00.100000Z"),
+        ("parents_informed", "2026-09-07T08:00:00.900000Z"),
+    ]
+    for row in rows:
+        item = items[row["id"]]
+        for field in ("reference", "school_id", "category", "severity", "status", "location"):
+            assert row[field] == item[field]
+        for field in ("occurred_at", "recorded_at", "updated_at"):
+            assert row[field] == item[field] and item[field].endswith("Z")
+        people = ";".join(f"{p['pseudonym']}:{p['role']}:{p['year_group'] or ''}" for p in item["people"])
+        assert row["people"] == people
+        actions = ";".join(
+            a["kind"]
+            + "".join(f"/{a[k]}" for k in ("sanction", "decision", "referred_to") if k in a)
+            + "@"
+            + a["occurred_at"]
+            for a in item["actions"]
+        )
+        assert row["actions"] == actions
+    # The same two pupils in every incident, across chunks (7 rows each here): one pseudonym each.
+    assert {row["people"] for row in rows} == {rows[0]["people"]}
+    assert "Spoke to" not in response.text

@@ -59,6 +59,9 @@ CSV_COLUMNS = (
     "actions",
 )
 GROUPS = ("category", "month", "year_group", "school")
+# Pseudonyms an export keeps (about 150 bytes each): an LA's pupils come up again and again, and
+# the bound keeps memory flat for a page of any size.
+CACHED_PSEUDONYMS = 50_000
 SMALL = 5  # counts below this are shown as "<5" when split finer than the whole school
 
 
@@ -204,6 +207,11 @@ class Exporter:
         self._uuid: Callable[[str], str] = _as_is
         self._time: Callable[[str], str] = _as_is
         self._action_time: Callable[[str], str] = _postgresql_time
+        # Per school (by the driver's id text): its id as text and its LA's pseudonyms so far, by
+        # the driver's person id text. Each pseudonym is computed once per request.
+        self._schools: dict[str, tuple[str, str, dict[str, str]]] = {}
+        self._pseudonyms: dict[str, dict[str, str]] = {}
+        self._cached = 0
 
     def _statement(self, dialect: str, position: int) -> Select[Any]:
         """One chunk in one statement: the incidents with their people and actions packed by the database.
@@ -222,9 +230,9 @@ class Exporter:
         people = (
             select(
                 packed(
-                    _id_text(IncidentPerson.person_id, sqlite)
+                    IncidentPerson.role
                     + ":"
-                    + IncidentPerson.role
+                    + _id_text(IncidentPerson.person_id, sqlite)
                     + ":"
                     + text_of(IncidentPerson.year_group)
                 )
@@ -322,19 +330,45 @@ class Exporter:
         async for rows in self.rows():
             yield [self._item(r) for r in rows]
 
-    def _la_code(self, school_id: str) -> str:
-        return self.la_codes.get(school_id) or f"school:{school_id}"
+    def _school(self, raw_id: str) -> tuple[str, str, dict[str, str]]:
+        """(school id, LA code, the LA's pseudonyms so far) of a school, by the driver's id text."""
+        found = self._schools.get(raw_id)
+        if found is None:
+            school_id = self._uuid(raw_id)
+            # A school with no known LA gets pseudonyms of its own (nobody else can join on them).
+            la_code = self.la_codes.get(school_id) or f"school:{school_id}"
+            found = (school_id, la_code, self._pseudonyms.setdefault(la_code, {}))
+            self._schools[raw_id] = found
+        return found
+
+    def _pseudonym(self, la_code: str, raw_id: str, known: dict[str, str]) -> str:
+        """A person's pseudonym for the LA, computed and remembered (see `_school`)."""
+        if self._cached >= CACHED_PSEUDONYMS:
+            # Bounded, so that memory stays flat however many people a page names.
+            for pseudonyms in self._pseudonyms.values():
+                pseudonyms.clear()
+            self._cached = 0
+        value = known[raw_id] = self.pseudonymise(la_code, self._uuid(raw_id))
+        self._cached += 1
+        return value
+
+    def _people(self, packed: str | None, la_code: str, known: dict[str, str]) -> list[list[str]]:
+        """`role:person_id:year_group;...` from the database as [role, pseudonym, year_group], in a
+        stable order (role, then person id)."""
+        if not packed:
+            return []
+        people = [p.split(":") for p in packed.split(";")]
+        if len(people) > 1:
+            people.sort()
+        for person in people:
+            person[1] = known.get(person[1]) or self._pseudonym(la_code, person[1], known)
+        return people
 
     def _item(self, row: Any) -> dict[str, Any]:
-        school_id = self._uuid(row.school_id)
-        la_code = self._la_code(school_id)
+        school_id, la_code, known = self._school(row.school_id)
         people = [
-            {
-                "pseudonym": self.pseudonymise(la_code, self._uuid(pid)),
-                "role": role,
-                "year_group": year_group or None,
-            }
-            for pid, role, year_group in _people(row.people)
+            {"pseudonym": pseudonym, "role": role, "year_group": year_group or None}
+            for role, pseudonym, year_group in self._people(row.people, la_code, known)
         ]
         actions = []
         for when, kind, sanction, decision, referred_to in self._actions(row.actions):
@@ -383,15 +417,13 @@ class Exporter:
             people,
             actions,
         ) = row
-        uuid_text, time_text = self._uuid, self._time
-        school_id = uuid_text(school_id)
+        time_text = self._time
+        school_id, la_code, known = self._school(school_id)
         people_cell = ""
         if people:
-            la_code = self._la_code(school_id)
-            pseudonymise = self.pseudonymise
             people_cell = ";".join(
-                f"{pseudonymise(la_code, uuid_text(pid))}:{role}:{year_group}"
-                for pid, role, year_group in _people(people)
+                f"{pseudonym}:{role}:{year_group}"
+                for role, pseudonym, year_group in self._people(people, la_code, known)
             )
         actions_cell = ""
         if actions:
@@ -399,7 +431,7 @@ class Exporter:
                 "/".join(filter(None, entry[1:])) + "@" + entry[0] for entry in self._actions(actions)
             )
         return (
-            uuid_text(incident_id),
+            self._uuid(incident_id),
             reference,
             school_id,
             category,
@@ -447,16 +479,6 @@ class Exporter:
             buffer.truncate()
             writer.writerows(map(self._csv_row, rows))
             yield buffer.getvalue().encode()
-
-
-def _people(packed: str | None) -> list[list[str]]:
-    """`person_id:role:year_group;...` from the database, in a stable order (role, then person)."""
-    if not packed:
-        return []
-    people = [p.split(":") for p in packed.split(";")]
-    if len(people) > 1:
-        people.sort(key=lambda p: (p[1], p[0]))
-    return people
 
 
 def parse_group_by(values: Sequence[str]) -> list[str]:
