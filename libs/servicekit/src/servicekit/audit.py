@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from servicekit.db import SessionDep
 from servicekit.errors import Forbidden, NotFound
 from servicekit.models import AuditEntry
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+from servicekit.params import Rfc3339
 
 PLATFORM_ADMIN_ROLE = "platform_admin"
 
@@ -87,16 +88,6 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
-
-
-def _rfc3339_text(value: Any) -> Any:
-    # Pydantic would read "0.5" as seconds since 1970; the API takes RFC 3339 times only.
-    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
-        raise ValueError("an RFC 3339 date-time, e.g. 2026-09-01T08:00:00Z")
-    return value
-
-
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 
 def audit_router(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -25,6 +24,7 @@ from servicekit.clock import Clock
 from servicekit.context import current_request_id
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+from servicekit.params import Rfc3339
 
 router = APIRouter(prefix="/v1/media-consent", tags=["media consent"])
 
@@ -125,8 +125,8 @@ async def list_consent_checks(
     response: Response,
     session: SessionDep,
     principal: Annotated[Principal, Scoped("consent:read")],
-    checked_from: Annotated[datetime | None, Query(alias="from")] = None,
-    checked_to: Annotated[datetime | None, Query(alias="to")] = None,
+    checked_from: Annotated[Rfc3339 | None, Query(alias="from")] = None,
+    checked_to: Annotated[Rfc3339 | None, Query(alias="to")] = None,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[ConsentCheckRecordRead]:
