@@ -57,7 +57,9 @@ def test_each_cell_of_the_matrix(route: str, world: World, merged_openapi: dict[
         if cell in ("allow", "public") and status in (401, 403):
             wrong.append(f"{who}: expected {cell}, got {status} {response.text[:120]}")
         # `own`: the route lets the caller in; whether this record is theirs is the record's rule.
-        if cell == "own" and (status == 401 or "insufficient_scope" in response.headers.get("www-authenticate", "")):
+        if cell == "own" and (
+            status == 401 or "insufficient_scope" in response.headers.get("www-authenticate", "")
+        ):
             wrong.append(f"{who}: expected own, got {status} {response.text[:120]}")
     assert not wrong, f"{route}:\n" + "\n".join(wrong)
 
