@@ -3,8 +3,9 @@
 The export pages by `incident.change_seq`. Before the body starts, the route fixes the page's end
 (the `limit`-th change after the cursor), so `X-Next-Cursor` and `X-Has-More` can go in the headers;
 then the body streams the incidents whose latest change lies in (cursor, end], a chunk per
-transaction, never holding more than one chunk in memory. An incident changed again while the page
-streams moves beyond the end and comes in the next page, so nothing is skipped.
+transaction, holding at most two chunks in memory (one being written, the next being read). An
+incident changed again while the page streams moves beyond the end and comes in the next page,
+so nothing is skipped.
 """
 
 from __future__ import annotations
