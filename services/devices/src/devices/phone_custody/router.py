@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -30,6 +29,7 @@ from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+from servicekit.params import IsoDate
 
 router = APIRouter(prefix="/v1/devices/phone-custody", tags=["phones"])
 
@@ -89,7 +89,7 @@ async def list_phones(
     status: CustodyStatus | None = None,
     kind: CustodyKind | None = None,
     pupil_id: uuid.UUID | None = None,
-    received_on: Annotated[date | None, Query(description="The school day (YYYY-MM-DD).")] = None,
+    received_on: Annotated[IsoDate | None, Query(description="The school day (YYYY-MM-DD).")] = None,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[PhoneCustodyRead]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
@@ -28,6 +27,7 @@ from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+from servicekit.params import IsoDate
 
 router = APIRouter(prefix="/v1/devices/staff-devices", tags=["staff devices"])
 image_uses_router = APIRouter(prefix="/v1/devices/image-uses", tags=["staff devices"])
@@ -280,8 +280,8 @@ async def list_school_image_uses(
     response: Response,
     school_id: people.SchoolId,
     session: SessionDep,
-    since: date | None = None,
-    until: date | None = None,
+    since: IsoDate | None = None,
+    until: IsoDate | None = None,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[ImageUseRead]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -15,6 +14,7 @@ from servicekit import audit
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorParam
+from servicekit.params import IsoDate
 
 router = APIRouter(prefix="/v1/incidents", tags=["reporting"])
 
@@ -76,8 +76,8 @@ async def export_incidents(
 async def incident_stats(
     principal: Annotated[Principal, Scoped("incidents:stats")],
     session: SessionDep,
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: Annotated[date | None, Query()] = None,
+    from_: Annotated[IsoDate | None, Query(alias="from")] = None,
+    to: Annotated[IsoDate | None, Query()] = None,
     group_by: Annotated[list[str] | None, Query(max_length=4)] = None,
 ) -> Stats:
     """Count incidents by category, month, year group or school (no personal data; small counts "<5")."""
