@@ -90,7 +90,7 @@ class GatewaySettings(ServiceSettings):
 
     # Access log: "all" (a line per request), "problems" (statuses outside 2xx/3xx, no response,
     # or slower than `access_log_slow_ms`), or "off". Services log every request themselves, and a
-    # line per request costs the gateway about a third more CPU per request.
+    # line per request costs the gateway a quarter to a third more CPU per request.
     access_log: Literal["all", "problems", "off"] = "problems"
     access_log_slow_ms: float = Field(default=1000.0, ge=0)
 
