@@ -80,8 +80,8 @@ def faults_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 class ClientLoop:
     """Calls `step` over and over in a thread (at most `limit` times) until stopped.
 
-    `step(i, client)` returns the response's status code; the loop counts them, and keeps what the
-    step chose to remember in `results`.
+    `step(i, client)` returns the response's status code; the loop counts them (0: no answer, -1:
+    the step's own assertion failed, its message kept in `failures`).
     """
 
     step: Callable[[int, httpx.Client], int]
@@ -108,6 +108,9 @@ class ClientLoop:
                 except httpx.HTTPError as exc:  # a connection cut by the fault counts as status 0
                     self.failures.append(type(exc).__name__)
                     status = 0
+                except AssertionError as exc:  # a step's own check failed: status -1, kept for the test
+                    self.failures.append(f"assertion: {exc}")
+                    status = -1
                 self.statuses[status] += 1
                 self.calls += 1
 
