@@ -84,6 +84,9 @@ def test_a_killed_service_is_503_the_others_serve_and_acknowledged_writes_surviv
         down = platform.gateway.get(PHONES, headers=office)
         assert down.status_code == 503
         assert problem(down)["status"] == 503
+        ready = platform.gateway.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["not_ready"] == ["devices"]
         # The writer keeps trying while devices is down: its calls are refused, not acknowledged.
         refused_at_kill = writes.count(503, 502)
         eventually(lambda: writes.count(503, 502) > refused_at_kill, what="a write refused while down")
