@@ -155,7 +155,17 @@ def selected_spec(spec: PlatformSpec) -> PlatformSpec:
     )
 
 
+# Tests sign in and call from one loopback address many times a minute: the gateway's rate limits
+# and per-client quotas are lifted here (their own tests start gateways with small limits).
+TEST_LIMITS = {
+    "GATEWAY_RATE_LIMIT_TOKEN_PER_ADDRESS": "1000000",
+    "GATEWAY_RATE_LIMIT_PER_CLIENT": "1000000",
+    "GATEWAY_CLIENT_QUOTAS": "[]",
+}
+
+
 def start_platform(var_dir: Path, **runner_options: Any) -> tuple[PlatformRunner, TokenFactory]:
+    runner_options["extra_env"] = {**TEST_LIMITS, **runner_options.get("extra_env", {})}
     spec = selected_spec(load_spec(ROOT))
     secrets = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
     urls = {s.name: fresh_database_url(s.name, var_dir) for s in spec.services}
