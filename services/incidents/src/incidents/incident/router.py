@@ -91,13 +91,13 @@ async def list_incidents(
     return Page(items=[incident_service.to_read(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{incident_id}", response_model=IncidentRead)
+@router.get("/{incident_id:uuid}", response_model=IncidentRead)
 async def get_incident(incident: ReadableIncident, response: Response) -> IncidentRead:
     """Read one incident."""
     return _etagged(incident, response)
 
 
-@router.patch("/{incident_id}", response_model=IncidentRead)
+@router.patch("/{incident_id:uuid}", response_model=IncidentRead)
 async def update_incident(
     body: IncidentUpdate,
     incident: WritableIncident,
@@ -116,14 +116,14 @@ async def update_incident(
     return _etagged(incident, response)
 
 
-@router.delete("/{incident_id}", status_code=409, responses={409: {"description": "Never deleted"}})
+@router.delete("/{incident_id:uuid}", status_code=409, responses={409: {"description": "Never deleted"}})
 async def delete_incident(incident: WritableIncident, principal: Writer, session: SessionDep) -> Response:
     """Refused: incidents are safeguarding records and are never deleted through the API."""
     refusal = await incident_service.refuse_delete(session, incident, principal=principal)
     return problem_response(refusal.status, refusal.detail, slug=refusal.slug, **refusal.extra)
 
 
-@router.post("/{incident_id}/people", response_model=IncidentRead, status_code=201)
+@router.post("/{incident_id:uuid}/people", response_model=IncidentRead, status_code=201)
 async def add_people(
     body: PeopleAdd,
     incident: WritableIncident,
@@ -143,13 +143,13 @@ async def add_people(
     )
 
 
-@router.get("/{incident_id}/actions", response_model=list[ActionRead])
+@router.get("/{incident_id:uuid}/actions", response_model=list[ActionRead])
 async def list_actions(incident: ReadableIncident, session: SessionDep) -> list[ActionRead]:
     """The incident's chronology of actions, oldest first."""
     return [ActionRead.model_validate(a) for a in await incident_service.list_actions(session, incident)]
 
 
-@router.post("/{incident_id}/actions", response_model=ActionRead, status_code=201)
+@router.post("/{incident_id:uuid}/actions", response_model=ActionRead, status_code=201)
 async def add_action(
     body: ActionCreate,
     incident: WritableIncident,
@@ -169,13 +169,13 @@ async def add_action(
     )
 
 
-@router.get("/{incident_id}/evidence", response_model=list[EvidenceRead])
+@router.get("/{incident_id:uuid}/evidence", response_model=list[EvidenceRead])
 async def list_evidence(incident: ReadableIncident, session: SessionDep) -> list[EvidenceRead]:
     """The incident's evidence register."""
     return [EvidenceRead.model_validate(e) for e in await incident_service.list_evidence(session, incident)]
 
 
-@router.post("/{incident_id}/evidence", response_model=EvidenceRead, status_code=201)
+@router.post("/{incident_id:uuid}/evidence", response_model=EvidenceRead, status_code=201)
 async def add_evidence(
     body: EvidenceCreate,
     incident: WritableIncident,
@@ -193,7 +193,7 @@ async def add_evidence(
     return await idem.respond(EvidenceRead.model_validate(evidence), status_code=201)
 
 
-@router.get("/{incident_id}/history", response_model=list[HistoryRead])
+@router.get("/{incident_id:uuid}/history", response_model=list[HistoryRead])
 async def list_history(incident: ReadableIncident, session: SessionDep) -> list[HistoryRead]:
     """Every change of the incident: who, when, what changed."""
     return [HistoryRead.model_validate(h) for h in await incident_service.list_history(session, incident)]

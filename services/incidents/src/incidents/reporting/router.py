@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import StringConstraints
 
 from incidents.reporting import service as reporting_service
 from incidents.reporting.pseudonym import Pseudonymiser
@@ -72,13 +73,20 @@ async def export_incidents(
     return StreamingResponse(exporter.json_body(), media_type="application/json", headers=headers)
 
 
+# One or more of the groupings, repeated (group_by=category&group_by=month) or comma-separated.
+GroupBy = Annotated[
+    str,
+    StringConstraints(pattern=r"^(category|month|year_group|school)(,(category|month|year_group|school))*$"),
+]
+
+
 @router.get("/stats", response_model=Stats, response_model_exclude_none=True)
 async def incident_stats(
     principal: Annotated[Principal, Scoped("incidents:stats")],
     session: SessionDep,
     from_: Annotated[IsoDate | None, Query(alias="from")] = None,
     to: Annotated[IsoDate | None, Query()] = None,
-    group_by: Annotated[list[str] | None, Query(max_length=4)] = None,
+    group_by: Annotated[list[GroupBy] | None, Query(max_length=4)] = None,
 ) -> Stats:
     """Count incidents by category, month, year group or school (no personal data; small counts "<5")."""
     groups = reporting_service.parse_group_by([g[:100] for g in group_by or []])
