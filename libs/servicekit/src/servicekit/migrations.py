@@ -23,6 +23,9 @@ from sqlalchemy.engine import make_url
 import servicekit.models  # noqa: F401  (registers the kit tables on KitBase.metadata)
 from servicekit.db import KitBase, sync_url
 
+# servicekit's own tables are one migration branch ("servicekit") that every service's chain starts from.
+KIT_VERSIONS = Path(__file__).resolve().parent / "kit_migrations" / "versions"
+
 
 def target_metadata(service_metadata: MetaData) -> list[MetaData]:
     return [service_metadata, KitBase.metadata]
@@ -48,11 +51,15 @@ def run_env(service_metadata: MetaData, *, default_url: str) -> None:
 def alembic_config(service_dir: Path, url: str) -> Config:
     config = Config(str(service_dir / "alembic.ini"))
     config.set_main_option("script_location", str(service_dir / "migrations"))
+    config.set_main_option(
+        "version_locations",
+        f"{service_dir / 'migrations' / 'versions'}:{KIT_VERSIONS}",
+    )
     config.set_main_option("sqlalchemy.url", sync_url(url))
     return config
 
 
-def upgrade(service_dir: Path, url: str, revision: str = "head") -> None:
+def upgrade(service_dir: Path, url: str, revision: str = "heads") -> None:
     """Apply the service's migrations to the database at `url`."""
     _ensure_sqlite_folder(url)
     command.upgrade(alembic_config(service_dir, url), revision)

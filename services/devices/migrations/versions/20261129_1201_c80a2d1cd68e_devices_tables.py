@@ -13,7 +13,7 @@ from alembic import op
 import servicekit.db
 
 revision: str = "c80a2d1cd68e"
-down_revision: str | None = None
+down_revision: str | None = "a2b0a23636de"  # servicekit's kit tables
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -212,133 +212,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_phone_search_custody_id"), ["custody_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_phone_search_school_id"), ["school_id"], unique=False)
 
-    op.create_table(
-        "audit_entry",
-        sa.Column("at", servicekit.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("action", sa.String(length=100), nullable=False),
-        sa.Column("target_type", sa.String(length=50), nullable=True),
-        sa.Column("target_id", sa.String(length=100), nullable=True),
-        sa.Column("school_id", sa.Uuid(), nullable=True),
-        sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column("source_ip", sa.String(length=64), nullable=True),
-        sa.Column("detail", sa.JSON(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_entry")),
-    )
-    with op.batch_alter_table("audit_entry", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_entry_action"), ["action"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_entry_at"), ["at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_entry_school_id"), ["school_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_entry_target_id"), ["target_id"], unique=False)
-
-    op.create_table(
-        "feed_counter",
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("value", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_feed_counter")),
-    )
-    op.create_table(
-        "follower_state",
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("cursor", sa.String(length=500), nullable=True),
-        sa.Column("synced_at", servicekit.db.UTCDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_follower_state")),
-    )
-    op.create_table(
-        "idempotency_record",
-        sa.Column("owner", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("method", sa.String(length=10), nullable=False),
-        sa.Column("path", sa.String(length=500), nullable=False),
-        sa.Column("body_hash", sa.String(length=64), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("response_body", sa.Text(), nullable=False),
-        sa.Column("response_headers", sa.JSON(), nullable=False),
-        sa.Column("created_at", servicekit.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_record")),
-        sa.UniqueConstraint("owner", "key", name=op.f("uq_idempotency_record_owner_key")),
-    )
-    op.create_table(
-        "replica_account",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("person_id", sa.Uuid(), nullable=True),
-        sa.Column("not_before", servicekit.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_replica_account")),
-    )
-    op.create_table(
-        "replica_carer_link",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("pupil_id", sa.Uuid(), nullable=False),
-        sa.Column("carer_id", sa.Uuid(), nullable=False),
-        sa.Column("relationship", sa.String(length=50), nullable=False),
-        sa.Column("has_parental_responsibility", sa.Boolean(), nullable=False),
-        sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_replica_carer_link")),
-    )
-    with op.batch_alter_table("replica_carer_link", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_replica_carer_link_carer_id"), ["carer_id"], unique=False)
-        batch_op.create_index("ix_replica_carer_link_pupil", ["pupil_id", "carer_id"], unique=False)
-
-    op.create_table(
-        "replica_person",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("school_id", sa.Uuid(), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("given_name", sa.String(length=100), nullable=False),
-        sa.Column("family_name", sa.String(length=100), nullable=False),
-        sa.Column("year_group", sa.String(length=2), nullable=True),
-        sa.Column("date_of_birth", sa.Date(), nullable=True),
-        sa.Column("external_ref", sa.String(length=50), nullable=True),
-        sa.Column("is_on_roll", sa.Boolean(), nullable=False),
-        sa.Column("roles", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_replica_person")),
-    )
-    with op.batch_alter_table("replica_person", schema=None) as batch_op:
-        batch_op.create_index("ix_replica_person_school_kind", ["school_id", "kind"], unique=False)
-
-    op.create_table(
-        "replica_school",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("urn", sa.String(length=20), nullable=True),
-        sa.Column("la_code", sa.String(length=10), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_replica_school")),
-    )
-    with op.batch_alter_table("replica_school", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_replica_school_la_code"), ["la_code"], unique=False)
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("replica_school", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_replica_school_la_code"))
 
-    op.drop_table("replica_school")
-    with op.batch_alter_table("replica_person", schema=None) as batch_op:
-        batch_op.drop_index("ix_replica_person_school_kind")
-
-    op.drop_table("replica_person")
-    with op.batch_alter_table("replica_carer_link", schema=None) as batch_op:
-        batch_op.drop_index("ix_replica_carer_link_pupil")
-        batch_op.drop_index(batch_op.f("ix_replica_carer_link_carer_id"))
-
-    op.drop_table("replica_carer_link")
-    op.drop_table("replica_account")
-    op.drop_table("idempotency_record")
-    op.drop_table("follower_state")
-    op.drop_table("feed_counter")
-    with op.batch_alter_table("audit_entry", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_entry_target_id"))
-        batch_op.drop_index(batch_op.f("ix_audit_entry_school_id"))
-        batch_op.drop_index(batch_op.f("ix_audit_entry_at"))
-        batch_op.drop_index(batch_op.f("ix_audit_entry_action"))
-
-    op.drop_table("audit_entry")
     with op.batch_alter_table("phone_search", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_phone_search_school_id"))
         batch_op.drop_index(batch_op.f("ix_phone_search_custody_id"))

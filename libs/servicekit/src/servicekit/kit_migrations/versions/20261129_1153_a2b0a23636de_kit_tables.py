@@ -1,4 +1,4 @@
-"""kit tables
+"""kit tables: servicekit's tables, in every service's database (audit, idempotency, feeds, replica)
 
 Revision ID: a2b0a23636de
 Revises:
@@ -14,7 +14,7 @@ import servicekit.db
 
 revision: str = "a2b0a23636de"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("servicekit",)
 depends_on: str | Sequence[str] | None = None
 
 
