@@ -66,3 +66,15 @@ def test_no_secret_is_written_into_compose() -> None:
         for key, value in (entry.get("environment") or {}).items():
             if any(word in key for word in ("SECRET", "PASSWORD", "_KEY")) and not key.endswith("KEYS_DIR"):
                 assert str(value).startswith("${"), f"{name}.{key} holds a literal secret"
+
+
+@pytest.mark.parametrize("service", PLATFORM["services"], ids=lambda s: s["name"])
+def test_each_services_migrations_find_servicekits_branch(service: dict) -> None:
+    """alembic.ini's version_locations (also used by the image's `alembic upgrade heads`) exist."""
+    ini = (ROOT / service["dir"] / "alembic.ini").read_text()
+    match = re.search(r"^version_locations = (.*)$", ini, re.MULTILINE)
+    assert match, "no version_locations"
+    here = ROOT / service["dir"]
+    folders = [Path(p.replace("%(here)s", str(here))).resolve() for p in match.group(1).split(":")]
+    assert all(folder.is_dir() for folder in folders), folders
+    assert any(folder.parts[-2:] == ("kit_migrations", "versions") for folder in folders)
