@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import CurrentPrincipal
+from servicekit.auth import CurrentPrincipal, Principal
 from servicekit.errors import Forbidden, Unprocessable
 from servicekit.models import ReplicaCarerLink, ReplicaPerson
 
@@ -128,6 +128,6 @@ async def carer_link(
     return link
 
 
-def actor_ref(person_id: uuid.UUID | None, actor: str) -> str:
+def actor_ref(principal: Principal) -> str:
     """How a record names who did something: the person's id, or `client:<id>` for an outside system."""
-    return str(person_id) if person_id is not None else actor
+    return str(principal.person_id) if principal.person_id is not None else principal.actor

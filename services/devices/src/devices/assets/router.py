@@ -42,10 +42,6 @@ DevicesWrite = Annotated[Principal, Scoped("devices:write")]
 REQUIRED_FIELDS = ("kind", "make", "model", "location", "holds_personal_data", "is_encrypted", "status")
 
 
-def _by(principal: Principal) -> str:
-    return people.actor_ref(principal.person_id, principal.actor)
-
-
 @router.post("/assets", status_code=201, response_model=AssetRead)
 async def register_asset(
     principal: DevicesWrite,
@@ -208,7 +204,7 @@ async def lend_asset(
         borrower_id=body.borrower_id,
         due_on=body.due_on,
         purpose=body.purpose,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=now,
         today=people.local_date(now, tz),
     )
@@ -275,7 +271,9 @@ async def return_loan(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    returned = await service.return_loan(session, loan, note=body.note, by=_by(principal), now=now)
+    returned = await service.return_loan(
+        session, loan, note=body.note, by=people.actor_ref(principal), now=now
+    )
     await audit.record(
         session,
         actor=principal,
@@ -310,7 +308,7 @@ async def record_scan(
         tool=body.tool,
         result=body.result,
         detail=body.detail,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=now,
     )
     await audit.record(
@@ -347,7 +345,12 @@ async def dispose_asset(
         return idem.replay
     now = clock.now()
     disposal = await service.dispose(
-        session, asset, by=_by(principal), now=now, today=people.local_date(now, tz), **body.model_dump()
+        session,
+        asset,
+        by=people.actor_ref(principal),
+        now=now,
+        today=people.local_date(now, tz),
+        **body.model_dump(),
     )
     await audit.record(
         session,

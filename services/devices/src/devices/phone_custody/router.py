@@ -37,10 +37,6 @@ PhonesRead = Annotated[Principal, Scoped("phones:read")]
 PhonesWrite = Annotated[Principal, Scoped("phones:write")]
 
 
-def _by(principal: Principal) -> str:
-    return people.actor_ref(principal.person_id, principal.actor)
-
-
 @router.post("", status_code=201, response_model=PhoneCustodyRead)
 async def register_phone(
     principal: PhonesWrite,
@@ -61,7 +57,7 @@ async def register_phone(
         description=body.description,
         storage_location=body.storage_location,
         reason=body.reason,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=clock.now(),
     )
     await audit.record(
@@ -160,7 +156,7 @@ async def move_phone(
         custody,
         storage_location=body.storage_location,
         note=body.note,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=clock.now(),
         expected_version=if_match,
     )
@@ -196,7 +192,7 @@ async def return_phone(
         custody,
         to_person_id=body.to_person_id,
         note=body.note,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=clock.now(),
         expected_version=if_match,
     )
@@ -233,7 +229,7 @@ async def hand_phone_to_police(
         officer_name=body.officer_name,
         police_reference=body.police_reference,
         note=body.note,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=clock.now(),
         expected_version=if_match,
     )
@@ -271,7 +267,7 @@ async def record_search(
         reason=body.reason,
         outcome=body.outcome,
         findings=body.findings,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=clock.now(),
         expected_version=if_match,
     )

@@ -38,10 +38,6 @@ DevicesWrite = Annotated[Principal, Scoped("devices:write")]
 DevicesOwn = Annotated[Principal, Scoped("devices:own")]
 
 
-def _by(principal: Principal) -> str:
-    return people.actor_ref(principal.person_id, principal.actor)
-
-
 @router.post("", status_code=201, response_model=StaffDeviceRead)
 async def note_staff_device(
     principal: DevicesWrite,
@@ -63,7 +59,7 @@ async def note_staff_device(
         make=body.make,
         model=body.model,
         serial_number=body.serial_number,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=now,
     )
     await audit.record(
@@ -137,7 +133,7 @@ async def grant_image_permission(
         permitted_by=body.permitted_by,
         valid_until=body.valid_until,
         purpose=body.purpose,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=now,
     )
     await audit.record(
@@ -168,7 +164,12 @@ async def withdraw_image_permission(
         return idem.replay
     now = clock.now()
     changed = await service.withdraw_images(
-        session, device, withdrawn_by=body.withdrawn_by, reason=body.reason, by=_by(principal), now=now
+        session,
+        device,
+        withdrawn_by=body.withdrawn_by,
+        reason=body.reason,
+        by=people.actor_ref(principal),
+        now=now,
     )
     await audit.record(
         session,
@@ -197,7 +198,9 @@ async def remove_staff_device(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    removed = await service.remove(session, device, reason=body.reason, by=_by(principal), now=now)
+    removed = await service.remove(
+        session, device, reason=body.reason, by=people.actor_ref(principal), now=now
+    )
     await audit.record(
         session,
         actor=principal,
@@ -233,7 +236,7 @@ async def record_image_use(
         purpose=body.purpose,
         description=body.description,
         pupils_count=body.pupils_count,
-        by=_by(principal),
+        by=people.actor_ref(principal),
         now=now,
         tz=tz,
     )
