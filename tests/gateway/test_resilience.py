@@ -1,8 +1,10 @@
 """A service that dies: 503 from the gateway, fast once the breaker is open, while the others go on
-answering; rate limits shared by two gateway replicas through Redis."""
+answering; a service that does not answer in time: 504; rate limits shared by two gateway replicas
+through Redis."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -67,6 +69,36 @@ async def test_a_killed_service_gives_503_and_the_breaker_stops_trying(
         for proc in (gateway, devices, incidents, restarted):
             if proc is not None:
                 proc.stop()
+
+
+async def test_a_service_that_does_not_answer_in_time_gives_504_and_the_others_go_on(
+    tmp_path: Path, platform: Platform, live_tokens: TokenFactory
+) -> None:
+    slow = start_upstream("incidents", "/v1/incidents", tmp_path)
+    devices = start_upstream("devices", "/v1/devices", tmp_path)
+    upstreams = json.loads(upstream_list({"incidents": (slow, ["/v1/incidents"])}, timeout_seconds=0.3))
+    upstreams += json.loads(upstream_list({"devices": (devices, ["/v1/devices"])}))
+    gateway = start_gateway(
+        "gw-timeout",
+        tmp_path,
+        {
+            "GATEWAY_UPSTREAMS": json.dumps(upstreams),
+            "PLATFORM_JWKS_URL": f"{platform.identity.url}/.well-known/jwks.json",
+        },
+    )
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30, headers=live_tokens.headers()) as c:
+            stalled = await c.post("/v1/incidents/stall", json={})
+            assert stalled.status_code == 504
+            assert stalled.headers["content-type"] == "application/problem+json"
+            assert stalled.json()["upstream"] == "incidents"
+            assert (await c.get("/v1/devices/x")).json()["service"] == "devices"
+            await c.get(f"{slow.url}/control/release")
+            # The timed-out connection was dropped; the next request gets a fresh one and an answer.
+            assert (await c.get("/v1/incidents/x")).json()["service"] == "incidents"
+    finally:
+        for proc in (gateway, devices, slow):
+            proc.stop()
 
 
 async def test_two_gateways_share_the_rate_limit_through_redis(

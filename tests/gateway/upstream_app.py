@@ -1,6 +1,6 @@
 """A small service to stand behind the gateway in tests: it echoes what it received, counts requests,
-serves a JWKS from a file (so a test can rotate keys), an OpenAPI document, and large or held-open
-streamed responses. It logs through servicekit's request context like every real service.
+serves a JWKS from a file (so a test can rotate keys), an OpenAPI document, large or held-open
+streamed responses, and no response at all until released. It logs through servicekit's request context like every real service.
 
     UPSTREAM_NAME=incidents UPSTREAM_PREFIX=/v1/incidents uvicorn --factory tests.gateway.upstream_app:create_app
 """
@@ -56,6 +56,10 @@ class Upstream:
             return await self.big(scope, send)
         if path.endswith("/hold"):
             return await self.hold(send)
+        if path.endswith("/stall"):  # says nothing at all until /control/release
+            self.release.clear()
+            await self.release.wait()
+            return await _json(send, {"released": True})
         body = b""
         while True:
             message = await receive()

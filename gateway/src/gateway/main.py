@@ -1,7 +1,7 @@
 """The gateway's app: `uvicorn --factory gateway.main:create_app --port 8000`.
 
-A plain ASGI callable (no framework on the forwarding path): it runs the lifespan (the one aiohttp
-client session of the process, the rate limiter, the first JWKS fetch) and hands each request to
+A plain ASGI callable (no framework on the forwarding path): it runs the lifespan (the upstream
+connection pools, the rate limiter, the first JWKS fetch) and hands each request to
 the proxy, which answers the gateway's own few routes through a small Starlette app.
 """
 
@@ -21,6 +21,7 @@ from gateway.openapi import OpenAPICache
 from gateway.proxy import Proxy
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.routes import RouteTable, admin_app
+from gateway.upstream import UpstreamPool
 from servicekit.auth import JWKSKeySource, KeySource, TokenVerifier
 from servicekit.clock import Clock, SystemClock
 from servicekit.logs import configure_logging
@@ -71,9 +72,15 @@ class Gateway:
             if settings.docs_on
             else None
         )
+        self.pools = {
+            u.name: UpstreamPool(
+                u.url, limit=settings.pool_size, connect_timeout=settings.connect_timeout_seconds
+            )
+            for u in settings.upstreams
+        }
         admin, admin_paths = admin_app(
             upstreams=settings.upstreams,
-            session=lambda: self.proxy.session,
+            pools=self.pools,
             metrics=self.metrics,
             openapi=self.openapi,
             readyz_timeout=settings.readyz_timeout_seconds,
@@ -83,6 +90,7 @@ class Gateway:
         self.proxy = Proxy(
             settings,
             routes=self.routes,
+            pools=self.pools,
             authenticator=Authenticator(self.verifier),
             limiter=limiter,
             breakers=self.breakers,
@@ -96,7 +104,6 @@ class Gateway:
         """Start and stop what the gateway holds open (tests enter it directly)."""
         if self.configure_logs:
             configure_logging(self.settings.service_name, self.settings.log_level)
-        await self.proxy.start()
         if isinstance(self.key_source, JWKSKeySource):
             # Fetch the keys now, so the first requests (and the refresh budget kept for unknown
             # kids) are not spent on it. Identity may not be up yet: then the first token fetches.

@@ -1,5 +1,6 @@
-"""The forwarding path: a plain ASGI app on aiohttp's client (PERFORMANCE.md: the framework-free
-proxy is what gets near the measured ceiling; httpx's pool costs milliseconds of CPU a request).
+"""The forwarding path: a plain ASGI app on the gateway's own upstream client (gateway/upstream.py;
+PERFORMANCE.md: the framework-free proxy is what gets near the measured ceiling, and the client is
+most of what is left: bench/gateway_throughput.py --transports compares it with aiohttp and httpx).
 
 One pass over the request: caps (414, 431, 413), route by prefix (404), token (401), rate limit
 (429), circuit breaker (503), then the request goes upstream with the client's identity and
@@ -19,10 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDict, istr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from yarl import URL
 
 from gateway.auth import Authenticator, PublicPaths
 from gateway.breaker import CircuitBreaker
@@ -31,6 +29,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.quotas import quota_for
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable
+from gateway.upstream import ConnectFailed, Disconnected, UpstreamError, UpstreamPool, UpstreamResponse
 from servicekit.context import client_ip_var, request_id_var, trace_id_var
 from servicekit.errors import problem_body
 
@@ -58,6 +57,7 @@ HOP_BY_HOP = frozenset(
 DROPPED_REQUEST = HOP_BY_HOP | frozenset(
     {
         b"host",
+        b"content-length",
         b"expect",
         b"forwarded",
         b"x-real-ip",
@@ -80,17 +80,6 @@ CORS_EXPOSED = b"ETag, Link, X-Request-ID, X-Next-Cursor, X-Has-More, Retry-Afte
 
 class BodyTooLarge(Exception):
     pass
-
-
-class ForwardingRequest(aiohttp.ClientRequest):
-    """aiohttp's request without its automatic Accept, Accept-Encoding and User-Agent: the
-    service gets the client's own headers. (The session's `skip_auto_headers` does the same but
-    builds and sorts a set on every request.)"""
-
-    DEFAULT_HEADERS: dict[istr, str] = {}
-
-    def update_auto_headers(self, skip_auto_headers: Any) -> None:
-        return None
 
 
 @dataclass(slots=True)
@@ -119,6 +108,7 @@ class Proxy:
         settings: GatewaySettings,
         *,
         routes: RouteTable,
+        pools: dict[str, UpstreamPool],
         authenticator: Authenticator,
         limiter: RateLimiter | None,
         breakers: dict[str, CircuitBreaker],
@@ -136,13 +126,7 @@ class Proxy:
         self.admin_paths = admin_paths
         self.public = PublicPaths(settings.public_paths)
         self.rate_limit_paths = frozenset(settings.rate_limit_paths)
-        self.session: aiohttp.ClientSession | None = None
-        self.timeouts = {
-            u.name: aiohttp.ClientTimeout(
-                total=None, connect=settings.connect_timeout_seconds, sock_read=u.timeout_seconds
-            )
-            for u in settings.upstreams
-        }
+        self.pools = pools
         self.trusted_proxies = frozenset(settings.trusted_proxies)
         self.cors_origins = frozenset(o.encode() for o in settings.cors_origins)
         self.cors_any = "*" in settings.cors_origins
@@ -158,24 +142,9 @@ class Proxy:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self.settings.pool_size,
-            limit_per_host=self.settings.pool_size,
-            keepalive_timeout=30,
-            ttl_dns_cache=300,
-        )
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            request_class=ForwardingRequest,
-        )
-
     async def stop(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        for pool in self.pools.values():
+            pool.close()
 
     # --- the request -----------------------------------------------------------------------------
 
@@ -366,25 +335,26 @@ class Proxy:
                 return limit
         return self.settings.max_body_bytes
 
-    def _upstream_headers(self, scope: Scope, ex: Exchange) -> CIMultiDict[str]:
-        headers: CIMultiDict[str] = CIMultiDict()
+    def _upstream_headers(self, scope: Scope, ex: Exchange) -> list[tuple[bytes, bytes]]:
+        """The client's headers (uvicorn gives names lower-cased) less the dropped ones, then the
+        gateway's own. The body's framing headers are the upstream client's to write."""
         # Headers the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
         dropped = (
             DROPPED_REQUEST | {t.strip().lower() for t in ex.connection.split(b",")}
             if ex.connection
             else DROPPED_REQUEST
         )
-        add = headers.add
-        for name, value in scope["headers"]:
-            if name in dropped or name.startswith(DROPPED_REQUEST_PREFIXES):
-                continue
-            add(name.decode("latin-1"), value.decode("latin-1"))
-        headers["X-Forwarded-For"] = ex.client_ip
-        headers["X-Forwarded-Proto"] = str(scope.get("scheme", "http"))
+        headers = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name not in dropped and not name.startswith(DROPPED_REQUEST_PREFIXES)
+        ]
+        headers.append((b"x-forwarded-for", ex.client_ip.encode("latin-1")))
+        headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode("latin-1")))
         if ex.host:
-            headers["X-Forwarded-Host"] = ex.host.decode("latin-1")
-        headers["X-Request-ID"] = ex.request_id
-        headers["traceparent"] = ex.traceparent
+            headers.append((b"x-forwarded-host", ex.host))
+        headers.append((b"x-request-id", ex.request_id.encode("latin-1")))
+        headers.append((b"traceparent", ex.traceparent.encode("latin-1")))
         return headers
 
     async def _forward(
@@ -398,9 +368,7 @@ class Proxy:
         method: str,
         length: int | None,
     ) -> None:
-        assert self.session is not None, "the gateway's lifespan has not started"
         headers = self._upstream_headers(scope, ex)
-        too_large = False
         data: bytes | AsyncIterator[bytes] | None = None
         # A body of unknown length (chunked) is read whole, up to the cap, so that one over the cap
         # never reaches a service; a body of known length under the cap streams when it is large.
@@ -410,14 +378,11 @@ class Proxy:
             except BodyTooLarge:
                 await self._drain(receive, ex.body_limit)
                 return await self._too_large(send, ex)
-            if data or length is not None:
-                headers["Content-Length"] = str(len(data))
-            else:
+            if not data and length is None:
                 data = None
         else:
 
             async def stream() -> AsyncIterator[bytes]:
-                nonlocal too_large
                 received = 0
                 while True:
                     message = await receive()
@@ -426,7 +391,6 @@ class Proxy:
                     chunk = message.get("body", b"")
                     received += len(chunk)
                     if received > ex.body_limit:
-                        too_large = True
                         raise BodyTooLarge()
                     if chunk:
                         yield chunk
@@ -436,34 +400,27 @@ class Proxy:
             data = stream()
         # Forward the path as the client encoded it (some ASGI servers include the query in raw_path).
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        url = upstream.url + raw_path.split(b"?", 1)[0].decode("latin-1")
+        target = raw_path.split(b"?", 1)[0]
         if scope["query_string"]:
-            url += "?" + scope["query_string"].decode("latin-1")
+            target += b"?" + scope["query_string"]
+        pool = self.pools[upstream.name]
+        # Only an idempotent request goes again, once, when the first try got no answer.
         attempts = 2 if method in IDEMPOTENT and not isinstance(data, AsyncIterator) else 1
         for attempt in range(attempts):
             try:
-                response = await self.session.request(
-                    method,
-                    URL(url, encoded=True),
-                    headers=headers,
-                    data=data,
-                    allow_redirects=False,
-                    timeout=self.timeouts[upstream.name],
+                response = await pool.request(
+                    method, target, headers, data, read_timeout=upstream.timeout_seconds
                 )
-            except (
-                aiohttp.ClientConnectorError,
-                aiohttp.ServerDisconnectedError,
-                aiohttp.ClientOSError,
-            ) as exc:
-                if too_large:
-                    breaker.release_probe()
-                    await self._drain(receive, ex.body_limit)
-                    return await self._too_large(send, ex)
+            except BodyTooLarge:
+                breaker.release_probe()
+                await self._drain(receive, ex.body_limit)
+                return await self._too_large(send, ex)
+            except (ConnectFailed, Disconnected) as exc:
                 if attempt + 1 < attempts:
                     continue
                 breaker.record_failure()
-                never_reached = isinstance(exc, aiohttp.ClientConnectorError)
-                log.warning("upstream %s: %s", upstream.name, type(exc).__name__)
+                never_reached = isinstance(exc, ConnectFailed)
+                log.warning("upstream %s: %s", upstream.name, exc)
                 return await self._problem(
                     send,
                     ex,
@@ -478,72 +435,83 @@ class Proxy:
             except TimeoutError:
                 breaker.record_failure()
                 log.warning("upstream %s: timed out", upstream.name)
-                return await self._problem(
-                    send,
-                    ex,
-                    504,
-                    f"The {upstream.name} service did not answer in time.",
-                    "gateway-timeout",
-                    extra={"upstream": upstream.name},
-                )
-            except (aiohttp.ClientError, BodyTooLarge) as exc:
+                return await self._upstream_timeout(send, ex, upstream)
+            except UpstreamError as exc:
                 breaker.release_probe()
-                if too_large or isinstance(exc, BodyTooLarge):
-                    await self._drain(receive, ex.body_limit)
-                    return await self._too_large(send, ex)
-                log.warning("upstream %s: %s", upstream.name, type(exc).__name__)
-                return await self._problem(
-                    send,
-                    ex,
-                    502,
-                    f"The {upstream.name} service sent an invalid response.",
-                    "bad-gateway",
-                    extra={"upstream": upstream.name},
-                )
+                log.warning("upstream %s: %s", upstream.name, exc)
+                return await self._bad_response(send, ex, upstream)
             break
         breaker.record_success()
         try:
-            await self._relay(response, scope, receive, send, ex, method)
+            await self._relay(response, receive, send, ex, upstream, method)
         finally:
             response.release()
 
     async def _relay(
         self,
-        response: aiohttp.ClientResponse,
-        scope: Scope,
+        response: UpstreamResponse,
         receive: Receive,
         send: Send,
         ex: Exchange,
+        upstream: Upstream,
         method: str,
     ) -> None:
         headers = [(k, v) for k, v in response.raw_headers if k.lower() not in DROPPED_RESPONSE]
         headers.append((b"x-request-id", ex.request_id.encode()))
         headers.extend(ex.extra_headers)
-        ex.status = response.status
         length = response.content_length
         if method == "HEAD" or (length is not None and length <= BUFFERED_RESPONSE_BYTES):
-            body = b"" if method == "HEAD" else await response.read()
+            try:
+                body = b"" if method == "HEAD" else await response.read()
+            except TimeoutError:
+                log.warning("upstream %s: timed out in the body", upstream.name)
+                return await self._upstream_timeout(send, ex, upstream)
+            except UpstreamError as exc:
+                log.warning("upstream %s: %s", upstream.name, exc)
+                return await self._bad_response(send, ex, upstream)
+            ex.status = response.status
             await send({"type": "http.response.start", "status": response.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
+        ex.status = response.status
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         # uvicorn drops writes to a client that went away; watch for it so a large download stops
         # being read from the service as soon as nobody is receiving it.
         gone = asyncio.Event()
         watcher = asyncio.create_task(_watch_disconnect(receive, gone))
         try:
-            async for chunk in response.content.iter_chunked(STREAM_CHUNK_BYTES):
+            async for chunk in response.iter_chunks():
                 if gone.is_set():
                     return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
-        except aiohttp.ClientError as exc:
+        except (UpstreamError, TimeoutError) as exc:
             # The response has started: all that is left is to end the connection, so the client
             # sees a truncated body rather than a complete-looking one.
             log.warning("upstream response broke off: %s", type(exc).__name__)
             raise
         finally:
             watcher.cancel()
+
+    async def _upstream_timeout(self, send: Send, ex: Exchange, upstream: Upstream) -> None:
+        await self._problem(
+            send,
+            ex,
+            504,
+            f"The {upstream.name} service did not answer in time.",
+            "gateway-timeout",
+            extra={"upstream": upstream.name},
+        )
+
+    async def _bad_response(self, send: Send, ex: Exchange, upstream: Upstream) -> None:
+        await self._problem(
+            send,
+            ex,
+            502,
+            f"The {upstream.name} service sent an invalid response.",
+            "bad-gateway",
+            extra={"upstream": upstream.name},
+        )
 
     async def _drain(self, receive: Receive, body_limit: int) -> None:
         """Read and drop the rest of a refused body (up to a bound), so the client, which is often

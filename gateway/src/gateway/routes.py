@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -17,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway.config import Upstream
+from gateway.upstream import UpstreamError, UpstreamPool
 from servicekit.errors import problem_body
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _json(body: dict[str, Any], status: int = 200, media_type: str = "applicatio
 def admin_app(
     *,
     upstreams: Sequence[Upstream],
-    session: Callable[[], aiohttp.ClientSession | None],
+    pools: dict[str, UpstreamPool],
     metrics: GatewayMetrics,
     openapi: OpenAPICache | None,
     readyz_timeout: float,
@@ -58,17 +58,20 @@ def admin_app(
 
     async def readyz(_request: Request) -> Response:
         """Every upstream answers its own /readyz."""
-        client = session()
-        timeout = aiohttp.ClientTimeout(total=readyz_timeout)
 
         async def check(upstream: Upstream) -> str:
-            if client is None:
-                return "not ready: gateway starting"
             try:
-                async with client.get(f"{upstream.url}/readyz", timeout=timeout) as response:
-                    return "ready" if response.status == 200 else f"not ready: status {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
+                async with asyncio.timeout(readyz_timeout):
+                    response = await pools[upstream.name].request(
+                        "GET", b"/readyz", [], None, read_timeout=readyz_timeout
+                    )
+                    try:
+                        await response.read()
+                    finally:
+                        response.release()
+            except (UpstreamError, TimeoutError) as exc:
                 return f"not ready: {type(exc).__name__}"
+            return "ready" if response.status == 200 else f"not ready: status {response.status}"
 
         results = await asyncio.gather(*(check(u) for u in upstreams))
         states = {u.name: r for u, r in zip(upstreams, results, strict=True)}
