@@ -64,4 +64,4 @@ def test_first_start_makes_a_private_key(tmp_path: Path, clock: FrozenClock) -> 
     KeyStore(tmp_path / "keys", clock).ensure()  # an existing store is left alone
     assert pem.read_text() == before
     jwks = store.jwks()
-    assert len(jwks) == 1 and jwks[0]["alg"] == "RS256" and "d" not in jwks[0]
+    assert len(jwks) == 1 and jwks[0]["alg"] == "ES256" and jwks[0]["kty"] == "EC" and "d" not in jwks[0]

@@ -64,7 +64,7 @@ async def test_client_credentials_with_basic_or_form(api: httpx.AsyncClient, ida
     assert basic.headers["cache-control"] == "no-store"
     assert form.json()["scope"] == "phones:read"
     header, claims = _part(body["access_token"], 0), _part(body["access_token"], 1)
-    assert header == {"alg": "RS256", "typ": "at+jwt", "kid": signer.key.kid}
+    assert header == {"alg": "ES256", "typ": "at+jwt", "kid": signer.key.kid}
     assert claims["client_id"] == cid and claims["sub"] == f"client:{cid}"
     assert claims["school_id"] == str(school)
     assert claims["iss"] == "http://127.0.0.1:8000" and claims["aud"] == "esafety-platform"

@@ -58,7 +58,7 @@ def test_outside_system_gets_and_verifies_a_token(identity: ServiceProcess) -> N
     claims = jwt.decode(
         token["access_token"],
         key,
-        algorithms=["RS256"],
+        algorithms=["ES256"],
         audience="esafety-platform",
         issuer=meta["issuer"],
         options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},

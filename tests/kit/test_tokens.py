@@ -17,6 +17,7 @@ import httpx
 import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from servicekit.auth import StaticKeySource, TokenVerifier
 from servicekit.clock import FrozenClock
@@ -60,6 +61,9 @@ def verifier(tokens: TokenFactory, clock: FrozenClock) -> TokenVerifier:
     )
 
 
+# The attacker's HMAC secret for the HS256 forgeries: our public key's bytes, as a verifier that lets
+# the token's header choose the algorithm would use them (PEM and DER SubjectPublicKeyInfo of the EC
+# key; python-jose 3.5 accepts the DER one when `algorithms` is left out).
 def public_pem(tokens: TokenFactory) -> bytes:
     private = serialization.load_pem_private_key(tokens.key.pem.encode(), password=None)
     return private.public_key().public_bytes(
@@ -81,6 +85,15 @@ async def test_a_valid_token_is_accepted(verifier: TokenVerifier, tokens: TokenF
 
 
 ATTACKER_PEM = generate_private_key_pem()
+# Some RSA key: an RS256 token (the algorithm the platform used before ES256) with our kid must be
+# refused for its algorithm alone, whatever key signed it.
+ATTACKER_RSA_PEM = (
+    rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    .private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    .decode()
+)
 
 
 def forgeries(tokens: TokenFactory, clock: FrozenClock) -> dict[str, Callable[[], str]]:
@@ -100,10 +113,13 @@ def forgeries(tokens: TokenFactory, clock: FrozenClock) -> dict[str, Callable[[]
         "wrong issuer": lambda: tokens.token(iss="https://evil.example"),
         "unknown kid": lambda: other_kid.sign(claims_for(clock), typ="at+jwt"),
         "our kid, attacker's key": lambda: attacker.sign(claims_for(clock), typ="at+jwt"),
+        "RS256 with an RSA key, our kid": lambda: pyjwt.encode(
+            claims_for(clock), ATTACKER_RSA_PEM, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"}
+        ),
         "attacker key in jwk and jku headers": lambda: pyjwt.encode(
             claims_for(clock),
             attacker.pem,
-            algorithm="RS256",
+            algorithm="ES256",
             headers={
                 "kid": kid,
                 "typ": "at+jwt",
@@ -112,7 +128,7 @@ def forgeries(tokens: TokenFactory, clock: FrozenClock) -> dict[str, Callable[[]
             },
         ),
         "no typ (refresh or id token)": lambda: _resign(
-            tokens, {"alg": "RS256", "kid": kid}, claims_for(clock)
+            tokens, {"alg": "ES256", "kid": kid}, claims_for(clock)
         ),
         "consent receipt typ": lambda: tokens.key.sign(claims_for(clock), typ="consent-receipt+jwt"),
         "missing jti": lambda: tokens.key.sign(claims_for(clock, jti=None), typ="at+jwt"),
@@ -129,7 +145,7 @@ def forgeries(tokens: TokenFactory, clock: FrozenClock) -> dict[str, Callable[[]
 def _resign(tokens: TokenFactory, header: dict, claims: dict) -> str:
     # python-jose always writes typ when given; sign with PyJWT to leave typ out entirely.
     return pyjwt.encode(
-        claims, tokens.key.pem, algorithm="RS256", headers={"kid": header["kid"], "typ": None}
+        claims, tokens.key.pem, algorithm="ES256", headers={"kid": header["kid"], "typ": None}
     )
 
 
@@ -150,6 +166,41 @@ async def test_forged_token_is_refused(
     token = forgeries(tokens, clock)[name]()
     with pytest.raises(TokenRejected):
         await verifier.verify(token)
+
+
+# Why each forgery must be refused: a forgery refused for another reason (say, a token that cannot be
+# parsed because the algorithm changed) would prove nothing about the attack it stands for.
+REFUSED_BECAUSE = {
+    "alg none": "algorithm 'none' refused",
+    "HS256 with the public key PEM": "algorithm 'HS256' refused",
+    "HS256 with the public key DER": "algorithm 'HS256' refused",
+    "expired": "expired",
+    "wrong audience": "wrong audience",
+    "wrong issuer": "wrong issuer",
+    "unknown kid": "unknown kid",
+    "our kid, attacker's key": "bad signature",
+    "RS256 with an RSA key, our kid": "algorithm 'RS256' refused",
+    "attacker key in jwk and jku headers": "bad signature",
+    "no typ (refresh or id token)": "token type None refused",
+    "consent receipt typ": "token type 'consent-receipt+jwt' refused",
+    "missing jti": "missing claims ['jti']",
+    "missing sub": "missing claims ['sub']",
+    "missing aud": "missing claims ['aud']",
+    "missing exp": "missing claims ['exp']",
+    "issued in the future": "issued in the future",
+    "opaque refresh token": "malformed token",
+    "tampered payload": "bad signature",
+    "garbage": "malformed token",
+}
+
+
+@pytest.mark.parametrize("name", FORGERY_NAMES)
+async def test_each_forgery_is_refused_for_its_own_reason(
+    name: str, verifier: TokenVerifier, tokens: TokenFactory, clock
+) -> None:
+    with pytest.raises(TokenRejected) as refused:
+        await verifier.verify(forgeries(tokens, clock)[name]())
+    assert refused.value.reason.startswith(REFUSED_BECAUSE[name])
 
 
 @pytest.mark.parametrize("name", FORGERY_NAMES)
@@ -205,7 +256,7 @@ async def test_a_second_library_verifies_our_tokens(tokens: TokenFactory) -> Non
     token = tokens.token(scopes=["notes:read"], issued_at=datetime.now(UTC))
     key = pyjwt.PyJWK(tokens.jwks()[0])
     claims = pyjwt.decode(
-        token, key.key, algorithms=["RS256"], audience=DEFAULT_AUDIENCE, issuer=DEFAULT_ISSUER
+        token, key.key, algorithms=["ES256"], audience=DEFAULT_AUDIENCE, issuer=DEFAULT_ISSUER
     )
     assert claims["scope"] == "notes:read"
     assert pyjwt.get_unverified_header(token)["typ"] == "at+jwt"

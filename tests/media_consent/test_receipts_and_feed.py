@@ -18,9 +18,9 @@ async def test_a_receipt_verifies_with_a_second_library(client: httpx.AsyncClien
     assert jwks.status_code == 200
     header = jwt.get_unverified_header(result["receipt"])
     assert header["typ"] == "consent-receipt+jwt"
-    assert header["alg"] == "RS256"
+    assert header["alg"] == "ES256"
     key = jwt.PyJWKSet.from_dict(jwks.json())[header["kid"]]
-    claims = jwt.decode(result["receipt"], key.key, algorithms=["RS256"], options={"verify_aud": False})
+    claims = jwt.decode(result["receipt"], key.key, algorithms=["ES256"], options={"verify_aud": False})
     assert claims["decision"] == "deny"
     assert claims["pupil_ids"] == [str(amy), str(ben)]
     assert (claims["purpose"], claims["media_type"], claims["framing"]) == ("website", "photo", "group")
@@ -30,7 +30,7 @@ async def test_a_receipt_verifies_with_a_second_library(client: httpx.AsyncClien
     tampered = result["receipt"].split(".")
     tampered[1] = tampered[1][:-4] + ("AAAA" if tampered[1][-4:] != "AAAA" else "BBBB")
     try:
-        jwt.decode(".".join(tampered), key.key, algorithms=["RS256"], options={"verify_aud": False})
+        jwt.decode(".".join(tampered), key.key, algorithms=["ES256"], options={"verify_aud": False})
         raise AssertionError("a tampered receipt verified")
     except jwt.InvalidTokenError:
         pass

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt as pyjwt
 import pytest
 
 from gateway.config import GatewaySettings
@@ -22,7 +23,7 @@ from servicekit.testing import ServiceProcess, free_port
 from tests.contract.access import operations, read_access_table, send
 from tests.contract.world import CLIENTS, ROLES, World, build_world
 from tests.identity.signin_support import assert_no_secrets
-from tests.kit.test_tokens import hs256, public_der, public_pem, unsigned
+from tests.kit.test_tokens import ATTACKER_RSA_PEM, hs256, public_der, public_pem, unsigned
 from tests.platform import RunningPlatform
 
 pytestmark = pytest.mark.processes
@@ -103,6 +104,9 @@ def test_api2_authentication(world: World) -> None:
         "wrong audience": tokens.token(scopes=["people:read"], school_id=world.a.kit.id, aud="another-api"),
         "wrong issuer": tokens.token(
             scopes=["people:read"], school_id=world.a.kit.id, iss="https://evil.example"
+        ),
+        "RS256 with an RSA key, our kid": pyjwt.encode(
+            claims, ATTACKER_RSA_PEM, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"}
         ),
         "consent receipt as access token": tokens.key.sign(claims, typ="consent-receipt+jwt"),
         "garbage": "not.a.token",

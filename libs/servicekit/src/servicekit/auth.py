@@ -107,12 +107,12 @@ class StaticKeySource:
 
     def __init__(self, jwks: Callable[[], Iterable[dict[str, Any]]]) -> None:
         self._jwks = jwks
-        self._parsed: dict[tuple[str, str], VerificationKey] = {}
+        self._parsed: dict[tuple[str, str, str], VerificationKey] = {}
 
     async def get(self, kid: str) -> VerificationKey | None:
         for data in self._jwks():
             if data.get("kid") == kid:
-                cache_key = (kid, str(data.get("n")))
+                cache_key = (kid, str(data.get("x")), str(data.get("y")))  # the EC public point
                 if cache_key not in self._parsed:
                     self._parsed[cache_key] = VerificationKey(data)
                 return self._parsed[cache_key]

@@ -1,8 +1,10 @@
 """The one module that touches the JWT library (python-jose): key handling, signing, verifying.
 
 Identity signs access tokens with it, media-consent signs receipts with it, and every service and
-the gateway verify through `servicekit.auth`, which calls `verify` here. One asymmetric algorithm
-(RS256) is pinned everywhere; the token's own header never chooses the algorithm or the key.
+the gateway verify through `servicekit.auth`, which calls `verify` here. One asymmetric algorithm,
+ES256 (ECDSA on P-256 with SHA-256), is pinned everywhere; the token's own header never chooses the
+algorithm or the key. Keys of any other kind (the RSA keys of stores made when the platform used
+RS256) neither sign nor verify here: `is_pinned_key` tells them apart for the key store.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from jose import jwk as jose_jwk
 from jose import jws as jose_jws
 from jose.exceptions import JOSEError
 
-ALGORITHM = "RS256"
+ALGORITHM = "ES256"
+CURVE = "P-256"
 ACCESS_TOKEN_TYPE = "at+jwt"
 LEEWAY_SECONDS = 30
 ACCESS_TOKEN_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
@@ -33,7 +36,8 @@ class TokenRejected(Exception):
 
 
 def generate_private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A new signing key for the pinned algorithm: P-256, as a PKCS8 PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -41,24 +45,53 @@ def generate_private_key_pem() -> str:
     ).decode()
 
 
+def is_pinned_key(private_key_pem: str) -> bool:
+    """Whether a private key (PEM) is one the pinned algorithm uses: an EC key on P-256.
+
+    False for an RSA key (a key store made when the platform used RS256); ValueError if the PEM is
+    not a private key at all.
+    """
+    private = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    return isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(private.curve, ec.SECP256R1)
+
+
 def public_jwk(private_key_pem: str, kid: str) -> dict[str, str]:
     """The public half of a signing key as a JWK for the JWKS."""
+    if not is_pinned_key(private_key_pem):
+        raise ValueError(f"not a {ALGORITHM} ({CURVE}) key")
     private = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
     public_pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     data: dict[str, str] = jose_jwk.construct(public_pem.decode(), ALGORITHM).to_dict()
-    return {"kty": "RSA", "use": "sig", "alg": ALGORITHM, "kid": kid, "n": data["n"], "e": data["e"]}
+    return {
+        "kty": "EC",
+        "crv": CURVE,
+        "use": "sig",
+        "alg": ALGORITHM,
+        "kid": kid,
+        "x": data["x"],
+        "y": data["y"],
+    }
 
 
 class VerificationKey:
     """A public key parsed once, for repeated verification."""
 
     def __init__(self, jwk_data: dict[str, Any]) -> None:
-        if jwk_data.get("kty") != "RSA" or jwk_data.get("alg", ALGORITHM) != ALGORITHM:
+        if (
+            jwk_data.get("kty") != "EC"
+            or jwk_data.get("crv") != CURVE
+            or jwk_data.get("alg", ALGORITHM) != ALGORITHM
+        ):
             raise TokenRejected("key of an unsupported type")
         self.kid = str(jwk_data.get("kid", ""))
-        self._key = jose_jwk.construct({"kty": "RSA", "n": jwk_data["n"], "e": jwk_data["e"]}, ALGORITHM)
+        try:
+            self._key = jose_jwk.construct(
+                {"kty": "EC", "crv": CURVE, "x": jwk_data["x"], "y": jwk_data["y"]}, ALGORITHM
+            )
+        except (KeyError, TypeError, ValueError, JOSEError) as exc:
+            raise TokenRejected("malformed key") from exc
 
     def verify_signature(self, token: str) -> bytes:
         try:
@@ -74,8 +107,8 @@ class SigningKey:
     def __init__(self, private_key_pem: str, kid: str) -> None:
         self.kid = kid
         self.pem = private_key_pem
+        self._public_jwk = public_jwk(private_key_pem, kid)  # ValueError for a key of another kind
         self._key = jose_jwk.construct(private_key_pem, ALGORITHM)
-        self._public_jwk = public_jwk(private_key_pem, kid)
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
         token: str = jose_jws.sign(

@@ -10,6 +10,12 @@ until every token it signed has expired (token lifetime + leeway after retiremen
 when what it signed is kept as evidence (`token_seconds=None`, consent receipts).
 A new key is written (PEM first, then the index, atomically) before anything signs with it, and it
 is in the JWKS from the same moment: verifiers that meet its kid refresh their copy of the JWKS.
+
+Only keys of the pinned algorithm (ES256, see `servicekit.jwt`) are used. A store made when the
+platform used RS256 holds RSA keys: on first use (`signing_key()`, `ensure()`) a store whose active
+key is not an ES256 key rotates to a new ES256 key, and keys of another kind are never published
+nor used to verify, so an old RS256 access token is refused (it would have expired within
+minutes anyway). Their files stay on disk and in `keys.json` (retired); nothing is deleted.
 """
 
 from __future__ import annotations
@@ -25,7 +31,13 @@ from typing import Any
 
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
-from servicekit.jwt import LEEWAY_SECONDS, SigningKey, VerificationKey, generate_private_key_pem
+from servicekit.jwt import (
+    LEEWAY_SECONDS,
+    SigningKey,
+    VerificationKey,
+    generate_private_key_pem,
+    is_pinned_key,
+)
 
 INDEX = "keys.json"
 ACCESS_TOKEN_SECONDS = 600
@@ -94,6 +106,7 @@ class KeyStore:
         self._active = ""
         self._keys: list[KeyInfo] = []
         self._signing: dict[str, SigningKey] = {}
+        self._pinned: dict[str, bool] = {}
         self._public: dict[str, dict[str, str]] = {}
 
     # --- reading -----------------------------------------------------------------------------
@@ -130,14 +143,30 @@ class KeyStore:
             path = self.directory / f"{kid}.pem"
             try:
                 key = SigningKey(path.read_text(), kid=kid)
-            except OSError as exc:
-                raise KeyStoreError(f"cannot read {path}") from exc
+            except (OSError, ValueError) as exc:
+                raise KeyStoreError(f"cannot read {path} as a signing key") from exc
             self._signing[kid] = key
         return key
 
+    def _is_pinned(self, kid: str) -> bool:
+        """Whether the key `kid` is of the pinned algorithm (False: an RSA key from before ES256)."""
+        pinned = self._pinned.get(kid)
+        if pinned is None:
+            path = self.directory / f"{kid}.pem"
+            try:
+                pinned = is_pinned_key(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise KeyStoreError(f"cannot read {path} as a private key") from exc
+            self._pinned[kid] = pinned
+        return pinned
+
     def signing_key(self) -> SigningKey:
-        """The active key: what identity signs with now."""
+        """The active key: what identity signs with now. An active key of another algorithm (an
+        RSA key from before ES256) is first replaced by a new ES256 key (`rotate`)."""
         self._reload_if_changed()
+        if not self._is_pinned(self._active):
+            self.rotate()
+            self._reload_if_changed()
         return self._signing_key(self._active)
 
     def all_keys(self) -> list[KeyInfo]:
@@ -146,16 +175,20 @@ class KeyStore:
         return list(self._keys)
 
     def published(self) -> list[KeyInfo]:
-        """Keys in the JWKS: the active one, and retired ones whose tokens may still be valid."""
+        """Keys in the JWKS: the active one, and retired ones whose tokens may still be valid;
+        only keys of the pinned algorithm (never an RSA key from before ES256)."""
         self._reload_if_changed()
         now = self.clock.now()
         return [
             k
             for k in self._keys
-            if k.kid == self._active
-            or k.retired_at is None
-            or self.publish_for is None
-            or now <= k.retired_at + self.publish_for
+            if (
+                k.kid == self._active
+                or k.retired_at is None
+                or self.publish_for is None
+                or now <= k.retired_at + self.publish_for
+            )
+            and self._is_pinned(k.kid)
         ]
 
     def jwks(self) -> list[dict[str, str]]:
@@ -171,10 +204,12 @@ class KeyStore:
     # --- writing -----------------------------------------------------------------------------
 
     def ensure(self) -> None:
-        """Create the folder and a first key when there is no store yet; leave an existing one."""
+        """Create the folder and a first key when there is no store yet; leave an existing one,
+        except that an active key of another algorithm is replaced (see `signing_key`)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
         if (self.directory / INDEX).exists():
+            self.signing_key()
             return
         now = self.clock.now()
         kid = self.kid_prefix + new_kid(now)

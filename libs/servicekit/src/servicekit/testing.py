@@ -35,7 +35,7 @@ DEFAULT_AUDIENCE = "esafety-platform"
 
 
 class TokenFactory:
-    """Signs real RS256 access tokens, as identity would, for tests."""
+    """Signs real ES256 access tokens, as identity would, for tests."""
 
     def __init__(
         self,
