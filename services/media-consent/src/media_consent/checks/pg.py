@@ -3,7 +3,7 @@ read everything the rules need about every pupil named, one to keep the record o
 
 Measured (bench/consent_check.py): the same read through SQLAlchemy's async session costs 1.5-2.5 ms
 of CPU per check on this machine kind, bare asyncpg about 0.3 ms; the check's other costs (token,
-FastAPI, the RSA receipt) are about 1.5 ms, so SQLAlchemy was most of it. The pool is used only for
+FastAPI, the receipt) are about 1.5 ms, so SQLAlchemy was most of it. The pool is used only for
 these two statements; everything else in the service goes through SQLAlchemy as usual.
 
 Guarantees, the same as the session path (checks/service.py), which SQLite and the in-process tests
