@@ -8,6 +8,7 @@ import httpx
 from sqlalchemy import select, update
 
 from media_consent.checks.models import ConsentCheck
+from media_consent.checks.schemas import ConsentCheckRead
 from servicekit.clock import FrozenClock
 from servicekit.models import ReplicaPerson
 from tests.media_consent.conftest import BASE, School
@@ -28,6 +29,9 @@ async def check(
     response = await client.post(f"{BASE}/checks", json=body, headers=school.as_mle())
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"] == "application/json"
+    # The answer is written by hand on the hot path: it must still be what the OpenAPI promises.
+    ConsentCheckRead.model_validate_json(response.content, strict=True)
     return response.json()
 
 
