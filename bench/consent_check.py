@@ -7,16 +7,18 @@
    (PostgreSQL only): what the check runs on PostgreSQL (checks/pg.py: asyncpg pool) and the
    SQLAlchemy session path it runs on SQLite (checks/service.py: load_facts).
 
-    flock /tmp/esafety-bench.lock .venv/bin/python bench/consent_check.py [--seconds 3] [--rounds 3]
+    flock /tmp/esafety-bench.lock .venv/bin/python bench/consent_check.py [--seconds 3] [--rounds 3] \
+        [--generator wrk|python] [--sqlite]
 
-Fair and repeatable: one load generator for every phase (32 closed-loop aiohttp connections in this
-process), the same gateway in front of both backends, and all four phases (bare and check, 1 and 30
-pupils) in every round, in the order ABCD then DCBA (drift cancels). Each phase also reports its
-backend's CPU per request (from /proc), which drifts less than req/s on a shared machine.
+Fair and repeatable: one load generator for every phase (wrk, as bench/gateway_throughput.py runs
+it, or with --generator python 32 closed-loop aiohttp connections in this process), the same
+gateway in front of both backends, and all four phases (bare and check, 1 and 30 pupils) in every
+round, in the order ABCD then DCBA (drift cancels). Each phase also reports its backend's CPU per
+request (from /proc), which drifts less than req/s on a shared machine.
 
 The database is PostgreSQL at BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
-esafety_bench; a throw-away database is made from it), or SQLite with --sqlite. The load generator is
-an asyncio/aiohttp client in this process; ratios from the same run, phases interleaved, are what to read.
+esafety_bench; a throw-away database is made from it), or SQLite with --sqlite. Ratios from the
+same run, phases interleaved, are what to read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -32,8 +35,6 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [
@@ -45,7 +46,7 @@ sys.path[:0] = [
 
 from sqlalchemy import create_engine, insert  # noqa: E402
 
-from bench.gateway_throughput import cpu_seconds, pct, start  # noqa: E402
+from bench.gateway_throughput import Generator, Run, cpu_seconds, ensure_wrk, start  # noqa: E402
 from media_consent.checks import pg  # noqa: E402
 from media_consent.checks.service import load_facts  # noqa: E402
 from media_consent.consent.models import ConsentCurrent  # noqa: E402
@@ -122,31 +123,8 @@ def seed(url: str, school_id: uuid.UUID, count: int) -> list[uuid.UUID]:
     return ids
 
 
-async def load(
-    url: str, headers: dict[str, str], body: bytes, seconds: float, connections: int
-) -> list[float]:
-    """Closed-loop load of POSTs: each connection sends the next request when the last returns."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    headers = {**headers, "Content-Type": "application/json"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
-
-        async def worker() -> None:
-            while True:
-                t0 = time.perf_counter()
-                if t0 >= deadline:
-                    return
-                async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"{url}: {response.status} {await response.text()}")
-                latencies.append(time.perf_counter() - t0)
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    return latencies
-
-
 async def compare(
+    gen: Generator,
     gateway: str,
     ids: list[uuid.UUID],
     headers: dict[str, str],
@@ -167,35 +145,33 @@ async def compare(
         phases.append((count, "bare", f"{gateway}/v1/bare/checks", body))
         phases.append((count, "check", f"{gateway}/v1/media-consent/checks", body))
     for _, _, url, body in phases:  # warm up pools, caches, key loads
-        await load(url, headers, body, 1.0, args.connections)
-    latencies: dict[tuple[int, str], list[float]] = {(c, k): [] for c, k, _, _ in phases}
-    elapsed = dict.fromkeys(latencies, 0.0)
-    cpu = dict.fromkeys(latencies, 0.0)
+        await gen.run(url, headers, 1.0, args.connections, body)
+    runs: dict[tuple[int, str], list[Run]] = {(c, k): [] for c, k, _, _ in phases}
+    cpu = dict.fromkeys(runs, 0.0)
     for n in range(args.rounds):
         for count, kind, url, body in phases if n % 2 == 0 else list(reversed(phases)):
-            cpu0, t0 = cpu_seconds(pids[kind]), time.perf_counter()
-            latencies[(count, kind)] += await load(url, headers, body, args.seconds, args.connections)
-            elapsed[(count, kind)] += time.perf_counter() - t0
+            cpu0 = cpu_seconds(pids[kind])
+            runs[(count, kind)].append(await gen.run(url, headers, args.seconds, args.connections, body))
             cpu[(count, kind)] += cpu_seconds(pids[kind]) - cpu0
     for count in (1, 30):
-        bare, check = latencies[(count, "bare")], latencies[(count, "check")]
-        b_rps, c_rps = len(bare) / elapsed[(count, "bare")], len(check) / elapsed[(count, "check")]
-        b_cpu, c_cpu = (cpu[(count, k)] / len(latencies[(count, k)]) * 1e6 for k in ("bare", "check"))
+        rates, p99s = {}, {}
         print(
             f"\n== {count}-pupil check through the gateway"
             f" ({args.connections} connections, {args.rounds}x{args.seconds}s interleaved)"
         )
+        for kind, label in (("bare", "bare FastAPI "), ("check", "consent check")):
+            done = runs[(count, kind)]
+            total = sum(r.requests for r in done)
+            rates[kind] = total / sum(r.seconds for r in done)
+            p99s[kind] = statistics.median(r.p99_ms for r in done)
+            print(
+                f"{label} {rates[kind]:7.0f} req/s"
+                f"  p50 {statistics.median(r.p50_ms for r in done):7.2f} ms  p99 {p99s[kind]:7.2f} ms"
+                f"  backend CPU {cpu[(count, kind)] / total * 1e6:5.0f} us/req"
+            )
         print(
-            f"bare FastAPI  {b_rps:7.0f} req/s  p50 {pct(bare, 0.5):7.2f} ms  p99 {pct(bare, 0.99):7.2f} ms"
-            f"  backend CPU {b_cpu:5.0f} us/req"
-        )
-        print(
-            f"consent check {c_rps:7.0f} req/s  p50 {pct(check, 0.5):7.2f} ms  p99 {pct(check, 0.99):7.2f} ms"
-            f"  backend CPU {c_cpu:5.0f} us/req"
-        )
-        print(
-            f"throughput ratio {c_rps / b_rps:.2f} (aim >= 0.35)   "
-            f"p99 ratio {pct(check, 0.99) / pct(bare, 0.99):.2f} (aim <= 2)"
+            f"throughput ratio {rates['check'] / rates['bare']:.2f} (aim >= 0.35)   "
+            f"p99 ratio {p99s['check'] / p99s['bare']:.2f} (aim <= 2)"
         )
 
 
@@ -273,6 +249,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
     parser.add_argument(
         "--database-url",
         default=os.environ.get(
@@ -345,8 +322,9 @@ async def main() -> None:
             )
         )
         gateway = f"http://127.0.0.1:{gateway_port}"
-        print(f"database: {'SQLite' if url.startswith('sqlite') else 'PostgreSQL'}")
-        await compare(gateway, ids, headers, {"bare": procs[0].pid, "check": procs[1].pid}, args)
+        gen = Generator(ensure_wrk() if args.generator == "wrk" else None)
+        print(f"database: {'SQLite' if url.startswith('sqlite') else 'PostgreSQL'}; generator: {gen.name}")
+        await compare(gen, gateway, ids, headers, {"bare": procs[0].pid, "check": procs[1].pid}, args)
     finally:
         for proc in reversed(procs):
             proc.terminate()

@@ -1,20 +1,29 @@
 """The gateway against direct access, from one run: throughput and p50/p99 as ratios, the gateway's
 CPU per request (from /proc/<pid>/stat), the latency it adds at one connection, and its memory
 (RSS from /proc) while it streams a 100 MB response. `--transports` adds the forwarding path alone
-on httpx and on aiohttp (bench/gateway_transports.py).
+on httpx, on aiohttp and on the gateway's own client (bench/gateway_transports.py).
 
-    .venv/bin/python bench/gateway_throughput.py [--seconds 5] [--rounds 2] [--connections 32] [--transports]
+    flock /tmp/esafety-bench.lock .venv/bin/python bench/gateway_throughput.py \
+        [--seconds 5] [--rounds 3] [--connections 32] [--transports] \
+        [--generator wrk|python] [--backend fastapi|asgi]
 
-Aims (PERFORMANCE.md): >= 0.6 of direct throughput; <= 0.35 ms gateway CPU per request; <= 0.5 ms
-added at p50 with one connection; RSS flat while streaming. Absolute numbers drift between runs
-on a shared machine; the ratios, taken in the same run with phases interleaved, are what to read.
+Aims (the gateway issue): >= 0.6 of direct throughput; <= 0.35 ms gateway CPU per request;
+<= 0.5 ms added at p50 with one connection; RSS flat while streaming. Absolute numbers drift
+between runs on a shared machine; the ratios, taken in the same run with phases interleaved, are
+what to read.
 
-Fairness: direct and through use the same generator (an asyncio/aiohttp client in this process),
-the same connection count, the same backend endpoint, and alternate round by round. Both servers
-run as the gateway is deployed (uvicorn, uvloop, httptools, no access log), and the gateway at its
-production log level (INFO, access log `problems`). The generator is Python and needs CPU too: on
-a 2-core machine it competes with the gateway and the backend, so the CPU each of the three spends
-per request is printed with the ratio.
+What is compared: the same endpoint, `GET /v1/bench/hello`, direct and through the gateway. By
+default the backend is a FastAPI app shaped like the platform's services (an `async def` endpoint
+returning a model: bench/gateway_backend.py); `--backend asgi` puts a bare ASGI callable there
+instead, which answers in a fraction of the time any proxy needs, so it shows the gateway's cost
+against the ceiling rather than against a service.
+
+The load generator: wrk (`-t1`, as PERFORMANCE.md measured), which costs the two cores little;
+the script installs Debian's wrk with apt-get when it is missing and it runs as root. Without it
+(`--generator python`) an asyncio/aiohttp client in this process drives the load: it needs about
+as much CPU per request as the gateway, on the same two cores, which pulls every ratio down.
+Both servers run as the gateway is deployed (uvicorn, uvloop, httptools, no access log), and the
+gateway at its production log level (INFO, access log `problems`).
 """
 
 from __future__ import annotations
@@ -23,11 +32,15 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -83,10 +96,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
-def process_cpu() -> float:
-    return time.process_time()
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -94,8 +103,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def load(url: str, headers: dict[str, str], seconds: float, connections: int) -> list[float]:
-    """Closed-loop load: `connections` clients each send the next request when the last returns."""
+async def load(
+    url: str, headers: dict[str, str], seconds: float, connections: int, body: bytes | None = None
+) -> list[float]:
+    """Closed-loop load: `connections` clients each send the next request when the last returns
+    (a GET, or a POST of `body` as JSON)."""
+    if body is not None:
+        headers = {**headers, "Content-Type": "application/json"}
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=connections)
@@ -106,10 +120,15 @@ async def load(url: str, headers: dict[str, str], seconds: float, connections: i
                 t0 = time.perf_counter()
                 if t0 >= deadline:
                     return
-                async with session.get(url, headers=headers) as response:
+                request = (
+                    session.get(url, headers=headers)
+                    if body is None
+                    else session.post(url, data=body, headers=headers)
+                )
+                async with request as response:
                     await response.read()
                     if response.status != 200:
-                        raise RuntimeError(f"{url}: {response.status}")
+                        raise RuntimeError(f"{url}: {response.status} {await response.text()}")
                 latencies.append(time.perf_counter() - t0)
 
         await asyncio.gather(*(worker() for _ in range(connections)))
@@ -139,80 +158,153 @@ async def stream_memory(url: str, headers: dict[str, str], pid: int, size: int) 
     return before, peak, received
 
 
+def ensure_wrk() -> str | None:
+    """wrk's path; installed from Debian's packages when missing and this runs as root."""
+    found = shutil.which("wrk")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get install wrk) ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True, check=False)
+        found = shutil.which("wrk")
+    return found
+
+
+@dataclass
+class Run:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    generator_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_ms(text: str, label: str) -> float:
+    match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no {label} in wrk's output:\n{text}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Generator:
+    """Closed-loop load: `connections` clients, each sending its next request when the last returns."""
+
+    def __init__(self, wrk: str | None) -> None:
+        self.wrk = wrk
+
+    @property
+    def name(self) -> str:
+        return "wrk -t1" if self.wrk else "python (aiohttp, in this process)"
+
+    async def run(
+        self,
+        url: str,
+        headers: dict[str, str],
+        seconds: float,
+        connections: int,
+        body: bytes | None = None,
+    ) -> Run:
+        """GET `url`, or POST `body` (JSON) to it when given."""
+        if self.wrk:
+            return await asyncio.to_thread(self._wrk, url, headers, seconds, connections, body)
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        latencies = await load(url, headers, seconds, connections, body)
+        elapsed = time.perf_counter() - t0
+        return Run(
+            len(latencies), elapsed, pct(latencies, 0.5), pct(latencies, 0.99), time.process_time() - cpu0
+        )
+
+    def _wrk(
+        self, url: str, headers: dict[str, str], seconds: float, connections: int, body: bytes | None
+    ) -> Run:
+        assert self.wrk is not None
+        command = [self.wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+        for name, value in headers.items():
+            command += ["-H", f"{name}: {value}"]
+        if body is not None:
+            script = Path(tempfile.mkstemp(prefix="wrk-", suffix=".lua")[1])
+            # A Lua long string holds the JSON as it is (it has no "]]").
+            script.write_text(
+                f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = [[{body.decode()}]]\n"
+            )
+            command += ["-s", str(script)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if "Non-2xx" in out or "Socket errors" in out:
+            raise RuntimeError(f"{url}: errors under load:\n{out}")
+        match = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
+        if match is None:
+            raise RuntimeError(f"unexpected wrk output:\n{out}")
+        elapsed = float(match.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match.group(3)]
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return Run(int(match.group(1)), elapsed, _wrk_ms(out, "50%"), _wrk_ms(out, "99%"), cpu)
+
+
 async def compare(
+    gen: Generator,
     name: str,
     target_url: str,
     direct_url: str,
     headers: dict[str, str],
-    pid: int | None,
+    pid: int,
     args: argparse.Namespace,
     backend_pid: int,
 ) -> None:
-    direct: list[float] = []
-    through: list[float] = []
-    direct_time = through_time = 0.0
-    cpu = backend_direct = backend_through = gen_direct = gen_through = 0.0
-    ratios: list[float] = []
-    await load(target_url, headers, 1.0, args.connections)  # warm up pools and caches
-    await load(direct_url, headers, 1.0, args.connections)
+    """Direct, then through, in every round; totals over the rounds."""
+    direct: list[Run] = []
+    through: list[Run] = []
+    proxy_cpu = backend_direct = backend_through = 0.0
+    await gen.run(target_url, headers, 1.0, args.connections)  # warm up pools and caches
+    await gen.run(direct_url, headers, 1.0, args.connections)
     for _ in range(args.rounds):
-        b0, g0, t0 = cpu_seconds(backend_pid), process_cpu(), time.perf_counter()
-        batch = await load(direct_url, headers, args.seconds, args.connections)
-        elapsed = time.perf_counter() - t0
+        b0 = cpu_seconds(backend_pid)
+        direct.append(await gen.run(direct_url, headers, args.seconds, args.connections))
         backend_direct += cpu_seconds(backend_pid) - b0
-        gen_direct += process_cpu() - g0
-        direct += batch
-        direct_time += elapsed
-        round_direct = len(batch) / elapsed
-        c0 = cpu_seconds(pid) if pid else 0.0
-        b0, g0, t0 = cpu_seconds(backend_pid), process_cpu(), time.perf_counter()
-        batch = await load(target_url, headers, args.seconds, args.connections)
-        elapsed = time.perf_counter() - t0
+        c0, b0 = cpu_seconds(pid), cpu_seconds(backend_pid)
+        through.append(await gen.run(target_url, headers, args.seconds, args.connections))
+        proxy_cpu += cpu_seconds(pid) - c0
         backend_through += cpu_seconds(backend_pid) - b0
-        gen_through += process_cpu() - g0
-        cpu += (cpu_seconds(pid) - c0) if pid else 0.0
-        through += batch
-        through_time += elapsed
-        ratios.append(len(batch) / elapsed / round_direct)
-    d_rps, t_rps = len(direct) / direct_time, len(through) / through_time
+    d_n, t_n = sum(r.requests for r in direct), sum(r.requests for r in through)
+    d_rps = d_n / sum(r.seconds for r in direct)
+    t_rps = t_n / sum(r.seconds for r in through)
     print(f"\n== {name} ({args.connections} connections, {args.rounds}x{args.seconds}s interleaved)")
-    print(f"direct   {d_rps:8.0f} req/s  p50 {pct(direct, 0.5):6.2f} ms  p99 {pct(direct, 0.99):6.2f} ms")
-    print(f"through  {t_rps:8.0f} req/s  p50 {pct(through, 0.5):6.2f} ms  p99 {pct(through, 0.99):6.2f} ms")
+    for label, runs, rps in (("direct ", direct, d_rps), ("through", through, t_rps)):
+        print(
+            f"{label}  {rps:8.0f} req/s  p50 {statistics.median(r.p50_ms for r in runs):6.2f} ms"
+            f"  p99 {statistics.median(r.p99_ms for r in runs):6.2f} ms  (medians of the rounds)"
+        )
     print(
         f"throughput ratio (through/direct): {t_rps / d_rps:.2f}   (aim >= 0.6 for the gateway)"
-        f"   per round: {', '.join(f'{r:.2f}' for r in ratios)}"
+        f"   per round: {', '.join(f'{t.rate / d.rate:.2f}' for d, t in zip(direct, through, strict=True))}"
     )
-    if pid:
-        print(f"proxy CPU per request: {cpu / len(through) * 1000:.3f} ms   (aim <= 0.35)")
+    print(f"proxy CPU per request: {proxy_cpu / t_n * 1000:.3f} ms   (aim <= 0.35 for the gateway)")
     print(
         "CPU ms per request, direct / through:"
-        f" generator {gen_direct / len(direct) * 1000:.3f} / {gen_through / len(through) * 1000:.3f},"
-        f" backend {backend_direct / len(direct) * 1000:.3f} / {backend_through / len(through) * 1000:.3f}"
+        f" generator {sum(r.generator_cpu for r in direct) / d_n * 1000:.3f}"
+        f" / {sum(r.generator_cpu for r in through) / t_n * 1000:.3f},"
+        f" backend {backend_direct / d_n * 1000:.3f} / {backend_through / t_n * 1000:.3f}"
     )
 
 
-async def one_connection(gateway_url: str, direct_url: str, headers: dict[str, str], n: int) -> None:
-    async def run(url: str) -> list[float]:
-        out = []
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-            for _ in range(n):
-                t0 = time.perf_counter()
-                async with session.get(url, headers=headers) as response:
-                    await response.read()
-                out.append(time.perf_counter() - t0)
-        return out
-
+async def one_connection(
+    gen: Generator, gateway_url: str, direct_url: str, headers: dict[str, str], seconds: float
+) -> None:
     direct, through = [], []
     for _ in range(2):
-        direct += await run(direct_url)
-        through += await run(gateway_url)
-    added = statistics.median(through) * 1000 - statistics.median(direct) * 1000
-    print(f"\n== one connection, {2 * n} sequential requests each way")
-    print(
-        f"p50 direct {statistics.median(direct) * 1000:.3f} ms,"
-        f" through {statistics.median(through) * 1000:.3f} ms,"
-        f" added {added:.3f} ms   (aim <= 0.5)"
-    )
+        direct.append(await gen.run(direct_url, headers, seconds, 1))
+        through.append(await gen.run(gateway_url, headers, seconds, 1))
+    d50 = statistics.median(r.p50_ms for r in direct)
+    t50 = statistics.median(r.p50_ms for r in through)
+    print(f"\n== one connection, 2x{seconds}s each way")
+    print(f"p50 direct {d50:.3f} ms, through {t50:.3f} ms, added {t50 - d50:.3f} ms   (aim <= 0.5)")
 
 
 async def main() -> None:
@@ -220,12 +312,18 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--stream-mb", type=int, default=100)
-    parser.add_argument("--transports", action="store_true", help="also compare httpx and aiohttp proxies")
+    parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
+    parser.add_argument("--backend", choices=["fastapi", "asgi"], default="fastapi")
+    parser.add_argument("--transports", action="store_true", help="also the minimal proxies on each client")
     args = parser.parse_args()
 
+    gen = Generator(ensure_wrk() if args.generator == "wrk" else None)
+    if args.generator == "wrk" and gen.wrk is None:
+        print("wrk is not installed and could not be: using the Python generator")
+    print(f"generator: {gen.name}; backend: {args.backend}")
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     tokens = TokenFactory()
     jwks = tmp / "jwks.json"
@@ -233,9 +331,8 @@ async def main() -> None:
     headers = tokens.headers(client_id="bench", scopes=["incidents:export"])
     bport, gport = free_port(), free_port()
     backend_url = f"http://127.0.0.1:{bport}"
-    procs = [
-        start("bench.gateway_backend:create_app", bport, {"BENCH_JWKS_FILE": str(jwks)}, tmp / "backend.log")
-    ]
+    factory = "bench.gateway_backend:" + ("create_app" if args.backend == "fastapi" else "create_asgi_app")
+    procs = [start(factory, bport, {"BENCH_JWKS_FILE": str(jwks)}, tmp / "backend.log")]
     try:
         gateway = start(
             "gateway.main:create_app",
@@ -256,6 +353,7 @@ async def main() -> None:
         path = "/v1/bench/hello"
         backend_pid = procs[0].pid
         await compare(
+            gen,
             "gateway vs direct",
             gateway_url + path,
             backend_url + path,
@@ -264,7 +362,7 @@ async def main() -> None:
             args,
             backend_pid,
         )
-        await one_connection(gateway_url + path, backend_url + path, headers, 1000)
+        await one_connection(gen, gateway_url + path, backend_url + path, headers, min(args.seconds, 3.0))
 
         size = args.stream_mb << 20
         before, peak, received = await stream_memory(
@@ -281,11 +379,13 @@ async def main() -> None:
             for name, factory in (
                 ("httpx", "bench.gateway_transports:httpx_app"),
                 ("aiohttp", "bench.gateway_transports:aiohttp_app"),
+                ("the gateway's client", "bench.gateway_transports:upstream_app"),
             ):
                 port = free_port()
-                proc = start(factory, port, {"BENCH_UPSTREAM": backend_url}, tmp / f"{name}.log")
+                proc = start(factory, port, {"BENCH_UPSTREAM": backend_url}, tmp / f"{port}.log")
                 procs.append(proc)
                 await compare(
+                    gen,
                     f"minimal ASGI proxy on {name}",
                     f"http://127.0.0.1:{port}{path}",
                     backend_url + path,

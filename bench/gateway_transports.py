@@ -1,8 +1,11 @@
-"""The forwarding path alone, on two clients: the same minimal ASGI proxy on httpx and on aiohttp.
+"""The forwarding path alone, on three clients: the same minimal ASGI proxy on httpx, on aiohttp and
+on the gateway's own upstream client (gateway/upstream.py).
 
-PERFORMANCE.md chose aiohttp for the gateway because httpx's pool (httpcore 1.0.9) cost milliseconds
-of CPU per proxied request. `gateway_throughput.py --transports` runs both against the same backend,
-so the choice can be revisited when httpx changes. BENCH_UPSTREAM is the backend's base URL.
+PERFORMANCE.md ruled out httpx for the gateway (its pool, httpcore 1.0.9, cost milliseconds of CPU
+per proxied request) and suggested aiohttp; measured here, aiohttp's client was still most of the
+gateway's CPU, so the gateway has its own small client on httptools. `gateway_throughput.py
+--transports` runs all three against the same backend, so the choice can be revisited when the
+libraries change. BENCH_UPSTREAM is the backend's base URL.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import os
 import aiohttp
 import httpx
 from starlette.types import Receive, Scope, Send
+
+from gateway.upstream import UpstreamPool
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9001")
 HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"host", b"date", b"server"}
@@ -70,6 +75,29 @@ def aiohttp_app():
             body = await r.read()
             out = [(k, v) for k, v in r.raw_headers if k.lower() not in HOP]
         await send({"type": "http.response.start", "status": r.status, "headers": out})
+        await send({"type": "http.response.body", "body": body})
+
+    return _lifespan_app(start, stop, forward)
+
+
+def upstream_app():
+    pool = UpstreamPool(UPSTREAM, limit=256, connect_timeout=3)
+
+    async def start() -> None:
+        return None
+
+    async def stop() -> None:
+        pool.close()
+
+    async def forward(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k not in HOP]
+        response = await pool.request(scope["method"], scope["raw_path"], headers, None, read_timeout=30)
+        try:
+            body = await response.read()
+        finally:
+            response.release()
+        out = [(k, v) for k, v in response.raw_headers if k.lower() not in HOP]
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
         await send({"type": "http.response.body", "body": body})
 
     return _lifespan_app(start, stop, forward)
