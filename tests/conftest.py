@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from servicekit.jwt import SigningKey, generate_private_key_pem
 from servicekit.testing import TokenFactory, migrated_database
 
 ROOT = Path(__file__).resolve().parent.parent
+# Many apps start and stop in this one process: none of them may freeze its objects for good
+# (servicekit.app.freeze_startup_objects). Services started as processes still do.
+os.environ["PLATFORM_GC_FREEZE"] = "false"
 SERVICE_DIRS = {
     "identity": ROOT / "services" / "identity",
     "incidents": ROOT / "services" / "incidents",

@@ -4,6 +4,7 @@ pagination, change feeds, audit, settings."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import uuid
 
@@ -13,12 +14,14 @@ from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select, text
 
+from servicekit.auth import StaticKeySource
+from servicekit.clock import FrozenClock
 from servicekit.db import create_engine, make_sessionmaker
 from servicekit.feeds import next_sequence
 from servicekit.models import AuditEntry
 from servicekit.settings import ServiceSettings
 from servicekit.testing import TokenFactory
-from tests.kit.kitapp import Note
+from tests.kit.kitapp import Note, create_app
 
 WRITE = {"scopes": ["notes:write", "notes:read"], "roles": ["teacher"]}
 
@@ -216,3 +219,16 @@ async def test_readyz_and_metrics(kit_client: httpx.AsyncClient) -> None:
     await kit_client.get("/livez")
     metrics = (await kit_client.get("/metrics")).text
     assert 'http_requests_total{method="GET",route="/livez",service="service",status="200"}' in metrics
+
+
+async def test_start_up_objects_are_frozen_out_of_the_collector_unless_turned_off(kit_database: str) -> None:
+    for freeze in (False, True):
+        settings = ServiceSettings(database_url=kit_database, environment="test", gc_freeze=freeze)
+        app = create_app(settings, clock=FrozenClock(), key_source=StaticKeySource([]))
+        gc.unfreeze()
+        try:
+            async with app.router.lifespan_context(app):
+                assert (gc.get_freeze_count() > 0) is freeze
+        finally:
+            gc.unfreeze()
+            await app.state.engine.dispose()

@@ -22,6 +22,7 @@ from gateway.proxy import Proxy
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.routes import RouteTable, admin_app
 from gateway.upstream import UpstreamPool
+from servicekit.app import freeze_startup_objects
 from servicekit.auth import JWKSKeySource, KeySource, TokenVerifier
 from servicekit.clock import Clock, SystemClock
 from servicekit.logs import configure_logging
@@ -111,6 +112,8 @@ class Gateway:
                 await self.key_source.refresh()
             except Exception as exc:  # noqa: BLE001 - any failure: fetch on first use instead
                 log.warning("JWKS not fetched at start: %s", type(exc).__name__)
+        if self.settings.gc_freeze:
+            freeze_startup_objects()
         try:
             yield
         finally:

@@ -42,6 +42,11 @@ class ServiceSettings(BaseSettings):
     feed_client_id: str = ""
     feed_client_secret: SecretStr = SecretStr("")
     follow_interval_seconds: float = 5.0
+    # After start-up, move what is alive (the app, its models, SQLAlchemy's and pydantic's
+    # machinery) out of the garbage collector's reach: otherwise every full collection walks it
+    # all again, and under load that was a third of the consent check's CPU and most of its p99
+    # (bench/consent_check.py). Off only where many apps share one process (the in-process tests).
+    gc_freeze: bool = platform_field("GC_FREEZE", True)  # type: ignore[assignment]
 
     def development_secrets(self) -> list[str]:
         """Names of settings that still hold a development secret (subclasses add theirs)."""

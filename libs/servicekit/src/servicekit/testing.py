@@ -232,7 +232,8 @@ class ServiceProcess:
                 str(self.port),
                 "--no-access-log",
             ],
-            env={**os.environ, **self.env},
+            # A real process runs as deployed: start-up objects frozen (the test process does not).
+            env={**os.environ, "PLATFORM_GC_FREEZE": "true", **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
