@@ -257,3 +257,47 @@ async def test_another_schools_equipment_is_404(
     for attempt in attempts:
         assert (await attempt).status_code == 404
     assert (await client.get(ASSETS, params={"asset_tag": "STAR-0042"}, headers=theirs)).json()["items"] == []
+
+
+def assert_date_refused(response: httpx.Response, field: str, expected: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["field"] == f"body.{field}" and expected in error["message"]
+
+
+async def test_dates_and_times_in_bodies_are_text_never_numbers(
+    client: httpx.AsyncClient, school: World
+) -> None:
+    lead = school.as_role("computing_lead")
+    bought = await client.post(ASSETS, json=laptop(purchased_on=1700000000), headers=lead)
+    assert_date_refused(bought, "purchased_on", "YYYY-MM-DD")
+    assert (await client.get(ASSETS, headers=lead)).json()["items"] == []
+
+    item = await add(client, school)
+    url = f"{ASSETS}/{item['id']}"
+    changed = await client.patch(url, json={"purchased_on": "0"}, headers={**lead, "If-Match": '"1"'})
+    assert_date_refused(changed, "purchased_on", "YYYY-MM-DD")
+    lend = {"borrower_id": str(school.staff["teacher"]), "due_on": 0}
+    assert_date_refused(await client.post(f"{url}/loans", json=lend, headers=lead), "due_on", "YYYY-MM-DD")
+    for scanned_at in (1700000000, "0.5", "2026-09-07T08:00:00"):
+        scan = {"scanned_at": scanned_at, "tool": "Sophos Endpoint", "result": "clean"}
+        assert_date_refused(
+            await client.post(f"{url}/scans", json=scan, headers=lead), "scanned_at", "RFC 3339"
+        )
+    disposal = {
+        "disposed_on": True,
+        "agency": "Green IT Recycling Ltd",
+        "receipt_reference": "GIT-5531",
+        "data_destruction": "forensic_wipe",
+        "certificate_reference": "WIPE-88121",
+    }
+    disposed = await client.post(f"{url}/disposal", json=disposal, headers=lead)
+    assert_date_refused(disposed, "disposed_on", "YYYY-MM-DD")
+
+    after = (await client.get(url, headers=lead)).json()
+    assert after["status"] == "in_service" and after["purchased_on"] is None
+    assert after["last_clean_scan_at"] is None and after["updated_at"] == item["updated_at"]
+    assert (await client.get(f"{url}/scans", headers=lead)).json() == []
+    assert (await client.get(LOANS, headers=school.as_role("office"))).json()["items"] == []
+    assert (await client.get(f"{url}/disposal", headers=lead)).status_code == 404

@@ -44,7 +44,7 @@ async def withdraw(client: httpx.AsyncClient, school: World, device_id: str) -> 
     assert response.status_code == 201, response.text
 
 
-def use(taken_on: str, **overrides: object) -> dict[str, object]:
+def use(taken_on: object, **overrides: object) -> dict[str, object]:
     body: dict[str, object] = {
         "taken_on": taken_on,
         "purpose": "school_trip",
@@ -264,6 +264,9 @@ async def test_bad_input_is_refused_and_records_nothing(client: httpx.AsyncClien
         use("2026-09-07", purpose="holiday_snaps"),
         use("2026-09-07", pupils_count=-1),
         use("7 September"),
+        use(0),  # pydantic alone would take these as seconds since 1970
+        use(1788739200),
+        use("0.5"),
     ):
         response = await client.post(url, json=body, headers=teacher)
         assert response.status_code == 422, body

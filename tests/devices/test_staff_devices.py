@@ -71,6 +71,27 @@ async def test_the_head_permits_images_until_a_time(
     assert [p["action"] for p in later["image_permissions"]] == ["granted"]
 
 
+async def test_a_permission_ends_at_an_rfc3339_time_never_a_number(
+    client: httpx.AsyncClient, school: World
+) -> None:
+    device = await note(client, school, str(school.staff["teacher"]))
+    url = f"{URL}/{device['id']}/image-permissions"
+    head = school.as_role("head_teacher")
+    for until in (1788800000, "1788800000", "0.5", "2026-09-07T16:00:00"):
+        grant = {
+            "permitted_by": str(school.staff["head_teacher"]),
+            "valid_until": until,
+            "purpose": "Sports day",
+        }
+        refused = await client.post(url, json=grant, headers=head)
+        assert refused.status_code == 422, until
+        assert refused.headers["content-type"] == "application/problem+json"
+        [error] = refused.json()["errors"]
+        assert error["field"] == "body.valid_until" and "RFC 3339" in error["message"]
+    after = (await client.get(f"{URL}/{device['id']}", headers=head)).json()
+    assert after["images_permitted"] is False and after["image_permissions"] == []
+
+
 async def test_the_head_can_withdraw_permission(client: httpx.AsyncClient, school: World) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     head = str(school.staff["head_teacher"])

@@ -104,6 +104,22 @@ async def test_password_policy(
         assert response.json()["detail"]
 
 
+@pytest.mark.parametrize("expires_at", [1700000000, "1700000000", "2026-12-31T16:00:00"])
+async def test_an_expiry_is_an_rfc3339_time_with_an_offset_not_a_number(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory, expires_at
+) -> None:
+    school = await make_school(idapp)
+    person = await make_person(idapp, school, "visitor")
+    head = person_headers(signer, "head_teacher", school)
+    body = _body(person, ["visitor"], expires_at=expires_at)
+    refused = await api.post("/v1/identity/users", json=body, headers=head)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    [error] = refused.json()["errors"]
+    assert error["field"] == "body.expires_at" and "RFC 3339" in error["message"]
+    assert (await api.get("/v1/identity/users", headers=head)).json()["items"] == []
+
+
 async def test_overlong_password_is_refused_before_hashing(
     api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

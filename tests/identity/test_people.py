@@ -107,6 +107,38 @@ async def test_bad_people_are_refused(client: httpx.AsyncClient, tokens: TokenFa
     assert (await client.get(PEOPLE, headers=staff(tokens, school))).json()["items"] == []
 
 
+@pytest.mark.parametrize("value", [0, 1700000000, "0.5", True, "2021-03-04T00:00:00Z"])
+async def test_a_date_of_birth_is_yyyy_mm_dd_text_not_a_number(
+    client: httpx.AsyncClient, tokens: TokenFactory, value
+) -> None:
+    school = await make_school(client, tokens)
+    body = {"school_id": school, "kind": "pupil", "given_name": "Ada", "family_name": "L", "year_group": "3"}
+    response = await client.post(PEOPLE, json={**body, "date_of_birth": value}, headers=staff(tokens, school))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [(e["field"], e["type"]) for e in response.json()["errors"]] == [
+        ("body.date_of_birth", "date_format")
+    ]
+    assert "YYYY-MM-DD" in response.json()["errors"][0]["message"]
+    assert (await client.get(PEOPLE, headers=staff(tokens, school))).json()["items"] == []
+
+
+async def test_a_leaving_date_or_a_changed_birth_date_is_never_a_number(
+    client: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    school = await make_school(client, tokens)
+    pupil = await make_person(client, tokens, school, date_of_birth="2019-05-06")
+    url = f"{PEOPLE}/{pupil['id']}"
+    head = staff(tokens, school)
+    left = await client.post(f"{url}/leave", json={"left_on": 0}, headers=head)
+    assert left.status_code == 422 and left.json()["errors"][0]["field"] == "body.left_on"
+    changed = await client.patch(url, json={"date_of_birth": "0"}, headers={**head, "If-Match": '"1"'})
+    assert changed.status_code == 422 and changed.json()["errors"][0]["field"] == "body.date_of_birth"
+    current = (await client.get(url, headers=head)).json()
+    assert current["is_on_roll"] is True and current["left_on"] is None
+    assert current["date_of_birth"] == "2019-05-06" and current["version"] == 1
+
+
 async def test_only_pupils_have_a_year_group(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
     school = await make_school(client, tokens)
     body = {"school_id": school, "kind": "staff", "given_name": "T", "family_name": "S", "year_group": "3"}

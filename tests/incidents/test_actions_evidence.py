@@ -73,6 +73,43 @@ async def test_action_fields_depend_on_kind(client, school, incident_body) -> No
     assert teacher.status_code == 403
 
 
+async def test_action_and_evidence_dates_are_text_never_numbers(client, school, incident_body) -> None:
+    created = await report(client, school, incident_body())
+    base = f"/v1/incidents/{created['id']}"
+    lead = school.headers("safeguarding_lead")
+    pupil = str(school.pupils[1])
+    removal = {"kind": "sanction", "sanction": "access_removed", "person_id": pupil}
+    evidence = {
+        "kind": "document",
+        "description": "Written account",
+        "stored_at": "DSL safe",
+        "held_by": "DSL",
+    }
+    attempts = [
+        (
+            "actions",
+            {**removal, "occurred_at": WHEN, "access_removed_until": 1790000000},
+            "access_removed_until",
+        ),
+        ("actions", {**removal, "occurred_at": WHEN, "access_removed_until": "0"}, "access_removed_until"),
+        (
+            "actions",
+            {**removal, "occurred_at": 1788770000, "access_removed_until": "2026-09-21"},
+            "occurred_at",
+        ),
+        ("evidence", {**evidence, "handed_to_police_at": 0}, "handed_to_police_at"),
+        ("evidence", {**evidence, "handed_to_police_at": "0.5"}, "handed_to_police_at"),
+    ]
+    for path, body, field in attempts:
+        response = await client.post(f"{base}/{path}", json=body, headers=lead)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in response.json()["errors"]] == [f"body.{field}"]
+    assert (await client.get(f"{base}/actions", headers=lead)).json() == []
+    assert (await client.get(f"{base}/evidence", headers=lead)).json() == []
+    assert (await client.get(base, headers=lead)).json()["version"] == created["version"]
+
+
 async def test_police_referral_sets_the_legal_hold(client, school, incident_body) -> None:
     created = await report(client, school, incident_body("grooming"))
     incident_url = f"/v1/incidents/{created['id']}"

@@ -127,6 +127,33 @@ async def test_paper_details_are_checked(
         assert response.status_code == 422, body
 
 
+async def test_consent_dates_are_yyyy_mm_dd_text_never_numbers(
+    client: httpx.AsyncClient, school: School, app
+) -> None:
+    amy = await school.pupil()
+    carer = await school.carer(amy)
+    office = await school.as_role("office")
+    parent = school.as_parent(carer)
+    grants = [{"purpose": "mle", "media_type": "photo", "level": "individual"}]
+    # Pydantic alone would read 0 as 1970-01-01 and 1788739200 as 2026-09-07 (seconds since 1970).
+    attempts = [
+        (f"{BASE}/records", form(amy, carer, valid_until=0), office, "valid_until"),
+        (f"{BASE}/records", form(amy, carer, valid_until="0.5"), office, "valid_until"),
+        (f"{BASE}/records", form(amy, carer, form_dated_on=1788739200), office, "form_dated_on"),
+        (f"{BASE}/children/{amy}/records", {"grants": grants, "valid_until": 0}, parent, "valid_until"),
+        (f"{BASE}/children/{amy}/records", {"grants": grants, "valid_until": True}, parent, "valid_until"),
+    ]
+    for url, body, headers, field in attempts:
+        response = await client.post(url, json=body, headers=headers)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == "application/problem+json"
+        [error] = response.json()["errors"]
+        assert error["field"] == f"body.{field}" and "YYYY-MM-DD" in error["message"]
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).where(ConsentVersion.pupil_id == amy)) == 0
+    assert (await client.get(f"{BASE}/pupils/{amy}", headers=office)).json()["current"] is None
+
+
 async def test_another_schools_pupil_is_not_found(
     client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from servicekit.params import IsoDate, Rfc3339
+
 Text50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -47,7 +49,7 @@ class AssetCreate(BaseModel):
     location: Text200
     holds_personal_data: bool
     is_encrypted: bool
-    purchased_on: date | None = None
+    purchased_on: IsoDate | None = None
     notes: Text2000 | None = None
 
 
@@ -62,7 +64,7 @@ class AssetUpdate(BaseModel):
     holds_personal_data: bool | None = None
     is_encrypted: bool | None = None
     status: EditableStatus | None = None
-    purchased_on: date | None = None
+    purchased_on: IsoDate | None = None
     notes: Text2000 | None = None
 
 
@@ -91,7 +93,7 @@ class LoanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     borrower_id: uuid.UUID
-    due_on: date
+    due_on: IsoDate
     purpose: Text500 | None = None
 
 
@@ -119,7 +121,7 @@ class LoanRead(BaseModel):
 class ScanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scanned_at: datetime
+    scanned_at: Rfc3339
     tool: Text100
     result: ScanResult
     detail: Text2000 | None = None
@@ -147,7 +149,7 @@ class StaleScanRead(BaseModel):
 class DisposalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    disposed_on: date
+    disposed_on: IsoDate
     agency: Text200
     receipt_reference: Text100
     data_destruction: DataDestruction

@@ -278,8 +278,6 @@ async def record_scan(
     by: str,
     now: datetime,
 ) -> AssetScan:
-    if scanned_at.tzinfo is None:
-        raise Unprocessable("scanned_at must carry a time zone (RFC 3339).", slug="validation-error")
     if scanned_at > now + timedelta(minutes=5):
         raise Unprocessable("scanned_at must not be in the future.", slug="validation-error")
     values: dict[str, Any] = {}

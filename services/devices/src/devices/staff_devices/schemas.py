@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from servicekit.params import IsoDate, Rfc3339
+
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -32,7 +34,7 @@ class ImagePermissionGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     permitted_by: uuid.UUID
-    valid_until: datetime
+    valid_until: Rfc3339
     purpose: Text2000
 
 
@@ -86,7 +88,7 @@ class StaffDeviceRead(BaseModel):
 class ImageUseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    taken_on: date
+    taken_on: IsoDate
     purpose: ImageUsePurpose
     description: Text500
     pupils_count: int | None = Field(default=None, ge=0, le=5000)

@@ -135,8 +135,6 @@ async def grant_images(
 ) -> StaffDevice:
     """The head's consent to take images on this device until a given time (the policy asks for it)."""
     await people.require_head_teacher(session, device.school_id, permitted_by, field="permitted_by")
-    if valid_until.tzinfo is None:
-        raise Unprocessable("valid_until must carry a time zone (RFC 3339).", slug="validation-error")
     if valid_until <= now:
         raise Unprocessable("valid_until must be in the future.", slug="validation-error")
     device = await _change(session, device, now=now)

@@ -8,9 +8,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from identity.security.passwords import MAX_LENGTH
+from servicekit.params import Rfc3339
 
 Role = Literal[
     "platform_admin",
@@ -37,7 +38,7 @@ class AccountCreate(BaseModel):
     password: str = Password
     roles: list[Role] = Field(min_length=1, max_length=11)
     la_code: str | None = Field(default=None, pattern=r"^\d{3}$")
-    expires_at: AwareDatetime | None = None
+    expires_at: Rfc3339 | None = None
 
 
 class AccountRead(BaseModel):

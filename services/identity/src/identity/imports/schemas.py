@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,6 +15,7 @@ from identity.people.schemas import (
     YearGroup,
     person_rule_problem,
 )
+from servicekit.params import IsoDate
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("external_ref", "kind", "given_name", "family_name")
@@ -34,7 +34,7 @@ class ImportRow(BaseModel):
     given_name: Name
     family_name: Name
     year_group: YearGroup | None = None
-    date_of_birth: date | None = None
+    date_of_birth: IsoDate | None = None
     carer_of: ExternalRef | None = None
     relationship: Relationship | None = None
     parental_responsibility: bool | None = None

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from identity.people.models import CarerLink
 from identity.people.upn import upn_problem
+from servicekit.params import IsoDate
 
 PersonKind = Literal["pupil", "staff", "parent", "governor", "visitor"]
 YearGroup = Literal["N", "R", "1", "2", "3", "4", "5", "6"]
@@ -52,7 +53,7 @@ class PersonCreate(BaseModel):
     family_name: Name
     year_group: YearGroup | None = None
     external_ref: ExternalRef | None = None
-    date_of_birth: date | None = None
+    date_of_birth: IsoDate | None = None
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
@@ -71,13 +72,13 @@ class PersonUpdate(BaseModel):
     family_name: Name | None = None
     year_group: YearGroup | None = None
     external_ref: ExternalRef | None = None
-    date_of_birth: date | None = None
+    date_of_birth: IsoDate | None = None
 
 
 class PersonLeave(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    left_on: date | None = None
+    left_on: IsoDate | None = None
 
 
 class PersonRead(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from incidents.incident.constants import (
     FILE_EVIDENCE_KINDS,
@@ -22,24 +22,8 @@ from incidents.incident.constants import (
     Severity,
     Status,
 )
+from servicekit.params import IsoDate, Rfc3339
 
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must include a time zone (RFC 3339), e.g. 2026-09-07T08:30:00Z")
-    return value
-
-
-def _not_a_number(value: object) -> object:
-    # Pydantic would read 0 or "0.5" as seconds since 1970; the API takes RFC 3339 text only.
-    if isinstance(value, int | float) or (
-        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
-    ):
-        raise ValueError("an RFC 3339 date-time, e.g. 2026-09-07T08:30:00Z")
-    return value
-
-
-AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -57,7 +41,7 @@ class PersonIn(_In):
 class IncidentCreate(_In):
     category: Category
     severity: Severity
-    occurred_at: AwareDatetime
+    occurred_at: Rfc3339
     summary: Text
     location: Location
     people: list[PersonIn] = Field(default_factory=list, max_length=50)
@@ -69,7 +53,7 @@ class IncidentUpdate(_In):
     category: Category | None = None
     severity: Severity | None = None
     status: Status | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Rfc3339 | None = None
     summary: Text | None = None
     location: Location | None = None
     legal_hold: bool | None = None
@@ -126,11 +110,11 @@ class ActionCreate(_In):
     """One entry of the chronology; which fields it needs depends on its kind."""
 
     kind: ActionKind
-    occurred_at: AwareDatetime
+    occurred_at: Rfc3339
     note: Text | None = None
     person_id: uuid.UUID | None = None
     sanction: Sanction | None = None
-    access_removed_until: date | None = None
+    access_removed_until: IsoDate | None = None
     referred_to: ReferralBody | None = None
     decision: ReferralDecision | None = None
     rationale: Text | None = None
@@ -194,7 +178,7 @@ class EvidenceCreate(_In):
     held_by: ShortText
     sha256: Sha256 | None = None
     device_secured: bool = False
-    handed_to_police_at: AwareDatetime | None = None
+    handed_to_police_at: Rfc3339 | None = None
     police_reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from media_consent.consent.rules import MediaType, Purpose
+from servicekit.params import IsoDate
 
 LevelName = Literal["none", "group", "individual"]
 
@@ -39,8 +40,8 @@ class ConsentRecordCreate(BaseModel):
     pupil_id: uuid.UUID
     given_by: uuid.UUID = Field(description="A carer with parental responsibility for the pupil.")
     grants: list[Grant] = Field(max_length=14, description="Pairs not listed are `none`.")
-    valid_until: date | None = Field(default=None, description="The last day the consent holds.")
-    form_dated_on: date | None = Field(
+    valid_until: IsoDate | None = Field(default=None, description="The last day the consent holds.")
+    form_dated_on: IsoDate | None = Field(
         default=None, description="The date on the paper form (required when staff enter a form)."
     )
     collected_by: uuid.UUID | None = Field(
@@ -59,7 +60,7 @@ class OwnConsentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     grants: list[Grant] = Field(max_length=14)
-    valid_until: date | None = None
+    valid_until: IsoDate | None = None
 
     @model_validator(mode="after")
     def _check(self) -> OwnConsentCreate:
