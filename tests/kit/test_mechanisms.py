@@ -224,7 +224,7 @@ async def test_readyz_and_metrics(kit_client: httpx.AsyncClient) -> None:
 async def test_start_up_objects_are_frozen_out_of_the_collector_unless_turned_off(kit_database: str) -> None:
     for freeze in (False, True):
         settings = ServiceSettings(database_url=kit_database, environment="test", gc_freeze=freeze)
-        app = create_app(settings, clock=FrozenClock(), key_source=StaticKeySource([]))
+        app = create_app(settings, clock=FrozenClock(), key_source=StaticKeySource(lambda: []))
         gc.unfreeze()
         try:
             async with app.router.lifespan_context(app):
