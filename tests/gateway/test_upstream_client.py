@@ -74,7 +74,7 @@ def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:
 
 
 def pool_for(server: Server, **kwargs: float) -> UpstreamPool:
-    return UpstreamPool(server.url, limit=8, connect_timeout=2, **kwargs)  # type: ignore[arg-type]
+    return UpstreamPool(server.url, limit=8, connect_timeout=2, **kwargs)
 
 
 async def test_a_request_is_written_once_with_its_own_framing_and_the_connection_is_kept() -> None:
