@@ -274,7 +274,7 @@ async def main() -> None:
     bare_port, service_port, gateway_port = free_port(), free_port(), free_port()
     bare = f"http://127.0.0.1:{bare_port}"
     procs = [
-        start("bench.consent_bare:create_app", bare_port, {"BENCH_JWKS_FILE": str(jwks)}, tmp / "bare.log")
+        start("bench.gateway_backend:create_app", bare_port, {"BENCH_JWKS_FILE": str(jwks)}, tmp / "bare.log")
     ]
     try:
         procs.append(

@@ -1,9 +1,11 @@
-"""The backends the gateway benchmarks forward to.
+"""The bare backends the benchmarks compare with.
 
 `create_app` is a FastAPI app shaped like the platform's services: `GET /v1/bench/hello` is an
 `async def` endpoint returning a small model (PERFORMANCE.md's "FastAPI hello"), the endpoint the
-gateway is compared on, direct and through it. `create_asgi_app` is the same routes as a bare ASGI
-callable, as cheap as an answer gets (`--backend asgi`: the gateway against the ceiling).
+gateway is compared on, direct and through it; `POST /v1/bare/checks` takes a consent check's body
+and answers a small model (no token check, no database): bench/consent_check.py's baseline.
+`create_asgi_app` answers the hello as a bare ASGI callable, as cheap as an answer gets
+(`--backend asgi`: the gateway against the ceiling).
 Both stream `GET /v1/bench/big?size=N` (N bytes, no Content-Length, like the CSV export) and serve
 `/.well-known/jwks.json` from the file named by BENCH_JWKS_FILE.
 """
@@ -12,12 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
 HELLO = b'{"status":"ok","items":[1,2,3]}'
@@ -27,6 +30,20 @@ CHUNK = b"x" * 65536
 class Hello(BaseModel):
     status: str
     items: list[int]
+
+
+class CheckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(max_length=20)
+    media_type: str = Field(max_length=10)
+    framing: str = Field(max_length=12)
+    pupil_ids: list[uuid.UUID] = Field(max_length=200)
+
+
+class CheckAnswer(BaseModel):
+    decision: str
+    count: int
 
 
 def _jwks() -> dict[str, Any]:
@@ -58,6 +75,10 @@ def create_app() -> FastAPI:
     @app.get("/v1/bench/hello")
     async def hello() -> Hello:
         return Hello(status="ok", items=[1, 2, 3])
+
+    @app.post("/v1/bare/checks")
+    async def check(body: CheckBody) -> CheckAnswer:
+        return CheckAnswer(decision="allow", count=len(body.pupil_ids))
 
     @app.get("/v1/bench/big")
     async def big(size: int = 1048576) -> StreamingResponse:
