@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -46,7 +47,15 @@ sys.path[:0] = [
 
 from sqlalchemy import create_engine, insert  # noqa: E402
 
-from bench.gateway_throughput import Generator, Run, cpu_seconds, ensure_wrk, start  # noqa: E402
+from bench.gateway_throughput import (  # noqa: E402
+    Generator,
+    Run,
+    cpu_seconds,
+    ensure_wrk,
+    paced,
+    pct,
+    start,
+)
 from media_consent.checks import pg  # noqa: E402
 from media_consent.checks.service import load_facts  # noqa: E402
 from media_consent.consent.models import ConsentCurrent  # noqa: E402
@@ -175,6 +184,39 @@ async def compare(
         )
 
 
+async def at_a_fixed_rate(
+    gateway: str, ids: list[uuid.UUID], headers: dict[str, str], args: argparse.Namespace
+) -> None:
+    """Tail latency at the same offered load for both (open loop, below either's capacity): what a
+    caller waits for at a given rate, which the closed loop above cannot show (there, latency is
+    connections divided by throughput)."""
+    print(
+        f"\n== latency at a fixed {args.rate:.0f} requests/s, open loop, up to {args.connections} connections"
+    )
+    for count in (1, 30):
+        body = json.dumps(
+            {
+                "purpose": "website",
+                "media_type": "photo",
+                "framing": "group",
+                "pupil_ids": [str(i) for i in ids[:count]],
+            }
+        ).encode()
+        urls = {"bare": f"{gateway}/v1/bare/checks", "check": f"{gateway}/v1/media-consent/checks"}
+        done: dict[str, list[float]] = {"bare": [], "check": []}
+        for n in range(args.rounds):
+            for kind in ("bare", "check") if n % 2 == 0 else ("check", "bare"):
+                done[kind] += await paced(
+                    urls[kind], headers, args.rate, args.seconds, args.connections, body
+                )
+        bare, check = done["bare"], done["check"]
+        print(
+            f"{count:2d} pupils: bare p50 {pct(bare, 0.5):6.2f} ms p99 {pct(bare, 0.99):6.2f} ms;"
+            f" check p50 {pct(check, 0.5):6.2f} ms p99 {pct(check, 0.99):6.2f} ms;"
+            f" p99 ratio {pct(check, 0.99) / pct(bare, 0.99):.2f}"
+        )
+
+
 async def read_path(url: str, ids: list[uuid.UUID], seconds: float, concurrency: int) -> None:
     """The check's read in-process, each way, against bare asyncpg reading the same rows; interleaved."""
     engine = create_async_engine(url, pool_size=10)
@@ -251,6 +293,9 @@ async def main() -> None:
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
     parser.add_argument(
+        "--rate", type=float, default=300, help="requests/s of the fixed-rate latency phase (0: skip it)"
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get(
             "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/esafety_bench"
@@ -323,8 +368,13 @@ async def main() -> None:
         )
         gateway = f"http://127.0.0.1:{gateway_port}"
         gen = Generator(ensure_wrk() if args.generator == "wrk" else None)
+        # The in-process generators' own full collections would stall every request in flight.
+        gc.collect()
+        gc.freeze()
         print(f"database: {'SQLite' if url.startswith('sqlite') else 'PostgreSQL'}; generator: {gen.name}")
         await compare(gen, gateway, ids, headers, {"bare": procs[0].pid, "check": procs[1].pid}, args)
+        if args.rate:
+            await at_a_fixed_rate(gateway, ids, headers, args)
     finally:
         for proc in reversed(procs):
             proc.terminate()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -132,6 +133,47 @@ async def load(
                 latencies.append(time.perf_counter() - t0)
 
         await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies
+
+
+async def paced(
+    url: str,
+    headers: dict[str, str],
+    rate: float,
+    seconds: float,
+    connections: int,
+    body: bytes | None = None,
+) -> list[float]:
+    """Open-loop load: requests start at `rate` per second whatever the answers do, over at most
+    `connections` connections. Each latency counts from when its request was due, so a request that
+    waited for a free connection is not flattered (no coordinated omission)."""
+    if body is not None:
+        headers = {**headers, "Content-Type": "application/json"}
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(due: float) -> None:
+            request = (
+                session.get(url, headers=headers)
+                if body is None
+                else session.post(url, data=body, headers=headers)
+            )
+            async with request as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+            latencies.append(time.perf_counter() - due)
+
+        start_at = time.perf_counter()
+        tasks = []
+        for n in range(int(rate * seconds)):
+            due = start_at + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(due)))
+        await asyncio.gather(*tasks)
     return latencies
 
 
@@ -324,6 +366,9 @@ async def main() -> None:
     if args.generator == "wrk" and gen.wrk is None:
         print("wrk is not installed and could not be: using the Python generator")
     print(f"generator: {gen.name}; backend: {args.backend}")
+    # The in-process generator's own full collections would stall every request in flight.
+    gc.collect()
+    gc.freeze()
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     tokens = TokenFactory()
     jwks = tmp / "jwks.json"
