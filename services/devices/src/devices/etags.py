@@ -13,7 +13,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[
         str | None,
         Header(max_length=100, description="The record's ETag; a stale one is 412 and changes nothing."),

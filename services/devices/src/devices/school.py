@@ -23,7 +23,7 @@ STAFF_KINDS = frozenset({"staff"})
 DEVICE_OWNER_KINDS = frozenset({"staff", "visitor", "governor"})
 
 
-def _school_id(principal: CurrentPrincipal) -> uuid.UUID:
+async def _school_id(principal: CurrentPrincipal) -> uuid.UUID:
     if principal.school_id is None:
         raise Forbidden("This needs a token bound to one school.", slug="no-school")
     return principal.school_id
@@ -32,7 +32,7 @@ def _school_id(principal: CurrentPrincipal) -> uuid.UUID:
 SchoolId = Annotated[uuid.UUID, Depends(_school_id)]
 
 
-def _timezone(request: Request) -> ZoneInfo:
+async def _timezone(request: Request) -> ZoneInfo:
     name: str = request.app.state.settings.timezone
     try:
         return ZoneInfo(name)

@@ -53,7 +53,7 @@ class SecurityState:
         self.not_before.set(str(account.id), account.not_before)
 
 
-def get_security(request: Request) -> SecurityState:
+async def get_security(request: Request) -> SecurityState:
     state: SecurityState = request.app.state.security
     return state
 
