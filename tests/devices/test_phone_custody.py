@@ -51,6 +51,9 @@ async def test_the_life_of_a_daily_handin(
     assert created["received_at"] == "2026-09-07T08:30:00Z"
     assert [e["kind"] for e in created["events"]] == ["received"]
     assert created["events"][0]["location"] == "Reception drawer 2"
+    # The answer is the record as stored.
+    stored = await client.get(f"{URL}/{created['id']}", headers=school.as_role("office"))
+    assert stored.json() == created
 
     clock.advance(hours=2)
     moved = await client.post(

@@ -74,18 +74,13 @@ async def create(
         received_by=by,
         version=1,
         updated_at=now,
+        # The first event is built with the record: one flush writes both, and the answer needs
+        # no read back (every column is set here; none has a database default).
+        events=[PhoneCustodyEvent(position=1, kind="received", at=now, by=by, location=storage_location)],
     )
     session.add(custody)
     await session.flush()
-    session.add(
-        PhoneCustodyEvent(
-            custody_id=custody.id, position=1, kind="received", at=now, by=by, location=storage_location
-        )
-    )
-    await session.flush()
-    loaded = await get(session, school_id=school_id, custody_id=custody.id)
-    assert loaded is not None
-    return loaded
+    return custody
 
 
 async def list_records(
