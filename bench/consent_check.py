@@ -132,6 +132,18 @@ def seed(url: str, school_id: uuid.UUID, count: int) -> list[uuid.UUID]:
     return ids
 
 
+def check_body(pupil_ids: list[uuid.UUID]) -> bytes:
+    """A group website photo of these pupils: the check both phases ask."""
+    return json.dumps(
+        {
+            "purpose": "website",
+            "media_type": "photo",
+            "framing": "group",
+            "pupil_ids": [str(i) for i in pupil_ids],
+        }
+    ).encode()
+
+
 async def compare(
     gen: Generator,
     gateway: str,
@@ -143,14 +155,7 @@ async def compare(
     """Bare and check, 1 and 30 pupils, interleaved in every round (ABCD, then DCBA)."""
     phases = []
     for count in (1, 30):
-        body = json.dumps(
-            {
-                "purpose": "website",
-                "media_type": "photo",
-                "framing": "group",
-                "pupil_ids": [str(i) for i in ids[:count]],
-            }
-        ).encode()
+        body = check_body(ids[:count])
         phases.append((count, "bare", f"{gateway}/v1/bare/checks", body))
         phases.append((count, "check", f"{gateway}/v1/media-consent/checks", body))
     for _, _, url, body in phases:  # warm up pools, caches, key loads
@@ -194,14 +199,7 @@ async def at_a_fixed_rate(
         f"\n== latency at a fixed {args.rate:.0f} requests/s, open loop, up to {args.connections} connections"
     )
     for count in (1, 30):
-        body = json.dumps(
-            {
-                "purpose": "website",
-                "media_type": "photo",
-                "framing": "group",
-                "pupil_ids": [str(i) for i in ids[:count]],
-            }
-        ).encode()
+        body = check_body(ids[:count])
         urls = {"bare": f"{gateway}/v1/bare/checks", "check": f"{gateway}/v1/media-consent/checks"}
         done: dict[str, list[float]] = {"bare": [], "check": []}
         for n in range(args.rounds):

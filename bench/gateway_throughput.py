@@ -104,6 +104,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+async def _one_request(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes | None
+) -> None:
+    """A GET, or a POST of `body`; anything but a 200 stops the run."""
+    request = (
+        session.get(url, headers=headers) if body is None else session.post(url, data=body, headers=headers)
+    )
+    async with request as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+
+
 async def load(
     url: str, headers: dict[str, str], seconds: float, connections: int, body: bytes | None = None
 ) -> list[float]:
@@ -121,15 +134,7 @@ async def load(
                 t0 = time.perf_counter()
                 if t0 >= deadline:
                     return
-                request = (
-                    session.get(url, headers=headers)
-                    if body is None
-                    else session.post(url, data=body, headers=headers)
-                )
-                async with request as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+                await _one_request(session, url, headers, body)
                 latencies.append(time.perf_counter() - t0)
 
         await asyncio.gather(*(worker() for _ in range(connections)))
@@ -154,15 +159,7 @@ async def paced(
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(due: float) -> None:
-            request = (
-                session.get(url, headers=headers)
-                if body is None
-                else session.post(url, data=body, headers=headers)
-            )
-            async with request as response:
-                await response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+            await _one_request(session, url, headers, body)
             latencies.append(time.perf_counter() - due)
 
         start_at = time.perf_counter()
