@@ -24,12 +24,7 @@ from servicekit.platform import PlatformRunner, PlatformSecrets, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-# PlatformSecrets field -> the variable an operator sets it with.
-ADMIN_ENV = {
-    "admin_username": "BOOTSTRAP_ADMIN_USERNAME",
-    "admin_password": "BOOTSTRAP_ADMIN_PASSWORD",
-    "admin_totp_secret": "BOOTSTRAP_ADMIN_TOTP_SECRET",
-}
+ADMIN_ENV = ("BOOTSTRAP_ADMIN_USERNAME", "BOOTSTRAP_ADMIN_PASSWORD", "BOOTSTRAP_ADMIN_TOTP_SECRET")
 
 
 def with_operator_admin(generated: PlatformSecrets, environ: Mapping[str, str]) -> PlatformSecrets:
@@ -38,19 +33,18 @@ def with_operator_admin(generated: PlatformSecrets, environ: Mapping[str, str]) 
     Raises BootstrapError (naming the variable, never echoing its value) when identity would
     refuse the result. The supplied values stay in memory: they are not written to var/.
     """
-    supplied = {field: environ[name] for field, name in ADMIN_ENV.items() if name in environ}
-    if "admin_totp_secret" in supplied:
-        supplied["admin_totp_secret"] = normalise_seed(supplied["admin_totp_secret"])
-    if "admin_username" in supplied:
-        supplied["admin_username"] = supplied["admin_username"].strip()
-    secrets = dataclasses.replace(generated, **supplied)
-    check_admin_settings(secrets.admin_username, secrets.admin_password, secrets.admin_totp_secret)
-    return secrets
+    username = environ.get("BOOTSTRAP_ADMIN_USERNAME", generated.admin_username).strip()
+    password = environ.get("BOOTSTRAP_ADMIN_PASSWORD", generated.admin_password)
+    seed = normalise_seed(environ.get("BOOTSTRAP_ADMIN_TOTP_SECRET", generated.admin_totp_secret))
+    check_admin_settings(username, password, seed)
+    return dataclasses.replace(
+        generated, admin_username=username, admin_password=password, admin_totp_secret=seed
+    )
 
 
 def operator_supplied(environ: Mapping[str, str]) -> frozenset[str]:
     """The BOOTSTRAP_ADMIN_* variables set in `environ` (their values are not to be shown)."""
-    return frozenset(name for name in ADMIN_ENV.values() if name in environ)
+    return frozenset(name for name in ADMIN_ENV if name in environ)
 
 
 def make_runner(
