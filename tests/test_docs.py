@@ -154,6 +154,8 @@ def test_every_doc_block_is_run_or_excused() -> None:
             where = f"docs/{doc}:{block.line}"
             assert block.lang, f"{where}: tag the block (`text` if it is not a command)"
             assert block.lang in SHELL | PYTHON | INERT, f"{where}: unknown tag {block.lang!r}"
+            if block.lang in SHELL:
+                assert not re.search(r"\bjq\b", block.code), f"{where}: parse JSON with python3, not jq"
             if (doc, block.first_line) in NOT_RUN:
                 seen_exceptions.add((doc, block.first_line))
                 continue
