@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import secrets
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +98,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def seed(runner: PlatformRunner) -> Path:
+def admin_line(runner: PlatformRunner, hidden: Collection[str]) -> str:
+    """The administrator's line of the credentials file: what the operator set is named, not shown."""
+    s = runner.secrets
+    password = "(your BOOTSTRAP_ADMIN_PASSWORD)" if "BOOTSTRAP_ADMIN_PASSWORD" in hidden else s.admin_password
+    totp = (
+        "your BOOTSTRAP_ADMIN_TOTP_SECRET" if "BOOTSTRAP_ADMIN_TOTP_SECRET" in hidden else s.admin_totp_secret
+    )
+    return f"Platform admin: {s.admin_username} / {password} (TOTP secret {totp})"
+
+
+def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
+    """Seed the demo school; `hidden`: the BOOTSTRAP_ADMIN_* variables the operator set (not written out)."""
     gateway = httpx.Client(base_url=runner.url("gateway"), timeout=60)
     s = runner.secrets
     admin = bearer(sign_in(gateway, s.admin_username, s.admin_password, s.admin_totp_secret))
     school = _ok(gateway.post("/v1/identity/schools", json=SCHOOL, headers=admin))
     school_id = school["id"]
-    credentials: list[str] = [
-        f"Platform admin: {s.admin_username} / {s.admin_password} (TOTP secret {s.admin_totp_secret})"
-    ]
+    credentials: list[str] = [admin_line(runner, hidden)]
     demo: dict[str, Any] = {"school_id": school_id, "pupils": [], "carers": [], "staff": {}, "headers": {}}
     users: dict[str, tuple[str, str, str | None]] = {}
 

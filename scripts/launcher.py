@@ -2,31 +2,70 @@
 
 Applies every service's migrations, starts identity, the services and the gateway as uvicorn
 processes, seeds the demo school once, prints where everything is, and stops them all on Ctrl-C.
+
+The first platform administrator is the operator's when BOOTSTRAP_ADMIN_USERNAME, _PASSWORD or
+_TOTP_SECRET are set (CONTRACT.md, "Identity and tokens"); only what is unset is generated (and
+kept in var/platform-secrets.json). A value identity could not use stops the command before
+anything starts, and what the operator supplied is never printed back.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
+from identity.accounts.bootstrap import BootstrapError, check_admin_settings, normalise_seed
 from servicekit.platform import PlatformRunner, PlatformSecrets, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+ADMIN_ENV = ("BOOTSTRAP_ADMIN_USERNAME", "BOOTSTRAP_ADMIN_PASSWORD", "BOOTSTRAP_ADMIN_TOTP_SECRET")
 
 
-def make_runner() -> PlatformRunner:
+def with_operator_admin(generated: PlatformSecrets, environ: Mapping[str, str]) -> PlatformSecrets:
+    """The generated secrets with the administrator the operator set in BOOTSTRAP_ADMIN_*, checked.
+
+    Raises BootstrapError (naming the variable, never echoing its value) when identity would
+    refuse the result. The supplied values stay in memory: they are not written to var/.
+    """
+    username = environ.get("BOOTSTRAP_ADMIN_USERNAME", generated.admin_username).strip()
+    password = environ.get("BOOTSTRAP_ADMIN_PASSWORD", generated.admin_password)
+    seed = normalise_seed(environ.get("BOOTSTRAP_ADMIN_TOTP_SECRET", generated.admin_totp_secret))
+    check_admin_settings(username, password, seed)
+    return dataclasses.replace(
+        generated, admin_username=username, admin_password=password, admin_totp_secret=seed
+    )
+
+
+def operator_supplied(environ: Mapping[str, str]) -> frozenset[str]:
+    """The BOOTSTRAP_ADMIN_* variables set in `environ` (their values are not to be shown)."""
+    return frozenset(name for name in ADMIN_ENV if name in environ)
+
+
+def make_runner(
+    environ: Mapping[str, str] = os.environ, var_dir: Path | None = None, ports: dict[str, int] | None = None
+) -> PlatformRunner:
+    """The run command's platform (SQLite files under `var_dir`); BootstrapError for bad BOOTSTRAP_ADMIN_*."""
+    var_dir = var_dir or VAR
     spec = load_spec(ROOT)
-    VAR.mkdir(mode=0o700, exist_ok=True)
-    secrets = PlatformSecrets.load_or_create(VAR / "platform-secrets.json", spec.services)
-    urls = {s.name: f"sqlite+aiosqlite:///{VAR / (s.name + '.db')}" for s in spec.services}
-    return PlatformRunner(spec=spec, var_dir=VAR, secrets=secrets, database_urls=urls)
+    var_dir.mkdir(mode=0o700, exist_ok=True)
+    generated = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
+    secrets = with_operator_admin(generated, environ)
+    urls = {s.name: f"sqlite+aiosqlite:///{var_dir / (s.name + '.db')}" for s in spec.services}
+    return PlatformRunner(spec=spec, var_dir=var_dir, secrets=secrets, database_urls=urls, ports=ports or {})
 
 
 def main(command: str, _args: list[str]) -> int:
-    runner = make_runner()
+    try:
+        runner = make_runner()
+    except BootstrapError as exc:
+        print(f"manage.py {command}: {exc} Unset it to have one generated.", file=sys.stderr)
+        return 2
     print("Applying migrations ...", flush=True)
     runner.migrate()
     if command == "migrate":
@@ -45,7 +84,7 @@ def main(command: str, _args: list[str]) -> int:
             from scripts import demo
 
             print("Seeding the demo school (first start only) ...", flush=True)
-            path = demo.seed(runner)
+            path = demo.seed(runner, hidden=operator_supplied(os.environ))
             marker.touch()
             print("\n" + path.read_text(), flush=True)
             print(f"(kept in {path.relative_to(ROOT)}, mode 600)")

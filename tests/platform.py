@@ -205,3 +205,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
         runner.stop()
         for url in runner.database_urls.values():
             drop_test_database(url)
+
+
+@pytest.fixture(scope="session")
+def demo_school(platform: RunningPlatform) -> Path:
+    """The run command's demo school (scripts/demo.py), seeded once on the session's platform.
+
+    Returns its var/demo-credentials.txt (var/demo.json beside it), as `python3 manage.py run` leaves them.
+    """
+    from scripts import demo
+
+    return demo.seed(platform.runner)

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pyotp
 
-from scripts import demo
 from tests.platform import RunningPlatform
 
 
-def test_demo_school_is_usable_by_each_role_and_outside_system(platform: RunningPlatform) -> None:
-    path = demo.seed(platform.runner)
+def test_demo_school_is_usable_by_each_role_and_outside_system(
+    platform: RunningPlatform, demo_school: Path
+) -> None:
+    path = demo_school
     text = path.read_text()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     gateway = platform.gateway

@@ -28,21 +28,41 @@ class BootstrapError(RuntimeError):
     """The bootstrap settings are unusable (identity refuses to start)."""
 
 
+def normalise_seed(seed: str) -> str:
+    """A TOTP secret as authenticator apps show it (groups of four, lower case) in its plain form."""
+    return seed.strip().replace(" ", "").upper()
+
+
+def check_admin_settings(username: str, password: str, seed: str) -> None:
+    """Refuse BOOTSTRAP_ADMIN_* values identity could not create the administrator from.
+
+    The run command (scripts/launcher.py) checks an operator's values with this before starting
+    anything, so a bad one stops it with the reason instead of a generated administrator.
+    """
+    if not username.strip():
+        raise BootstrapError("BOOTSTRAP_ADMIN_USERNAME is empty.")
+    if not password or not seed:
+        raise BootstrapError("BOOTSTRAP_ADMIN_PASSWORD and BOOTSTRAP_ADMIN_TOTP_SECRET are required too.")
+    try:
+        account_service.check_password(password, username.strip())
+    except account_service.WeakPassword as exc:
+        raise BootstrapError(f"BOOTSTRAP_ADMIN_PASSWORD breaks the password policy: {exc}") from exc
+    if not totp.is_valid_seed(normalise_seed(seed)):
+        raise BootstrapError("BOOTSTRAP_ADMIN_TOTP_SECRET must be base32, at least 16 characters.")
+
+
 async def ensure_admin(session: AsyncSession, sec: SecurityState) -> Account | None:
     """Create the first platform administrator from the settings, if none exists yet."""
     settings = sec.settings
     username = settings.bootstrap_admin_username.strip()
     password = settings.bootstrap_admin_password.get_secret_value()
-    seed = settings.bootstrap_admin_totp_secret.get_secret_value().strip().replace(" ", "").upper()
+    seed = normalise_seed(settings.bootstrap_admin_totp_secret.get_secret_value())
     if not username:
         return None
     existing = await session.scalars(select(Account).where(Account.school_id.is_(None)))
     if any("platform_admin" in a.roles for a in existing):
         return None
-    if not password or not seed:
-        raise BootstrapError("BOOTSTRAP_ADMIN_PASSWORD and BOOTSTRAP_ADMIN_TOTP_SECRET are required too.")
-    if not totp.is_valid_seed(seed):
-        raise BootstrapError("BOOTSTRAP_ADMIN_TOTP_SECRET must be base32, at least 16 characters.")
+    check_admin_settings(username, password, seed)
     now = sec.clock.now()
     try:
         account, _ = await account_service.create(
