@@ -1,9 +1,11 @@
 """docker-compose.yml (no Docker engine runs here, so it is checked by reading): every service of
 platform.toml is there, built from the shared Dockerfile with its own folder and package, on its
-port, on its own PostgreSQL database, in production mode; the gateway routes to each of them."""
+port, on its own PostgreSQL database, in production mode; the gateway routes to each of them, and
+is the only container with a published port."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import tomllib
@@ -30,7 +32,6 @@ def test_every_service_is_in_compose(service: dict) -> None:
     assert build["args"] == {"SERVICE_DIR": service["dir"], "PACKAGE": service["package"]}
     assert (ROOT / service["dir"] / "src" / service["package"]).is_dir()
     port = service["port"]
-    assert entry["ports"] == [f"{port}:{port}"]
     env = entry["environment"]
     assert env["PORT"] == str(port)
     assert env["ENVIRONMENT"] == "production"
@@ -59,6 +60,29 @@ def test_the_gateway_routes_to_every_service() -> None:
         assert upstream["url"] == f"http://{compose_name(service['name'])}:{service['port']}"
         assert upstream["prefixes"] == service["prefixes"]
         assert compose_name(service["name"]) in gateway["depends_on"]
+
+
+def test_only_the_gateway_is_published() -> None:
+    """Attack: a client going round the gateway (no token check at the edge, no rate limit, a
+    service's operations routes) finds nothing listening but the gateway."""
+    published = {name: entry["ports"] for name, entry in COMPOSE["services"].items() if entry.get("ports")}
+    port = PLATFORM["gateway"]["port"]
+    assert published == {"gateway": [f"{port}:{port}"]}
+    assert not any(entry.get("network_mode") == "host" for entry in COMPOSE["services"].values())
+
+
+def test_services_believe_forwarded_addresses_from_the_gateway_only() -> None:
+    """The services trust X-Forwarded-For from the gateway's fixed address on the compose network,
+    and every service's links point at the public URL, not at the service."""
+    subnet = ipaddress.ip_network(COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    gateway = COMPOSE["services"]["gateway"]
+    address = ipaddress.ip_address(gateway["networks"]["default"]["ipv4_address"])
+    assert address in subnet
+    assert gateway["environment"]["PLATFORM_TRUSTED_PROXIES"] == "${EDGE_TRUSTED_PROXIES:-}"
+    for service in PLATFORM["services"]:
+        env = COMPOSE["services"][compose_name(service["name"])]["environment"]
+        assert env["PLATFORM_TRUSTED_PROXIES"] == f"{address}/32"
+        assert env["PLATFORM_PUBLIC_BASE_URL"] == env["PLATFORM_ISSUER"]
 
 
 def test_no_secret_is_written_into_compose() -> None:

@@ -46,7 +46,7 @@ def upstream_list(procs: dict[str, tuple[ServiceProcess, list[str]]], **extra: A
 
 
 def start_gateway(name: str, tmp: Path, env: dict[str, str]) -> ServiceProcess:
-    # The gateway handles X-Forwarded-For itself (GATEWAY_TRUSTED_PROXIES): uvicorn must not.
+    # The gateway handles X-Forwarded-For itself (PLATFORM_TRUSTED_PROXIES): uvicorn must not.
     full = {"PYTHONPATH": PYTHONPATH, "ENVIRONMENT": "test", "UVICORN_PROXY_HEADERS": "false", **env}
     return ServiceProcess(name, GATEWAY_APP, free_port(), full, tmp / f"{name}.log").start(
         ready_path="/livez"

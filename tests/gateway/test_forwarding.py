@@ -104,6 +104,15 @@ async def test_public_routes_need_no_token(client: httpx.AsyncClient) -> None:
 
 
 async def test_client_identity_and_forwarding_headers_are_replaced(
+    platform: Platform, live_tokens: TokenFactory
+) -> None:
+    # From 127.0.0.3: not a trusted proxy (PLATFORM_TRUSTED_PROXIES is loopback's 127.0.0.1 here).
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.3")
+    async with httpx.AsyncClient(base_url=platform.gateway.url, transport=transport, timeout=30) as client:
+        await _identity_and_forwarding_headers_are_replaced(client, live_tokens)
+
+
+async def _identity_and_forwarding_headers_are_replaced(
     client: httpx.AsyncClient, live_tokens: TokenFactory
 ) -> None:
     sent = {
@@ -134,10 +143,20 @@ async def test_client_identity_and_forwarding_headers_are_replaced(
         "proxy-authorization",
     ):
         assert name not in seen, name
-    assert seen["x-forwarded-for"] == ["127.0.0.1"]
+    assert seen["x-forwarded-for"] == ["127.0.0.3"]
     assert seen["x-forwarded-proto"] == ["http"]
     assert seen["x-forwarded-host"] == [client.base_url.netloc.decode()]
     assert seen["x-kept"] == ["yes"]
+
+
+async def test_behind_a_trusted_proxy_the_service_gets_the_client_the_proxy_named(
+    client: httpx.AsyncClient, live_tokens: TokenFactory
+) -> None:
+    """This client is 127.0.0.1, a trusted proxy by default (a TLS terminator on the same host): the
+    right-most address it names is the client, and the service gets that one address only."""
+    headers = {"X-Forwarded-For": "10.9.9.9, 198.51.100.7", **live_tokens.headers()}
+    seen = echo_headers(await client.get("/v1/incidents/x", headers=headers))
+    assert seen["x-forwarded-for"] == ["198.51.100.7"]
 
 
 async def test_request_id_and_traceparent_reach_the_service_and_its_logs(

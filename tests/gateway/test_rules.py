@@ -207,5 +207,5 @@ async def test_the_consent_receipt_key_is_public_by_default(in_process, platform
 async def test_metrics_are_not_served_to_the_internet(in_process) -> None:
     async with in_process() as (_app, c):  # this client is 203.0.113.7, a public address
         assert (await c.get("/metrics")).status_code == 404
-    async with in_process(metrics_allowed_networks=["203.0.113.0/24"]) as (_app, c):
+    async with in_process(metrics_scrapers="203.0.113.0/24") as (_app, c):
         assert (await c.get("/metrics")).status_code == 200

@@ -64,21 +64,10 @@ class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
     upstreams: list[Upstream] = []
     public_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_PUBLIC_PATHS))
-    # None: on, except in production (the settings below resolve it).
-    docs_enabled: bool | None = None  # type: ignore[assignment]
+    # Docs (GATEWAY_DOCS_ENABLED: on, except in production), who may read /metrics
+    # (PLATFORM_METRICS_SCRAPERS) and whose X-Forwarded-For is believed (PLATFORM_TRUSTED_PROXIES:
+    # a load balancer in front) are ServiceSettings', shared with the services.
     metrics_enabled: bool = True
-    # Who may read /metrics: loopback and private networks (the scraper), not the internet.
-    metrics_allowed_networks: list[str] = [
-        "127.0.0.0/8",
-        "::1/128",
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "fc00::/7",
-    ]
-    # Load balancers in front of the gateway whose X-Forwarded-For is believed (none by default:
-    # the gateway is the edge, and a client's own X-Forwarded-For is always dropped).
-    trusted_proxies: list[str] = []
 
     # Caps
     max_body_bytes: int = Field(default=1_048_576, gt=0)
@@ -119,8 +108,6 @@ class GatewaySettings(ServiceSettings):
     def _check_gateway(self) -> Self:
         if "*" in self.cors_origins and self.cors_allow_credentials:
             raise ValueError("CORS origin '*' cannot be combined with credentials: list the allowed origins")
-        if self.docs_enabled is None:
-            self.docs_enabled = not self.is_production
         names = [u.name for u in self.upstreams]
         if len(names) != len(set(names)):
             raise ValueError("upstream names must be unique")
@@ -136,7 +123,3 @@ class GatewaySettings(ServiceSettings):
             if not path.startswith("/") or "*" in path[:-1]:
                 raise ValueError(f"public path {path!r}: an exact path, or a prefix ending in '*'")
         return self
-
-    @property
-    def docs_on(self) -> bool:
-        return bool(self.docs_enabled)

@@ -10,7 +10,6 @@ forwarding headers replaced by the gateway's own, and the response streams back 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from gateway.routes import RouteTable
 from gateway.upstream import ConnectFailed, Disconnected, UpstreamError, UpstreamPool, UpstreamResponse
 from servicekit.context import client_ip_var, request_id_var, trace_id_var
 from servicekit.errors import problem_body
+from servicekit.networks import client_address, contains
 
 log = logging.getLogger("gateway.access")
 
@@ -127,12 +127,11 @@ class Proxy:
         self.public = PublicPaths(settings.public_paths)
         self.rate_limit_paths = frozenset(settings.rate_limit_paths)
         self.pools = pools
-        self.trusted_proxies = frozenset(settings.trusted_proxies)
+        self.trusted_proxies = settings.trusted_proxies
         self.cors_origins = frozenset(o.encode() for o in settings.cors_origins)
         self.cors_any = "*" in settings.cors_origins
         # Longest prefix first, as routes are matched.
         self.body_limits = sorted(settings.body_limits.items(), key=lambda item: len(item[0]), reverse=True)
-        self._metrics_networks = [ipaddress.ip_network(n) for n in settings.metrics_allowed_networks]
         self.access_log = settings.access_log
         # Every path a quota covers starts with one of these (Quota.covers is the exact rule).
         self._quota_starts = tuple(
@@ -173,9 +172,8 @@ class Proxy:
                 origin = value
             elif name == b"connection":
                 connection = connection + b"," + value if connection else value
-            elif name == b"x-forwarded-for":
-                if forwarded_for is None:
-                    forwarded_for = value
+            elif name == b"x-forwarded-for":  # every line, in order: the walk starts at the right
+                forwarded_for = value if forwarded_for is None else forwarded_for + b"," + value
             elif name == b"access-control-request-method":
                 preflight = preflight or bool(value)
         # One call to the system's random source for the request id and the trace and span ids.
@@ -545,7 +543,7 @@ class Proxy:
     # --- the gateway's own answers ---------------------------------------------------------------
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send, ex: Exchange) -> None:
-        if scope["path"] == "/metrics" and not self._may_read_metrics(ex.client_ip):
+        if scope["path"] == "/metrics" and not contains(self.settings.metrics_scrapers, ex.client_ip):
             return await self._problem(send, ex, 404, "There is nothing at this address.", "not-found")
 
         async def send_with_id(message: Message) -> None:
@@ -558,13 +556,6 @@ class Proxy:
             await send(message)
 
         await self.admin(scope, receive, send_with_id)
-
-    def _may_read_metrics(self, ip: str) -> bool:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in network for network in self._metrics_networks)
 
     async def _problem(
         self,
@@ -638,9 +629,9 @@ class Proxy:
     def _client_ip(self, scope: Scope, forwarded_for: bytes | None) -> str:
         client = scope.get("client")
         peer = str(client[0]) if client else "unknown"
-        if forwarded_for and peer in self.trusted_proxies:
-            return forwarded_for.decode("latin-1").split(",")[-1].strip()[:64] or peer
-        return peer
+        if forwarded_for is None:
+            return peer
+        return client_address(peer, forwarded_for.decode("latin-1"), self.trusted_proxies) or peer
 
 
 async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:

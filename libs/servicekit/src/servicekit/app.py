@@ -19,12 +19,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from servicekit.auth import AuthMiddleware, JWKSKeySource, KeySource, TokenVerifier
+from servicekit.auth import AuthMiddleware, JWKSKeySource, KeySource, Principal, Scoped, TokenVerifier
 from servicekit.clock import Clock, SystemClock
+from servicekit.context import client_ip_var
 from servicekit.db import create_engine, make_sessionmaker
 from servicekit.errors import install_error_handlers, problem_response
 from servicekit.logs import configure_logging
 from servicekit.middleware import Metrics, RequestContextMiddleware
+from servicekit.networks import contains
 from servicekit.openapi import install_problem_openapi
 from servicekit.replica import NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
@@ -70,17 +72,28 @@ def health_router() -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
+        """For the configured scrapers only (`PLATFORM_METRICS_SCRAPERS`); 404 to anyone else."""
+        if not contains(request.app.state.settings.metrics_scrapers, client_ip_var.get()):
+            return problem_response(404, "There is nothing at this address.", slug="not-found")
         return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
 
 
+# The scope of the operations token that may make a service follow identity's feed now (identity
+# grants it only to clients configured in IDENTITY_SERVICE_CLIENTS).
+REPLICA_SYNC_SCOPE = "replica:sync"
+
+
 def replica_router() -> APIRouter:
-    """Operations route to pull identity's feed now (deploy hooks, tests). Not routed by the gateway."""
+    """Operations route to pull identity's feed now (deploy hooks, tests). Not routed by the gateway,
+    and, like every route, it needs a token: one with the `replica:sync` scope."""
     router = APIRouter(tags=["operations"])
 
     @router.post("/internal/replica/sync", include_in_schema=False)
-    async def sync_replica(request: Request) -> dict[str, int]:
+    async def sync_replica(
+        request: Request, _principal: Annotated[Principal, Scoped(REPLICA_SYNC_SCOPE)]
+    ) -> dict[str, int]:
         """Follow identity's people feed until caught up."""
         applied = await request.app.state.follower.sync_once()
         return {"applied": applied}
@@ -139,15 +152,15 @@ def create_service_app(
                 await hook(app)
             await app.state.engine.dispose()
 
-    docs = settings.docs_enabled
     app = FastAPI(
         title=title,
         version=version,
         description=description,
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url="/docs" if settings.docs_on else None,
         redoc_url=None,
-        openapi_url="/openapi.json" if docs else None,
+        # Always: the gateway merges it (gateway/openapi.py); only the gateway is published.
+        openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -187,6 +200,9 @@ def create_service_app(
             expose_headers=["ETag", "Link", "X-Request-ID", "X-Next-Cursor", "X-Has-More"],
         )
     app.add_middleware(
-        RequestContextMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
     )
     return app

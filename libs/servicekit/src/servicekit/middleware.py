@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import client_ip_var, request_id_var, trace_id_var
 from servicekit.errors import problem_body
+from servicekit.networks import LOOPBACK, Network, client_address
 
 log = logging.getLogger("servicekit.access")
 
@@ -68,7 +69,7 @@ class RequestContextMiddleware:
         *,
         metrics: Metrics,
         max_body_bytes: int,
-        trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"}),
+        trusted_proxies: tuple[Network, ...] = LOOPBACK,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -178,11 +179,12 @@ class RequestContextMiddleware:
 
     def _client_ip(self, scope: Scope) -> str | None:
         client = scope.get("client")
-        peer = client[0] if client else None
-        forwarded = header(scope, b"x-forwarded-for")
-        if forwarded and peer in self.trusted_proxies:
-            return forwarded.split(",")[-1].strip()[:64] or peer
-        return peer
+        peer = str(client[0]) if client else None
+        # Every X-Forwarded-For line, in order (a proxy may add a line rather than extend one).
+        forwarded = ",".join(
+            value.decode("latin-1") for key, value in scope.get("headers", ()) if key == b"x-forwarded-for"
+        )
+        return client_address(peer, forwarded, self.trusted_proxies)
 
     @staticmethod
     def _route(scope: Scope) -> str:

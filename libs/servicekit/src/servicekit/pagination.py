@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from servicekit.errors import Unprocessable
+from servicekit.urls import public_url
 
 T = TypeVar("T")
 
@@ -54,10 +55,10 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 
 def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:
-    """Add `Link: <...>; rel="next"` while more pages remain."""
+    """Add `Link: <...>; rel="next"` (on the public base URL) while more pages remain."""
     if next_cursor:
         url = request.url.include_query_params(cursor=next_cursor)
-        response.headers["Link"] = f'<{url}>; rel="next"'
+        response.headers["Link"] = f'<{public_url(request, url.path, url.query)}>; rel="next"'
 
 
 async def paginate(

@@ -11,15 +11,20 @@ import base64
 import json
 import os
 import secrets
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from servicekit.app import REPLICA_SYNC_SCOPE
 from servicekit.migrations import upgrade
 from servicekit.settings import DEVELOPMENT_SECRET_PREFIX
 from servicekit.testing import ServiceProcess
+
+# The services' feed clients follow identity's feed, and may make a service catch up at once.
+FEED_CLIENT_SCOPES = ["identity:feed", REPLICA_SYNC_SCOPE]
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,8 @@ class PlatformRunner:
     environment: str = "development"
     follow_interval: float = 2.0
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    # The replica:sync token and when to fetch a new one (time.monotonic()).
+    sync_auth: tuple[float, dict[str, str]] | None = field(default=None, repr=False)
 
     def port(self, name: str) -> int:
         if name == "gateway":
@@ -140,6 +147,7 @@ class PlatformRunner:
             "PLATFORM_ISSUER": self.issuer,
             "PLATFORM_JWKS_URL": self.url("identity") + "/.well-known/jwks.json",
             "PLATFORM_IDENTITY_URL": self.url("identity"),
+            "PLATFORM_PUBLIC_BASE_URL": self.url("gateway"),
         }
 
     def service_env(self, service: ServiceSpec) -> dict[str, str]:
@@ -150,7 +158,7 @@ class PlatformRunner:
                 IDENTITY_KEYS_DIR=str(self.var_dir / "keys"),
                 IDENTITY_SERVICE_CLIENTS=json.dumps(
                     [
-                        {"client_id": f"{name}-feed", "client_secret": secret, "scopes": ["identity:feed"]}
+                        {"client_id": f"{name}-feed", "client_secret": secret, "scopes": FEED_CLIENT_SCOPES}
                         for name, secret in sorted(self.secrets.feed_secrets.items())
                     ]
                 ),
@@ -214,8 +222,27 @@ class PlatformRunner:
         """Make every service follow identity's feed up to now."""
         for service in self.spec.services:
             if service.follows_people and service.name in self.processes:
-                response = httpx.post(self.url(service.name) + "/internal/replica/sync", timeout=30)
+                headers = self._sync_headers(service.name)
+                response = httpx.post(
+                    self.url(service.name) + "/internal/replica/sync", headers=headers, timeout=30
+                )
                 response.raise_for_status()
+
+    def _sync_headers(self, name: str) -> dict[str, str]:
+        """A `replica:sync` token from identity (for a service's feed client), kept while it is valid."""
+        if self.sync_auth is not None and time.monotonic() < self.sync_auth[0]:
+            return self.sync_auth[1]
+        response = httpx.post(
+            self.url("identity") + "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": REPLICA_SYNC_SCOPE},
+            auth=(f"{name}-feed", self.secrets.feed_secrets[name]),
+            timeout=30,
+        )
+        response.raise_for_status()
+        body = response.json()
+        headers = {"Authorization": f"Bearer {body['access_token']}"}
+        self.sync_auth = (time.monotonic() + int(body["expires_in"]) - 30, headers)
+        return headers
 
     def stop(self) -> None:
         for name in ["gateway", *[s.name for s in reversed(self.spec.services)]]:

@@ -1,15 +1,19 @@
 """Settings shared by every service: environment, database, tokens, limits.
 
 Each service subclasses `ServiceSettings` with its own env prefix (`IDENTITY_`, `DEVICES_`, ...).
-Platform-wide values (issuer, audience, JWKS address, environment) are read without the prefix.
+Platform-wide values (issuer, audience, JWKS address, environment, trusted proxies, metrics
+scrapers, the public base URL) are read as `PLATFORM_<NAME>`, whatever the prefix.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servicekit.networks import LOOPBACK, Networks
 
 DEVELOPMENT_SECRET_PREFIX = "dev-only-"
 
@@ -34,7 +38,18 @@ class ServiceSettings(BaseSettings):
         "JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"
     )
     identity_url: str = platform_field("IDENTITY_URL", "http://127.0.0.1:8001")  # type: ignore[assignment]
-    docs_enabled: bool = True
+    # The address clients use: the gateway's public base URL. Every absolute URL a service puts in
+    # a response (Link, Location) starts with it, never with the service's own address. Unset: the
+    # issuer, which is the gateway's URL (http://127.0.0.1:8000 in development).
+    public_base_url: str = platform_field("PUBLIC_BASE_URL", "")  # type: ignore[assignment]
+    # Peers whose X-Forwarded-For is believed (servicekit.networks): the gateway, for a service;
+    # a load balancer in front, for the gateway. Comma-separated CIDRs; loopback by default.
+    trusted_proxies: Networks = platform_field("TRUSTED_PROXIES", LOOPBACK)  # type: ignore[assignment]
+    # Who may read /metrics (others get 404): comma-separated CIDRs, loopback by default.
+    metrics_scrapers: Networks = platform_field("METRICS_SCRAPERS", LOOPBACK)  # type: ignore[assignment]
+    # Swagger UI at /docs. None: on, except in production. /openapi.json is always served: the
+    # gateway merges it into the platform's document, and no service is published but the gateway.
+    docs_enabled: bool | None = None
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     cors_origins: list[str] = []
@@ -56,6 +71,15 @@ class ServiceSettings(BaseSettings):
         return bad
 
     @model_validator(mode="after")
+    def _resolve_docs_and_public_url(self) -> Self:
+        if self.docs_enabled is None:
+            self.docs_enabled = not self.is_production
+        self.public_base_url = (self.public_base_url or self.issuer).rstrip("/")
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", self.public_base_url):
+            raise ValueError(f"public base URL {self.public_base_url!r}: an http(s) URL, no query")
+        return self
+
+    @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Self:
         if self.environment == "production":
             bad = self.development_secrets()
@@ -70,3 +94,7 @@ class ServiceSettings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def docs_on(self) -> bool:
+        return bool(self.docs_enabled)

@@ -231,6 +231,8 @@ class ServiceProcess:
                 "--port",
                 str(self.port),
                 "--no-access-log",
+                # servicekit decides whose X-Forwarded-For to believe (PLATFORM_TRUSTED_PROXIES).
+                "--no-proxy-headers",
             ],
             # A real process runs as deployed: start-up objects frozen (the test process does not).
             env={**os.environ, "PLATFORM_GC_FREEZE": "true", **self.env},

@@ -40,6 +40,7 @@ SCOPES: Final[dict[str, str]] = {
     "agreements:write": "Publish acceptable-use agreement versions",
     "agreements:sign": "Sign an acceptable-use agreement",
     "identity:feed": "Follow the people change feed (services only)",
+    "replica:sync": "Make a service follow the people feed now (operations: deploy hooks, tests)",
     # media consent
     "consent:read": "Read pupils' photo and video consent",
     "consent:write": "Record consent from paper forms, withdraw it",

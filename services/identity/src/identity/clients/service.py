@@ -21,7 +21,9 @@ from identity.security.hashing import digest, matches, new_token
 from servicekit.errors import Unprocessable
 
 # Scopes only the platform's own services or administrators hold.
-PLATFORM_SCOPES = frozenset({"identity:feed", "schools:write", "clients:write", "users:write"})
+PLATFORM_SCOPES = frozenset(
+    {"identity:feed", "replica:sync", "schools:write", "clients:write", "users:write"}
+)
 # What an LA-wide client may do: reporting, never a school's day-to-day records.
 LA_SCOPES = frozenset({"incidents:export", "incidents:stats"})
 

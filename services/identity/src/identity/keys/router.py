@@ -25,13 +25,13 @@ async def read_jwks(sec: SecurityDep, response: Response) -> dict[str, Any]:
 @router.get("/oauth-authorization-server")
 async def read_server_metadata(sec: SecurityDep) -> dict[str, Any]:
     """Where to get and revoke tokens, and what this server supports (RFC 8414)."""
-    issuer = sec.settings.issuer.rstrip("/")
+    base = sec.settings.public_base_url  # where clients reach these endpoints: the gateway
     return {
         # Exactly the tokens' `iss`, so a verifier can compare the two.
         "issuer": sec.settings.issuer,
-        "token_endpoint": f"{issuer}/oauth/token",
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/oauth/revoke",
         "grant_types_supported": GRANT_TYPES,
         "response_types_supported": [],
         "scopes_supported": sorted(SCOPES),

@@ -33,6 +33,7 @@ from servicekit.db import SessionDep
 from servicekit.errors import PreconditionRequired, problem_response
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+from servicekit.urls import public_url
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -46,7 +47,12 @@ def _etagged(incident: Incident, response: Response) -> IncidentRead:
 
 @router.post("", status_code=201, response_model=IncidentRead)
 async def report_incident(
-    body: IncidentCreate, principal: Reporter, session: SessionDep, idem: IdempotencyDep, clock: ClockDep
+    request: Request,
+    body: IncidentCreate,
+    principal: Reporter,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
 ) -> Response:
     """Report an e-safety incident."""
     if idem.replay is not None:
@@ -57,7 +63,10 @@ async def report_incident(
     return await idem.respond(
         incident_service.to_read(incident),
         status_code=201,
-        headers={"ETag": incident_service.etag(incident), "Location": f"/v1/incidents/{incident.id}"},
+        headers={
+            "ETag": incident_service.etag(incident),
+            "Location": public_url(request, f"/v1/incidents/{incident.id}"),
+        },
     )
 
 
