@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 
 
-def pool_for(server: Server, **kwargs: float) -> UpstreamPool:
+def pool_for(server: Server, **kwargs: Any) -> UpstreamPool:
     return UpstreamPool(server.url, limit=8, connect_timeout=2, **kwargs)
 
 
