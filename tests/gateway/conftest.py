@@ -192,6 +192,7 @@ def on_socket(tokens: TokenFactory, clock: FrozenClock) -> Callable[..., Any]:
             watched,
             lifespan="off",
             http="httptools",
+            proxy_headers=False,  # as deployed: the gateway decides whose X-Forwarded-For to believe
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=1,
@@ -231,8 +232,8 @@ class ScriptedUpstream:
         assert self.server is not None
         self.server.close()
 
-    def upstreams(self, *prefixes: str) -> str:
-        return json.dumps([{"name": "identity", "url": self.url, "prefixes": list(prefixes)}])
+    def upstreams(self, *prefixes: str, **extra: Any) -> str:
+        return json.dumps([{"name": "identity", "url": self.url, "prefixes": list(prefixes), **extra}])
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
