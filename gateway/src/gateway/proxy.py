@@ -127,6 +127,7 @@ class Exchange:
     body_limit: int = 0
     # loop.time() by which the whole request body must have arrived (set when it is first read).
     body_deadline: float = 0.0
+    body_done: bool = False  # its last piece has been received
 
 
 class Proxy:
@@ -612,6 +613,8 @@ class Proxy:
             raise BodyTimeout() from None
         if message["type"] != "http.request":
             raise ClientGone()
+        if not message.get("more_body", False):
+            ex.body_done = True
         return message
 
     async def _read_body(self, receive: Receive, ex: Exchange, enough: int | None) -> tuple[bytes, bool]:
@@ -653,14 +656,12 @@ class Proxy:
         reset."""
         drained = 0
         limit = _drain_limit(ex.body_limit)
-        while drained <= limit:
+        while drained <= limit and not ex.body_done:
             try:
                 message = await self._receive(receive, ex)
             except (BodyTimeout, ClientGone):
                 return
             drained += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                return
 
     # --- the gateway's own answers ---------------------------------------------------------------
 
