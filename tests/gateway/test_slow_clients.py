@@ -10,7 +10,9 @@ import time
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from gateway.config import GatewaySettings
 from servicekit.testing import TokenFactory
 from tests.gateway.conftest import RawClient, ScriptedUpstream
 
@@ -191,3 +193,13 @@ async def test_a_client_that_stops_reading_a_download_is_cut_off(on_socket, toke
         # The stalled client's connection was ended: what it reads now stops short of an end.
         assert await stalled.read_to_end() < 64 * 1024 * 1024
         stalled.close()
+
+
+def test_the_share_defaults_to_a_quarter_of_the_pool_and_cannot_exceed_it() -> None:
+    assert GatewaySettings(environment="test").pool_share_per_client == 64
+    assert GatewaySettings(environment="test", pool_size=8).pool_share_per_client == 2
+    assert GatewaySettings(environment="test", pool_size=2).pool_share_per_client == 1
+    with pytest.raises(ValidationError):
+        GatewaySettings(environment="test", pool_size=8, pool_share_per_client=9)
+    with pytest.raises(ValidationError):
+        GatewaySettings(environment="test", body_idle_timeout_seconds=0)
