@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from gateway.upstream import (
     ConnectFailed,
     Disconnected,
     InvalidResponse,
+    PoolBusy,
     UpstreamPool,
 )
 from servicekit.testing import free_port
@@ -73,7 +75,7 @@ def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 
 
-def pool_for(server: Server, **kwargs: float) -> UpstreamPool:
+def pool_for(server: Server, **kwargs: Any) -> UpstreamPool:
     return UpstreamPool(server.url, limit=8, connect_timeout=2, **kwargs)
 
 
@@ -238,3 +240,30 @@ async def test_connections_not_reused_after_head_a_second_response_or_idling() -
             await response.read()
             response.release()
         assert server.connections == 5
+
+
+async def test_one_owner_holds_at_most_its_share_and_waits_a_bounded_time() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(ok())
+            await writer.drain()
+
+    async with Server(handler) as server:
+        pool = UpstreamPool(server.url, limit=3, connect_timeout=2, share=2, wait_seconds=0.05)
+        held = [await pool.request("GET", b"/", [], None, read_timeout=5, owner="a") for _ in range(2)]
+        with pytest.raises(PoolBusy):  # over its share, though the pool has room: nothing is sent
+            await pool.request("GET", b"/", [], None, read_timeout=5, owner="a")
+        assert len(server.requests) == 2 and not pool._waiting
+        other = await pool.request("GET", b"/", [], None, read_timeout=5, owner="b")
+        assert pool.in_use == 3
+        with pytest.raises(PoolBusy):  # the pool is full
+            await pool.request("GET", b"/", [], None, read_timeout=5, owner="c")
+        for response in [*held, other]:
+            await response.read()
+            response.release()
+        assert pool.in_use == 0 and pool._held == {}
+        again = await pool.request("GET", b"/", [], None, read_timeout=5, owner="a")
+        await again.read()
+        again.release()
+        pool.close()

@@ -96,6 +96,17 @@ class GatewaySettings(ServiceSettings):
     # Forwarding
     connect_timeout_seconds: float = Field(default=3.0, gt=0)
     pool_size: int = Field(default=256, gt=0)
+    # Slow clients (every wait on a client is bounded): the request body must keep arriving (no gap
+    # longer than the idle timeout) and be complete within the body timeout, else 408; a request
+    # waits at most `pool_wait_seconds` for a connection to its service, else 503; one client (a
+    # token's client or account, else an address) holds at most `pool_share_per_client` of a
+    # service's connections (None: a quarter of `pool_size`); a client that takes longer than
+    # `send_timeout_seconds` to accept the next piece of a streamed response is cut off.
+    body_idle_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=120.0, gt=0)
+    pool_wait_seconds: float = Field(default=5.0, gt=0)
+    pool_share_per_client: int | None = Field(default=None, gt=0)
+    send_timeout_seconds: float = Field(default=30.0, gt=0)
     breaker_failure_threshold: int = Field(default=5, gt=0)
     breaker_cooldown_seconds: float = Field(default=10.0, gt=0)
     readyz_timeout_seconds: float = Field(default=2.0, gt=0)
@@ -108,6 +119,10 @@ class GatewaySettings(ServiceSettings):
     def _check_gateway(self) -> Self:
         if "*" in self.cors_origins and self.cors_allow_credentials:
             raise ValueError("CORS origin '*' cannot be combined with credentials: list the allowed origins")
+        if self.pool_share_per_client is None:
+            self.pool_share_per_client = max(1, self.pool_size // 4)
+        elif self.pool_share_per_client > self.pool_size:
+            raise ValueError("pool_share_per_client cannot be more than pool_size")
         names = [u.name for u in self.upstreams]
         if len(names) != len(set(names)):
             raise ValueError("upstream names must be unique")

@@ -75,7 +75,11 @@ class Gateway:
         )
         self.pools = {
             u.name: UpstreamPool(
-                u.url, limit=settings.pool_size, connect_timeout=settings.connect_timeout_seconds
+                u.url,
+                limit=settings.pool_size,
+                connect_timeout=settings.connect_timeout_seconds,
+                share=settings.pool_share_per_client,
+                wait_seconds=settings.pool_wait_seconds,
             )
             for u in settings.upstreams
         }

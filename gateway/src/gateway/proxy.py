@@ -5,11 +5,20 @@ most of what is left: bench/gateway_throughput.py --transports compares it with 
 One pass over the request: caps (414, 431, 413), route by prefix (404), token (401), rate limit
 (429), circuit breaker (503), then the request goes upstream with the client's identity and
 forwarding headers replaced by the gateway's own, and the response streams back as it arrives.
+
+Every wait on a client is bounded (SECURITY.md, "Addresses, proxies and limits"), so slow clients
+cannot starve a service: the request body must keep arriving (`body_idle_timeout_seconds` between
+pieces, `body_timeout_seconds` in all, else 408); a body is read up to `BUFFERED_BODY_BYTES` before
+a connection to the service is taken, so a client that sends a few bytes of a large body holds no
+connection; a client holds at most its share of a service's connections and waits a bounded time
+for one (503 with Retry-After); and a client that stops reading a streamed response is cut off
+after `send_timeout_seconds`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,13 +31,20 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, PublicPaths
-from gateway.breaker import CircuitBreaker
+from gateway.breaker import Admission, CircuitBreaker
 from gateway.config import GatewaySettings, Upstream
 from gateway.metrics import GatewayMetrics
 from gateway.quotas import quota_for
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable
-from gateway.upstream import ConnectFailed, Disconnected, UpstreamError, UpstreamPool, UpstreamResponse
+from gateway.upstream import (
+    ConnectFailed,
+    Disconnected,
+    PoolBusy,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamResponse,
+)
 from servicekit.context import client_ip_var, request_id_var, trace_id_var
 from servicekit.errors import problem_body
 from servicekit.networks import client_address, contains
@@ -69,7 +85,8 @@ DROPPED_REQUEST_PREFIXES = (b"x-user-", b"x-school-", b"x-forwarded-")
 # The server in front of the client (uvicorn) adds its own date and server headers.
 DROPPED_RESPONSE = HOP_BY_HOP | frozenset({b"date", b"server", b"x-request-id"})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
-# Bodies up to this size are read whole (cheaper, and a retry can resend them); larger ones stream.
+# Bodies up to this size are read whole (cheaper, and a retry can resend them); larger ones stream,
+# after this much of them has arrived (before that, the request holds no connection to the service).
 BUFFERED_BODY_BYTES = 256 * 1024
 # Responses up to this size are sent in one piece; larger or unsized ones stream.
 BUFFERED_RESPONSE_BYTES = 256 * 1024
@@ -80,6 +97,15 @@ CORS_EXPOSED = b"ETag, Link, X-Request-ID, X-Next-Cursor, X-Has-More, Retry-Afte
 
 class BodyTooLarge(Exception):
     pass
+
+
+class BodyTimeout(Exception):
+    """The client's body stopped arriving, or took too long in all (408). Not a TimeoutError,
+    which is the service's."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body was complete: nobody is left to answer."""
 
 
 @dataclass(slots=True)
@@ -97,7 +123,11 @@ class Exchange:
     content_length: bytes | None = None
     connection: bytes = b""
     preflight: bool = False
+    chunked: bool = False
     body_limit: int = 0
+    # loop.time() by which the whole request body must have arrived (set when it is first read).
+    body_deadline: float = 0.0
+    body_done: bool = False  # its last piece has been received
 
 
 class Proxy:
@@ -138,6 +168,9 @@ class Proxy:
             start for q in settings.client_quotas for start in (q.prefix, q.prefix.rstrip("/") + "/")
         )
         self.access_log_slow = settings.access_log_slow_ms / 1000
+        self.body_idle_timeout = settings.body_idle_timeout_seconds
+        self.body_timeout = settings.body_timeout_seconds
+        self.send_timeout = settings.send_timeout_seconds
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -156,6 +189,7 @@ class Proxy:
         content_length: bytes | None = None
         connection = b""
         preflight = False
+        chunked = False
         # One pass over the headers for everything the gateway reads from them.
         for name, value in scope["headers"]:
             header_bytes += len(name) + len(value)
@@ -176,6 +210,8 @@ class Proxy:
                 forwarded_for = value if forwarded_for is None else forwarded_for + b"," + value
             elif name == b"access-control-request-method":
                 preflight = preflight or bool(value)
+            elif name == b"transfer-encoding":
+                chunked = True  # uvicorn accepts only chunked here; neither header: no body at all
         # One call to the system's random source for the request id and the trace and span ids.
         fresh = os.urandom(40).hex()
         exchange = Exchange(
@@ -186,6 +222,7 @@ class Proxy:
             content_length=content_length,
             connection=connection,
             preflight=preflight,
+            chunked=chunked,
         )
         tokens = (
             request_id_var.set(exchange.request_id),
@@ -260,7 +297,7 @@ class Proxy:
         length = int(length_header) if length_header and length_header.isdigit() else None
         if length is not None and length > ex.body_limit:
             if length <= _drain_limit(ex.body_limit):
-                await self._drain(receive, ex.body_limit)
+                await self._drain(receive, ex)
             return await self._too_large(send, ex)
 
         principal = None
@@ -287,7 +324,8 @@ class Proxy:
                     headers=[(b"retry-after", str(limited).encode())],
                 )
         breaker = self.breakers[upstream.name]
-        if not breaker.allow():
+        admission = breaker.admit()
+        if admission is None:
             return await self._problem(
                 send,
                 ex,
@@ -297,13 +335,13 @@ class Proxy:
                 headers=[(b"retry-after", str(breaker.retry_after()).encode())],
                 extra={"upstream": upstream.name, "circuit": "open"},
             )
-        try:
-            await self._forward(scope, receive, send, ex, upstream, breaker, method, length)
-        except BaseException:
-            # Whatever ended the request (a client gone, a cancelled task), a half-open breaker
-            # must not wait forever on a probe that will never report.
-            breaker.release_probe()
-            raise
+        # One client's share of the service's connections: its token's client (or account), else
+        # its address (a client id and an address that happen to be equal only share a budget).
+        owner = (principal.client_id or principal.subject) if principal is not None else ex.client_ip
+        # Whatever ends the exchange (an answer, a 413, a client gone or too slow, an exception),
+        # leaving this block settles the admission: a half-open probe never waits on a lost report.
+        with admission:
+            await self._forward(scope, receive, send, ex, upstream, admission, method, length, owner)
 
     async def _rate_limit(self, path: str, principal: Any, ex: Exchange) -> int | None:
         assert self.limiter is not None
@@ -362,40 +400,33 @@ class Proxy:
         send: Send,
         ex: Exchange,
         upstream: Upstream,
-        breaker: CircuitBreaker,
+        admission: Admission,
         method: str,
         length: int | None,
+        owner: str,
     ) -> None:
         headers = self._upstream_headers(scope, ex)
         data: bytes | AsyncIterator[bytes] | None = None
-        # A body of unknown length (chunked) is read whole, up to the cap, so that one over the cap
-        # never reaches a service; a body of known length under the cap streams when it is large.
-        if length is None or length <= BUFFERED_BODY_BYTES:
+        if length or (length is None and ex.chunked):
+            # The body is read before a connection to the service is taken: whole when it is small
+            # or of unknown length (chunked: so one over the cap never reaches a service), else its
+            # first BUFFERED_BODY_BYTES, and the rest streams from there.
+            whole = length is None or length <= BUFFERED_BODY_BYTES
             try:
-                data = await self._read_body(receive, ex.body_limit)
+                first, complete = await self._read_body(receive, ex, None if whole else BUFFERED_BODY_BYTES)
             except BodyTooLarge:
-                await self._drain(receive, ex.body_limit)
+                await self._drain(receive, ex)
                 return await self._too_large(send, ex)
-            if not data and length is None:
-                data = None
-        else:
-
-            async def stream() -> AsyncIterator[bytes]:
-                received = 0
-                while True:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        raise BodyTooLarge("the client went away")
-                    chunk = message.get("body", b"")
-                    received += len(chunk)
-                    if received > ex.body_limit:
-                        raise BodyTooLarge()
-                    if chunk:
-                        yield chunk
-                    if not message.get("more_body", False):
-                        return
-
-            data = stream()
+            except BodyTimeout:
+                return await self._body_timeout(send, ex)
+            except ClientGone:
+                return
+            if not complete:
+                data = self._stream_body(first, receive, ex)
+            elif first or length is not None:
+                data = first
+        elif length == 0:
+            data = b""
         # Forward the path as the client encoded it (some ASGI servers include the query in raw_path).
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         target = raw_path.split(b"?", 1)[0]
@@ -407,16 +438,32 @@ class Proxy:
         for attempt in range(attempts):
             try:
                 response = await pool.request(
-                    method, target, headers, data, read_timeout=upstream.timeout_seconds
+                    method, target, headers, data, read_timeout=upstream.timeout_seconds, owner=owner
                 )
             except BodyTooLarge:
-                breaker.release_probe()
-                await self._drain(receive, ex.body_limit)
+                await self._drain(receive, ex)
                 return await self._too_large(send, ex)
+            except BodyTimeout:
+                return await self._body_timeout(send, ex)
+            except ClientGone:
+                return
+            except PoolBusy as exc:
+                log.warning("upstream %s: %s", upstream.name, exc)
+                # A body still arriving would be left unread: end the connection with the answer.
+                unread = [(b"connection", b"close")] if isinstance(data, AsyncIterator) else []
+                return await self._problem(
+                    send,
+                    ex,
+                    503,
+                    f"The {upstream.name} service is busy just now; try again shortly.",
+                    "service-unavailable",
+                    headers=[(b"retry-after", b"1"), *unread],
+                    extra={"upstream": upstream.name},
+                )
             except (ConnectFailed, Disconnected) as exc:
                 if attempt + 1 < attempts:
                     continue
-                breaker.record_failure()
+                admission.failure()
                 never_reached = isinstance(exc, ConnectFailed)
                 log.warning("upstream %s: %s", upstream.name, exc)
                 return await self._problem(
@@ -431,15 +478,14 @@ class Proxy:
                     extra={"upstream": upstream.name},
                 )
             except TimeoutError:
-                breaker.record_failure()
+                admission.failure()
                 log.warning("upstream %s: timed out", upstream.name)
                 return await self._upstream_timeout(send, ex, upstream)
             except UpstreamError as exc:
-                breaker.release_probe()
                 log.warning("upstream %s: %s", upstream.name, exc)
                 return await self._bad_response(send, ex, upstream)
             break
-        breaker.record_success()
+        admission.success()
         try:
             await self._relay(response, receive, send, ex, upstream, method)
         finally:
@@ -467,6 +513,8 @@ class Proxy:
             except UpstreamError as exc:
                 log.warning("upstream %s: %s", upstream.name, exc)
                 return await self._bad_response(send, ex, upstream)
+            # The service's part is over: its connection goes back before the client is written to.
+            response.release()
             ex.status = response.status
             await send({"type": "http.response.start", "status": response.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -481,8 +529,12 @@ class Proxy:
             async for chunk in response.iter_chunks():
                 if gone.is_set():
                     return
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+                if not await self._send_within(
+                    send, {"type": "http.response.body", "body": chunk, "more_body": True}
+                ):
+                    return await self._cut_off(send, gone, upstream)
+            if not await self._send_within(send, {"type": "http.response.body", "body": b""}):
+                return await self._cut_off(send, gone, upstream)
         except (UpstreamError, TimeoutError) as exc:
             # The response has started: all that is left is to end the connection, so the client
             # sees a truncated body rather than a complete-looking one.
@@ -490,6 +542,29 @@ class Proxy:
             raise
         finally:
             watcher.cancel()
+
+    async def _send_within(self, send: Send, message: Message) -> bool:
+        """Send `message`; False if the client has not taken it within `send_timeout_seconds`
+        (uvicorn's send waits while the client's socket buffer is full)."""
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await send(message)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _cut_off(self, send: Send, gone: asyncio.Event, upstream: Upstream) -> None:
+        """End a response the client stopped reading. uvicorn's `send` is a method of its request
+        cycle, which holds the client's transport: aborting it drops what is buffered and frees the
+        socket at once (closing would wait for a reader who never comes); then wait (bounded) for
+        the server to see the connection gone. With another server, returning lets it close."""
+        log.warning("client stopped reading a response from %s: cut off", upstream.name)
+        abort = getattr(getattr(getattr(send, "__self__", None), "transport", None), "abort", None)
+        if callable(abort):
+            abort()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.send_timeout):
+                    await gone.wait()
 
     async def _upstream_timeout(self, send: Send, ex: Exchange, upstream: Upstream) -> None:
         await self._problem(
@@ -511,34 +586,80 @@ class Proxy:
             extra={"upstream": upstream.name},
         )
 
-    async def _drain(self, receive: Receive, body_limit: int) -> None:
-        """Read and drop the rest of a refused body (up to a bound), so the client, which is often
-        still sending, can read the 413 instead of finding the connection reset."""
-        drained = 0
-        limit = _drain_limit(body_limit)
-        while drained <= limit:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            drained += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                return
+    async def _body_timeout(self, send: Send, ex: Exchange) -> None:
+        await self._problem(
+            send,
+            ex,
+            408,
+            "The request body did not arrive in time.",
+            "request-timeout",
+            headers=[(b"connection", b"close")],
+        )
 
-    async def _read_body(self, receive: Receive, limit: int) -> bytes:
+    # --- the client's body -----------------------------------------------------------------------
+
+    async def _receive(self, receive: Receive, ex: Exchange) -> Message:
+        """The next piece of the request body: within `body_idle_timeout_seconds`, and before the
+        body's deadline (`body_timeout_seconds` after it was first read), else BodyTimeout."""
+        now = asyncio.get_running_loop().time()
+        if not ex.body_deadline:
+            ex.body_deadline = now + self.body_timeout
+        try:
+            async with asyncio.timeout_at(min(now + self.body_idle_timeout, ex.body_deadline)):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimeout() from None
+        if message["type"] != "http.request":
+            raise ClientGone()
+        if not message.get("more_body", False):
+            ex.body_done = True
+        return message
+
+    async def _read_body(self, receive: Receive, ex: Exchange, enough: int | None) -> tuple[bytes, bool]:
+        """The body, and True, once it is complete; or, when `enough` bytes have arrived first,
+        what has arrived, and False (the rest is still to be received)."""
         chunks: list[bytes] = []
         received = 0
         while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise BodyTooLarge("the client went away")
+            message = await self._receive(receive, ex)
             chunk = message.get("body", b"")
             if chunk:
                 received += len(chunk)
-                if received > limit:
+                if received > ex.body_limit:
                     raise BodyTooLarge()
                 chunks.append(chunk)
+            more = message.get("more_body", False)
+            if not more or (enough is not None and received >= enough):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks), not more
+
+    async def _stream_body(self, first: bytes, receive: Receive, ex: Exchange) -> AsyncIterator[bytes]:
+        """The body for the service: what was read before the connection was taken, then the rest
+        as it arrives (each wait bounded as in `_receive`)."""
+        received = len(first)
+        yield first
+        while True:
+            message = await self._receive(receive, ex)
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > ex.body_limit:
+                raise BodyTooLarge()
+            if chunk:
+                yield chunk
             if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return
+
+    async def _drain(self, receive: Receive, ex: Exchange) -> None:
+        """Read and drop the rest of a refused body (up to a bound, each wait bounded), so the
+        client, which is often still sending, can read the 413 instead of finding the connection
+        reset."""
+        drained = 0
+        limit = _drain_limit(ex.body_limit)
+        while drained <= limit and not ex.body_done:
+            try:
+                message = await self._receive(receive, ex)
+            except (BodyTimeout, ClientGone):
+                return
+            drained += len(message.get("body", b""))
 
     # --- the gateway's own answers ---------------------------------------------------------------
 

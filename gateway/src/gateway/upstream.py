@@ -21,6 +21,11 @@ What it guarantees:
   proxy has sent them on, so a large download never piles up in the gateway.
 - `read_timeout` bounds every wait for the service (for the response head, and between body
   chunks); `connect_timeout` the connection.
+- At most `limit` connections are in use at once, and at most `share` of them by one owner (the
+  proxy's client: a token's client or account, else an address), so one client cannot hold all of
+  a service's connections. A request waits at most `wait_seconds` for a free one, then fails as
+  `PoolBusy` (nothing was sent). The wait is a queue served in order; a request whose owner is
+  under its share is never queued behind one that is over it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import cast
 from urllib.parse import urlsplit
@@ -54,6 +60,11 @@ class InvalidResponse(UpstreamError):
     """The service's answer is not an HTTP/1.1 response this client can forward."""
 
 
+class PoolBusy(Exception):
+    """No connection to the service came free in time for this owner: nothing was sent. Not an
+    UpstreamError: the service is fine, the gateway is at its limit (or the client at its share)."""
+
+
 class _Connection(asyncio.Protocol):
     """One connection to a service; one request at a time on it."""
 
@@ -63,6 +74,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.in_use = False
+        self.owner = ""
         self.waiter: asyncio.Future[None] | None = None
         self.write_waiter: asyncio.Future[None] | None = None
         self.write_paused = False
@@ -282,9 +294,19 @@ class UpstreamResponse:
 
 
 class UpstreamPool:
-    """Kept-alive connections to one service, at most `limit` in use at once."""
+    """Kept-alive connections to one service, at most `limit` in use at once and `share` of them
+    by one owner; a request waits at most `wait_seconds` for one."""
 
-    def __init__(self, url: str, *, limit: int, connect_timeout: float, idle_seconds: float = 4.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        limit: int,
+        connect_timeout: float,
+        idle_seconds: float = 4.0,
+        share: int | None = None,
+        wait_seconds: float = 5.0,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -294,9 +316,17 @@ class UpstreamPool:
         self.ssl = ssl.create_default_context() if parts.scheme == "https" else None
         self.connect_timeout = connect_timeout
         self.idle_seconds = idle_seconds
+        self.wait_seconds = wait_seconds
         self._idle: list[_Connection] = []
-        self._slots = asyncio.Semaphore(limit)
         self._limit = limit
+        self._share = min(share or limit, limit)
+        self._in_use = 0
+        self._held: dict[str, int] = {}  # owner -> connections in use; no entry when none
+        self._waiting: deque[tuple[str, asyncio.Future[None]]] = deque()
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
 
     async def request(
         self,
@@ -306,15 +336,22 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes] | None,
         *,
         read_timeout: float,
+        owner: str = "",
     ) -> UpstreamResponse:
         """Send a request and wait for the response's head; `target` is the path and query, as
-        the client encoded them."""
-        await self._slots.acquire()
+        the client encoded them; `owner` is whose share of the connections it counts against."""
+        held = self._held.get(owner, 0)
+        if held < self._share and self._in_use < self._limit:
+            self._held[owner] = held + 1
+            self._in_use += 1
+        else:
+            await self._wait_for_slot(owner)
         try:
             conn = await self._connection()
         except BaseException:
-            self._slots.release()
+            self._free_slot(owner)
             raise
+        conn.owner = owner
         try:
             head = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nhost: ", self.host_header, b"\r\n"]
             for name, value in headers:
@@ -330,6 +367,45 @@ class UpstreamPool:
             self._give_back(conn, False)
             raise
         return UpstreamResponse(self, conn, read_timeout, head_only=method == "HEAD")
+
+    async def _wait_for_slot(self, owner: str) -> None:
+        """Queue until `_free_slot` hands this owner a slot, at most `wait_seconds`."""
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (owner, waiter)
+        self._waiting.append(entry)
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self._free_slot(owner)  # handed a slot just as the wait ended: pass it on
+            else:
+                self._waiting.remove(entry)
+            if isinstance(exc, TimeoutError):
+                raise PoolBusy(f"no free connection within {self.wait_seconds} s") from None
+            raise
+
+    def _free_slot(self, owner: str) -> None:
+        held = self._held[owner] - 1
+        if held:
+            self._held[owner] = held
+        else:
+            del self._held[owner]
+        self._in_use -= 1
+        if self._waiting:
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Give the free slot to the first waiter whose owner is under its share."""
+        for entry in self._waiting:
+            owner, waiter = entry
+            held = self._held.get(owner, 0)
+            if held < self._share:
+                self._waiting.remove(entry)
+                self._held[owner] = held + 1
+                self._in_use += 1
+                waiter.set_result(None)
+                return
 
     async def _connection(self) -> _Connection:
         now = time.monotonic()
@@ -353,7 +429,7 @@ class UpstreamPool:
             self._idle.append(conn)
         else:
             conn.abort()
-        self._slots.release()
+        self._free_slot(conn.owner)
 
     def close(self) -> None:
         """Close the idle connections (at shutdown)."""
