@@ -49,18 +49,30 @@ def _staff(runner: PlatformRunner, tokens: TokenFactory, count: int) -> list[str
     usernames = []
     with httpx.Client(base_url=runner.url("gateway"), headers=admin, timeout=30) as c:
         urn = str(uuid.uuid4().int % 900000 + 100000)
-        school = c.post("/v1/identity/schools", json={"name": f"NAT School {urn}", "urn": urn, "la_code": "202"})
+        school = c.post(
+            "/v1/identity/schools", json={"name": f"NAT School {urn}", "urn": urn, "la_code": "202"}
+        )
         assert school.status_code == 201, school.text
         for i in range(count):
             person = c.post(
                 "/v1/identity/people",
-                json={"school_id": school.json()["id"], "kind": "staff", "given_name": "Sam", "family_name": f"Staff{i}"},
+                json={
+                    "school_id": school.json()["id"],
+                    "kind": "staff",
+                    "given_name": "Sam",
+                    "family_name": f"Staff{i}",
+                },
             )
             assert person.status_code == 201, person.text
             username = f"staff{uuid.uuid4().hex[:8]}"
             account = c.post(
                 "/v1/identity/users",
-                json={"person_id": person.json()["id"], "username": username, "password": PASSWORD, "roles": ["teacher"]},
+                json={
+                    "person_id": person.json()["id"],
+                    "username": username,
+                    "password": PASSWORD,
+                    "roles": ["teacher"],
+                },
             )
             assert account.status_code == 201, account.text
             usernames.append(username)

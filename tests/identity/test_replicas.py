@@ -23,7 +23,8 @@ from identity.roles import scopes_for_roles
 from servicekit.clock import SystemClock
 from servicekit.jwt import SigningKey, generate_private_key_pem
 from servicekit.keystore import KeyStore
-from servicekit.testing import ServiceProcess, TokenFactory, free_port
+from servicekit.testing import ServiceProcess, TokenFactory, free_port, migrated_database
+from tests.conftest import SERVICE_DIRS
 
 pytestmark = pytest.mark.processes
 
@@ -39,15 +40,23 @@ def _redis_up() -> bool:
 
 @pytest.fixture(scope="module", params=["database", "redis"])
 def replicas(
-    request: pytest.FixtureRequest, database_for, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess, TokenFactory]]:
     if request.param == "redis" and not _redis_up():
         pytest.skip("no Redis on 127.0.0.1:6379")
     tmp: Path = tmp_path_factory.mktemp(f"identity-replicas-{request.param}")
+    # A database of their own: what they commit is real, and no other test should count it.
+    with migrated_database("identity", SERVICE_DIRS["identity"], tmp) as url:
+        yield from _two_replicas(request.param, url, tmp)
+
+
+def _two_replicas(
+    kind: str, url: str, tmp: Path
+) -> Iterator[tuple[ServiceProcess, ServiceProcess, TokenFactory]]:
     pem = generate_private_key_pem()
     KeyStore.install(tmp / "keys", pem, "replica-test-key", SystemClock().now())
     env = {
-        "IDENTITY_DATABASE_URL": database_for("identity"),
+        "IDENTITY_DATABASE_URL": url,
         "IDENTITY_KEYS_DIR": str(tmp / "keys"),
         "BOOTSTRAP_ADMIN_USERNAME": "replica-admin",
         "BOOTSTRAP_ADMIN_PASSWORD": "a long bootstrap passphrase",
@@ -56,7 +65,7 @@ def replicas(
         # The not-before index's own refresh would catch up in a minute: the test does not wait.
         "IDENTITY_FOLLOW_INTERVAL_SECONDS": "60",
     }
-    if request.param == "redis":
+    if kind == "redis":
         env["IDENTITY_REDIS_URL"] = f"redis://{REDIS[0]}:{REDIS[1]}/0"
     first = ServiceProcess("identity", "identity.main:create_app", free_port(), env, tmp / "a.log")
     second = ServiceProcess("identity", "identity.main:create_app", free_port(), env, tmp / "b.log")

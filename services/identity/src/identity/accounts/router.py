@@ -35,8 +35,8 @@ from identity.security.state import SecurityDep, SecurityState
 from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
-from servicekit.db import SessionDep
 from servicekit.context import client_ip_var
+from servicekit.db import SessionDep
 from servicekit.errors import NotFound, TooManyRequests, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link

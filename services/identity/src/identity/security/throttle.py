@@ -153,7 +153,7 @@ class Throttle:
                 if clear:
                     await self.redis.delete(*(self.prefix + k for k in clear))
                 if release:
-                    await self.redis.eval(_RELEASE, len(release), *(self.prefix + k for k in release))  # type: ignore[misc]
+                    await self.redis.eval(_RELEASE, len(release), *(self.prefix + k for k in release))
                 return
             except (RedisError, OSError) as exc:
                 log.warning("throttle: Redis unavailable (%s); releasing in the database", type(exc).__name__)
@@ -184,8 +184,8 @@ class Throttle:
         assert self.redis is not None
         keys = sorted(limits)
         now = self.clock.now().timestamp()
-        args = [repr(now), self.window.total_seconds(), self.max_backoff.total_seconds()]
-        result = await self.redis.eval(  # type: ignore[misc]
+        args: list[str | float] = [repr(now), self.window.total_seconds(), self.max_backoff.total_seconds()]
+        result = await self.redis.eval(
             _RESERVE, len(keys), *(self.prefix + k for k in keys), *args, *(limits[k] for k in keys)
         )
         wait = float(result[0])
@@ -196,12 +196,14 @@ class Throttle:
     async def _reserve_db(self, session: AsyncSession, limits: dict[str, int]) -> Reservation:
         now = self.clock.now()
         keys = sorted(limits)
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         fresh = [
             {"key": k, "window_started_at": now, "attempts": 0, "strikes": 0, "last_attempt_at": now}
             for k in keys
         ]
-        await session.execute(insert(ThrottleCounter).values(fresh).on_conflict_do_nothing(index_elements=["key"]))
+        await session.execute(
+            insert(ThrottleCounter).values(fresh).on_conflict_do_nothing(index_elements=["key"])
+        )
         rows = list(
             await session.scalars(
                 select(ThrottleCounter)

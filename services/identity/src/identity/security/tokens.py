@@ -21,7 +21,9 @@ from servicekit.jwt import TokenRejected
 
 
 class StoredNotBeforeVerifier(TokenVerifier):
-    def __init__(self, inner: TokenVerifier, sessionmaker: Callable[[], async_sessionmaker[AsyncSession]]) -> None:
+    def __init__(
+        self, inner: TokenVerifier, sessionmaker: Callable[[], async_sessionmaker[AsyncSession]]
+    ) -> None:
         super().__init__(
             inner.keys,
             issuer=inner.issuer,
