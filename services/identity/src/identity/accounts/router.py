@@ -245,7 +245,11 @@ async def reenrol_own_totp(
             school_id=account.school_id,
             at=now,
         )
-        return problem_response(403, "The password or the one-time code is wrong.", slug="wrong-password")
+        return problem_response(
+            403,
+            "The password or the one-time code is wrong (or the code was used already).",
+            slug="wrong-password",
+        )
     await sec.signin_succeeded(session, account.username_key, client_ip_var.get())
     new_seed = account_service.reenrol_totp(account, seeds=sec.seeds, now=now)
     await audit.record(

@@ -16,9 +16,10 @@ locks for good (that would let anyone lock out staff): the back-off ends, and a 
 as window + cap forgets the key's strikes. Time comes from the injected clock; nothing sleeps.
 
 Where the counters live: Redis when IDENTITY_REDIS_URL is set (one Lua script per step, atomic on
-the server), else the database table `signin_throttle`, whose rows are locked (`FOR UPDATE` on
-PostgreSQL; SQLite's `BEGIN IMMEDIATE` serialises every writer) for the read-modify-write. A
-reservation commits the caller's session at once, so other replicas see it before the verify.
+the server; one Redis, not a cluster, since a step touches several keys), else the database table
+`signin_throttle`, whose rows are locked (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+serialises every writer) for the read-modify-write. A reservation commits the caller's session at
+once, so other replicas see it before the verify.
 """
 
 from __future__ import annotations
