@@ -145,8 +145,8 @@ class RunningPlatform:
         )
 
 
-def selected_spec(spec: PlatformSpec) -> PlatformSpec:
-    wanted = os.environ.get("PLATFORM_SERVICES")
+def selected_spec(spec: PlatformSpec, wanted: str | None = None) -> PlatformSpec:
+    wanted = wanted or os.environ.get("PLATFORM_SERVICES")
     if not wanted:
         return spec
     names = {"identity", *wanted.split(",")}
@@ -164,9 +164,13 @@ TEST_LIMITS = {
 }
 
 
-def start_platform(var_dir: Path, **runner_options: Any) -> tuple[PlatformRunner, TokenFactory]:
-    runner_options["extra_env"] = {**TEST_LIMITS, **runner_options.get("extra_env", {})}
-    spec = selected_spec(load_spec(ROOT))
+def start_platform(
+    var_dir: Path, *, limits: dict[str, str] | None = None, services: str | None = None, **runner_options: Any
+) -> tuple[PlatformRunner, TokenFactory]:
+    """`limits={}` keeps the gateway's default limits; `services="identity"` starts only those."""
+    limits = TEST_LIMITS if limits is None else limits
+    runner_options["extra_env"] = {**limits, **runner_options.get("extra_env", {})}
+    spec = selected_spec(load_spec(ROOT), services)
     secrets = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
     urls = {s.name: fresh_database_url(s.name, var_dir) for s in spec.services}
     ports = {s.name: free_port() for s in spec.services} | {"gateway": free_port()}

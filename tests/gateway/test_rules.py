@@ -74,6 +74,26 @@ async def test_the_token_endpoint_is_limited_per_source_address(
         assert (await c.post("/oauth/token", data={"grant_type": "password"})).status_code == 200
 
 
+async def test_the_revocation_endpoint_is_limited_per_source_address_too(
+    in_process, platform: Platform, clock: FrozenClock
+) -> None:
+    """Finding 8: /oauth/revoke has a flood guard of its own (its counter is not the token endpoint's)."""
+    async with in_process(rate_limit_token_per_address=3) as (_app, c):
+        assert (await c.post("/oauth/token", data={"grant_type": "password"})).status_code == 200
+        codes = [(await c.post("/oauth/revoke", data={"token": "rt_x"})).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = await c.post("/oauth/revoke", data={"token": "rt_x"})
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert (await c.post("/oauth/token", data={"grant_type": "password"})).status_code == 200
+
+
+def test_the_token_endpoint_limit_is_a_flood_guard_by_default() -> None:
+    """Finding 4: the default per-address limit is far above a school's (or an LA proxy's) burst."""
+    settings = GatewaySettings()
+    assert settings.rate_limit_token_per_address >= 3000
+    assert {"/oauth/token", "/oauth/revoke"} <= set(settings.rate_limit_paths)
+
+
 async def test_each_client_has_its_own_allowance(
     in_process, tokens: TokenFactory, clock: FrozenClock
 ) -> None:

@@ -36,10 +36,18 @@ class IdentitySettings(ServiceSettings):
     access_token_seconds: int = Field(default=600, ge=60, le=600)
     refresh_idle_seconds: int = Field(default=600, ge=60, le=3600)
     session_max_seconds: int = Field(default=12 * 3600, ge=600, le=12 * 3600)
+    # Per account, and per (address, account): guesses allowed per window (SECURITY.md: 10 in 5 min).
     signin_max_failures: int = Field(default=10, ge=1, le=1000)
-    signin_source_max_failures: int = Field(default=10, ge=1, le=10_000)
+    # Per address: a flood guard only. One LA proxy can carry ~90 schools (~5,400 staff); if one in
+    # five mistypes once at 08:45 that is ~1,100 failures in a window: 2,000 leaves room for that and
+    # still stops a spray of guesses across accounts (docs/operations-gateway.md).
+    signin_source_max_failures: int = Field(default=2000, ge=1, le=1_000_000)
+    # Per address: wrong client secrets (/oauth/token, /oauth/revoke) per window.
+    signin_client_max_failures: int = Field(default=100, ge=1, le=1_000_000)
     signin_window_seconds: int = Field(default=300, ge=1)
     signin_max_backoff_seconds: int = Field(default=900, ge=1)
+    # Redis shared by identity's replicas for the throttle's counters; empty: the database.
+    redis_url: str = ""
     visitor_default_hours: int = Field(default=24, ge=1)
     visitor_max_days: int = Field(default=30, ge=1)
     service_clients: list[ServiceClientConfig] = Field(default_factory=list, max_length=50)

@@ -16,6 +16,7 @@ from identity.oauth.router import router as oauth_router
 from identity.people.router import router as people_router
 from identity.schools.router import router as schools_router
 from identity.security.state import SecurityState
+from identity.security.tokens import StoredNotBeforeVerifier
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -58,4 +59,6 @@ def create_app(
     )
     security.not_before = app.state.not_before
     app.state.security = security
+    # Read when a token is checked: tests swap the sessionmaker after the app is made.
+    app.state.verifier = StoredNotBeforeVerifier(app.state.verifier, lambda: app.state.sessionmaker)
     return app

@@ -1,7 +1,8 @@
 """What identity does when it starts: a signing key if there is none, the platform services'
 OAuth clients from IDENTITY_SERVICE_CLIENTS, the first platform administrator from
 BOOTSTRAP_ADMIN_* when none exists (never a default one), and the accounts' not-before for the
-token verifier, kept fresh while running (other replicas change accounts too).
+token verifier, kept fresh while running (other replicas change accounts too), and the pruning
+of the sign-in throttle's quiet keys.
 """
 
 from __future__ import annotations
@@ -106,8 +107,11 @@ async def _refresh_forever(app: FastAPI, sec: SecurityState, interval: float) ->
         await asyncio.sleep(interval)
         try:
             await load_not_before(app.state.sessionmaker, sec)
+            async with app.state.sessionmaker() as session:
+                await sec.throttle.prune(session)
+                await session.commit()
         except Exception as exc:  # noqa: BLE001 - keep serving; try again next time
-            log.warning("not-before refresh failed: %s", type(exc).__name__)
+            log.warning("not-before refresh or throttle pruning failed: %s", type(exc).__name__)
 
 
 async def on_startup(app: FastAPI) -> None:
@@ -130,3 +134,5 @@ async def on_shutdown(app: FastAPI) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    sec: SecurityState = app.state.security
+    await sec.throttle.close()

@@ -30,6 +30,10 @@ class RoleNotGrantable(Forbidden):
     slug = "role-not-grantable"
 
 
+class PlatformAdminOnly(Forbidden):
+    slug = "platform-admin-only"
+
+
 class NotAPerson(Forbidden):
     slug = "not-a-person"
 

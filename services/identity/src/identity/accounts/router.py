@@ -12,6 +12,7 @@ from identity.accounts import service as account_service
 from identity.accounts.dependencies import (
     ManageableAccount,
     OwnAccount,
+    PlatformAdminOnly,
     ReadableAccount,
     check_grant,
 )
@@ -30,12 +31,13 @@ from identity.accounts.schemas import (
 from identity.people.models import Person
 from identity.schools.dependencies import is_platform_admin
 from identity.security import passwords, totp
-from identity.security.state import SecurityDep
+from identity.security.state import SecurityDep, SecurityState
 from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
+from servicekit.context import client_ip_var
 from servicekit.db import SessionDep
-from servicekit.errors import NotFound, Unprocessable, problem_response
+from servicekit.errors import NotFound, TooManyRequests, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
 
@@ -153,6 +155,18 @@ async def read_own_account(account: OwnAccount) -> AccountRead:
     return _read(account)
 
 
+async def _reserve_password_check(session: SessionDep, sec: SecurityState, account: Account) -> None:
+    """Every password check passes the sign-in throttle: the attempt is counted before verifying."""
+    reservation = await sec.throttle.reserve(
+        session, sec.signin_guards(account.username_key, client_ip_var.get())
+    )
+    if not reservation.allowed:
+        raise TooManyRequests(
+            f"Too many failed attempts; try again in {reservation.wait} seconds.",
+            retry_after=reservation.wait,
+        )
+
+
 @router.post("/me/password", status_code=204)
 async def change_own_password(
     body: PasswordChange,
@@ -163,9 +177,8 @@ async def change_own_password(
 ) -> Response:
     """Change one's own password (every session ends; sign in again)."""
     now = clock.now()
-    key = f"account:{account.username_key}"
+    await _reserve_password_check(session, sec, account)
     if not await passwords.verify_password(body.current_password, account.password_hash):
-        sec.account_throttle.failed(key)
         await audit.record(
             session,
             actor=f"user:{account.id}",
@@ -176,6 +189,7 @@ async def change_own_password(
             at=now,
         )
         return problem_response(403, "The current password is wrong.", slug="wrong-password")
+    await sec.signin_succeeded(session, account.username_key, client_ip_var.get())
     await account_service.set_password(session, account, body.new_password, now=now)
     sec.publish_not_before(account)
     await audit.record(
@@ -190,6 +204,13 @@ async def change_own_password(
     return Response(status_code=204)
 
 
+def _enrolment_response(seed: str, account: Account) -> Response:
+    enrolment = TotpEnrolment(totp_secret=seed, otpauth_uri=totp.provisioning_uri(seed, account.username))
+    return Response(
+        enrolment.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
 @router.post("/me/totp", response_model=TotpEnrolment)
 async def reenrol_own_totp(
     body: TotpReenrol,
@@ -198,10 +219,23 @@ async def reenrol_own_totp(
     sec: SecurityDep,
     clock: ClockDep,
 ) -> Response:
-    """Replace one's own two-factor secret (shown this once)."""
+    """Replace one's own two-factor secret with the password and a current code (shown this once)."""
     now = clock.now()
-    if not await passwords.verify_password(body.password, account.password_hash):
-        sec.account_throttle.failed(f"account:{account.username_key}")
+    seed = account_service.totp_seed(account, sec.seeds)
+    if seed is not None and not body.otp:
+        raise Unprocessable(
+            "otp: a current code from your authenticator app is required (lost it? ask an administrator).",
+            slug="otp-required",
+        )
+    await _reserve_password_check(session, sec, account)
+    step = None
+    if seed is not None and await passwords.verify_password(body.password, account.password_hash):
+        step = totp.accepted_step(seed, (body.otp or "").strip(), now=now, last_step=account.totp_last_step)
+        right = step is not None and await account_service.claim_totp_step(session, account, step)
+    else:
+        right = seed is None and await passwords.verify_password(body.password, account.password_hash)
+    if not right:
+        # The reserved attempt stays counted: a wrong password or code is a failed guess.
         await audit.record(
             session,
             actor=f"user:{account.id}",
@@ -211,8 +245,13 @@ async def reenrol_own_totp(
             school_id=account.school_id,
             at=now,
         )
-        return problem_response(403, "The password is wrong.", slug="wrong-password")
-    seed = account_service.reenrol_totp(account, seeds=sec.seeds, now=now)
+        return problem_response(
+            403,
+            "The password or the one-time code is wrong (or the code was used already).",
+            slug="wrong-password",
+        )
+    await sec.signin_succeeded(session, account.username_key, client_ip_var.get())
+    new_seed = account_service.reenrol_totp(account, seeds=sec.seeds, now=now)
     await audit.record(
         session,
         actor=f"user:{account.id}",
@@ -222,10 +261,7 @@ async def reenrol_own_totp(
         school_id=account.school_id,
         at=now,
     )
-    enrolment = TotpEnrolment(totp_secret=seed, otpauth_uri=totp.provisioning_uri(seed, account.username))
-    return Response(
-        enrolment.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"}
-    )
+    return _enrolment_response(new_seed, account)
 
 
 @router.get("/{account_id}", response_model=AccountRead)
@@ -336,3 +372,30 @@ async def reset_password(
         at=now,
     )
     return Response(status_code=204)
+
+
+@router.post("/{account_id}/totp", response_model=TotpEnrolment)
+async def reset_totp(
+    account: ManageableAccount,
+    session: SessionDep,
+    principal: Writer,
+    sec: SecurityDep,
+    clock: ClockDep,
+) -> Response:
+    """Give an account a new two-factor secret, for a lost phone (platform administrators only)."""
+    if not is_platform_admin(principal):
+        raise PlatformAdminOnly("Only a platform administrator resets another account's two-factor.")
+    now = clock.now()
+    # Whoever holds the old phone or a session made with it is signed out.
+    seed = await account_service.reset_totp(session, account, seeds=sec.seeds, now=now)
+    sec.publish_not_before(account)
+    await audit.record(
+        session,
+        actor=principal,
+        action="account.totp_reset",
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        at=now,
+    )
+    return _enrolment_response(seed, account)

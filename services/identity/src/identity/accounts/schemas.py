@@ -95,3 +95,6 @@ class TotpReenrol(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str = Password
+    # A current code from the authenticator being replaced: required when the account has one
+    # (a stolen token and password alone must not move someone's second factor).
+    otp: str | None = Field(default=None, min_length=6, max_length=10)

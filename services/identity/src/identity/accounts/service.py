@@ -236,6 +236,14 @@ def reenrol_totp(account: Account, *, seeds: SeedBox, now: datetime) -> str:
     return _new_seed(account, seeds)
 
 
+async def reset_totp(session: AsyncSession, account: Account, *, seeds: SeedBox, now: datetime) -> str:
+    """An administrator's reset (lost phone): a new seed, and every session and token ends."""
+    seed = _new_seed(account, seeds)
+    await move_not_before(session, account, now)
+    await _feed(session, account, now, roles_changed=False)
+    return seed
+
+
 def totp_seed(account: Account, seeds: SeedBox) -> str | None:
     return seeds.open(account.totp_seed_sealed) if account.totp_seed_sealed else None
 

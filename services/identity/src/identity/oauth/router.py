@@ -19,7 +19,7 @@ from identity.clients import service as client_service
 from identity.clients.models import OAuthClient
 from identity.oauth import service as oauth_service
 from identity.oauth.service import OAuthError
-from identity.security.state import SecurityDep
+from identity.security.state import SecurityDep, SecurityState
 from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.context import client_ip_var
@@ -131,9 +131,13 @@ def _invalid_client() -> OAuthError:
 
 
 async def _client(
-    request: Request, params: dict[str, str], session: SessionDep, now: datetime
+    request: Request, params: dict[str, str], session: SessionDep, sec: SecurityState, now: datetime
 ) -> OAuthClient | None:
-    """The authenticated client, None when none tried; a failed attempt is invalid_client."""
+    """The authenticated client, None when none tried; a failed attempt is invalid_client.
+
+    Secret guesses pass the throttle (per address); a flood of them writes one audit entry per
+    window, when its first failure happens, and one when the address is made to wait, with the count.
+    """
     basic = _basic_credentials(request)
     posted = params.get("client_id"), params.get("client_secret")
     if basic is not None and posted[1] is not None:
@@ -143,17 +147,36 @@ async def _client(
     client_id, secret = basic if basic is not None else (posted[0] or "", posted[1] or "")
     if basic is not None and posted[0] is not None and posted[0] != client_id:
         raise _invalid_client()
+    guards = sec.client_guards(client_ip_var.get())
+    reservation = await sec.throttle.reserve(session, guards)
+    if not reservation.allowed:
+        if reservation.started_block:
+            await audit.record(
+                session,
+                actor="anonymous",
+                action="signin.client_throttled",
+                target_type="oauth_client",
+                detail={
+                    "failures": guards[0].max_attempts,
+                    "window_seconds": sec.settings.signin_window_seconds,
+                    "retry_after": reservation.wait,
+                },
+                at=now,
+            )
+        raise oauth_service.throttled(reservation.wait)
     client = await client_service.authenticate(session, client_id, secret)
     if client is None:
-        await audit.record(
-            session,
-            actor="anonymous",
-            action="signin.client_failed",
-            target_type="oauth_client",
-            detail={"client_id": client_id[:100]},
-            at=now,
-        )
+        if reservation.attempts.get(guards[0].key) == 1:
+            await audit.record(
+                session,
+                actor="anonymous",
+                action="signin.client_failed",
+                target_type="oauth_client",
+                detail={"client_id": client_id[:100], "window_seconds": sec.settings.signin_window_seconds},
+                at=now,
+            )
         raise _invalid_client()
+    await sec.throttle.succeeded(session, clear=[], release=[guards[0].key])
     return client
 
 
@@ -190,12 +213,12 @@ async def issue_token(
         grant = params.get("grant_type")
         scope = params.get("scope")
         if grant == "client_credentials":
-            client = await _client(request, params, session, now)
+            client = await _client(request, params, session, sec, now)
             if client is None:
                 raise _invalid_client()
             tokens = await oauth_service.client_credentials(session, sec, client, scope=scope, now=now)
         elif grant == "password":
-            await _client(request, params, session, now)
+            await _client(request, params, session, sec, now)
             username, password = params.get("username"), params.get("password")
             if not username or password is None:
                 raise OAuthError("invalid_request", "username and password are required.")
@@ -210,7 +233,7 @@ async def issue_token(
                 now=now,
             )
         elif grant == "refresh_token":
-            await _client(request, params, session, now)
+            await _client(request, params, session, sec, now)
             refresh = params.get("refresh_token")
             if not refresh:
                 raise OAuthError("invalid_request", "refresh_token is required.")
@@ -230,11 +253,13 @@ async def issue_token(
 
 
 @router.post("/revoke", openapi_extra=REVOKE_BODY, response_model=None, responses=OAUTH_ERRORS)
-async def revoke_token(request: Request, session: SessionDep, clock: ClockDep) -> JSONResponse:
+async def revoke_token(
+    request: Request, session: SessionDep, sec: SecurityDep, clock: ClockDep
+) -> JSONResponse:
     """Revoke a refresh token and its whole chain (RFC 7009)."""
     try:
         params = await _form(request)
-        await _client(request, params, session, clock.now())
+        await _client(request, params, session, sec, clock.now())
         token = params.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is required.")

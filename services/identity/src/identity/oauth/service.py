@@ -142,18 +142,13 @@ async def client_credentials(
 
 async def _failed(
     session: AsyncSession,
-    sec: SecurityState,
     *,
     username: str,
     account: Account | None,
     reason: str,
     now: datetime,
-    keys: tuple[str, ...],
     description: str = SIGN_IN_FAILED,
 ) -> OAuthError:
-    for key in keys:
-        throttle = sec.source_throttle if key.startswith("source:") else sec.account_throttle
-        throttle.failed(key)
     await audit.record(
         session,
         actor=f"user:{account.id}" if account else "anonymous",
@@ -167,6 +162,15 @@ async def _failed(
     return OAuthError("invalid_grant", description)
 
 
+def throttled(wait: int) -> OAuthError:
+    return OAuthError(
+        "slow_down",
+        f"Too many failed sign-ins; try again in {wait} seconds.",
+        status=429,
+        headers={"Retry-After": str(wait)},
+    )
+
+
 async def password_grant(
     session: AsyncSession,
     sec: SecurityState,
@@ -178,80 +182,70 @@ async def password_grant(
     source: str | None,
     now: datetime,
 ) -> IssuedTokens:
-    key_account = f"account:{account_service.username_key(username)}"
-    key_source = f"source:{source or 'unknown'}"
-    wait = max(sec.account_throttle.retry_after(key_account), sec.source_throttle.retry_after(key_source))
-    if wait:
-        await audit.record(
-            session,
-            actor="anonymous",
-            action="signin.throttled",
-            target_type="account",
-            detail={"username": username[:100], "retry_after": wait},
-            at=now,
-        )
-        raise OAuthError(
-            "slow_down",
-            f"Too many failed sign-ins; try again in {wait} seconds.",
-            status=429,
-            headers={"Retry-After": str(wait)},
-        )
+    # The attempt is counted before the password is verified: concurrent guesses cannot overtake it.
+    user_key = account_service.username_key(username)
+    guards = sec.signin_guards(user_key, source)
+    reservation = await sec.throttle.reserve(session, guards)
+    if not reservation.allowed:
+        if reservation.started_block:
+            # Once per back-off, not per refused request: a flood writes one entry.
+            await audit.record(
+                session,
+                actor="anonymous",
+                action="signin.throttled",
+                target_type="account",
+                detail={"username": username[:100], "retry_after": reservation.wait},
+                at=now,
+            )
+        raise throttled(reservation.wait)
     account = await account_service.by_username(session, username)
     ok = await passwords.verify_password(password, account.password_hash if account else None)
     if account is None or not ok:
+        # The reserved attempt stays counted: that is the failure.
         raise await _failed(
             session,
-            sec,
             username=username,
             account=account,
             reason="unknown_user" if account is None else "wrong_password",
             now=now,
-            keys=(key_account, key_source),
         )
+
+    async def right_password_refused(reason: str, description: str = SIGN_IN_FAILED) -> OAuthError:
+        # The password was right: the attempt is given back (it was no guess).
+        await sec.throttle.succeeded(session, clear=[], release=[g.key for g in guards])
+        assert account is not None
+        return await _failed(
+            session, username=username, account=account, reason=reason, now=now, description=description
+        )
+
     person = await session.get(Person, account.person_id) if account.person_id else None
     if not account_service.is_usable(account, person, now):
         # The password was right, but the answer is the same as for a wrong one.
-        raise await _failed(
-            session, sec, username=username, account=account, reason="account_not_usable", now=now, keys=()
-        )
+        raise await right_password_refused("account_not_usable")
     seed = account_service.totp_seed(account, sec.seeds)
     if seed is None and not TWO_FACTOR_ROLES.isdisjoint(account.roles):
-        raise await _failed(
-            session,
-            sec,
-            username=username,
-            account=account,
-            reason="two_factor_not_enrolled",
-            now=now,
-            keys=(),
-            description="Two-factor sign-in is not set up for this account; ask an administrator.",
+        raise await right_password_refused(
+            "two_factor_not_enrolled",
+            "Two-factor sign-in is not set up for this account; ask an administrator.",
         )
     if seed is not None:
         if not otp:
-            raise await _failed(
-                session,
-                sec,
-                username=username,
-                account=account,
-                reason="otp_required",
-                now=now,
-                keys=(),
-                description="A one-time code (otp) from your authenticator app is required.",
+            raise await right_password_refused(
+                "otp_required", "A one-time code (otp) from your authenticator app is required."
             )
         step = totp.accepted_step(seed, otp.strip(), now=now, last_step=account.totp_last_step)
         if step is None or not await account_service.claim_totp_step(session, account, step):
+            # A wrong code counts as a failed guess (the reservation stays).
             raise await _failed(
                 session,
-                sec,
                 username=username,
                 account=account,
                 reason="wrong_or_reused_otp",
                 now=now,
-                keys=(key_account, key_source),
                 description="The one-time code is wrong or has already been used.",
             )
+    await sec.signin_succeeded(session, user_key, source)
     scopes = _requested_scope(scope, set(scopes_for_roles(account.roles)))
-    sec.account_throttle.succeeded(key_account)
     account.last_sign_in_at = now
     tokens = await _start_session(session, sec, account, scopes, now=now)
     await audit.record(
