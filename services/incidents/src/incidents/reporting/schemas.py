@@ -51,13 +51,39 @@ class StatsRow(BaseModel):
     year_group: str | None = None
     school_id: uuid.UUID | None = None
     school_name: str | None = None
-    count: int | str
+    count: int
+
+
+class Disclosure(BaseModel):
+    """How the counts were protected, so a chart made of them can say so (see docs/la-reporting.md)."""
+
+    period: str = Field(
+        default="whole calendar months",
+        description="`from` and `to` widened to whole calendar months; counts are taken per month.",
+    )
+    withheld_below: int = Field(
+        default=5,
+        description="A month's count for a group under this is withheld: a group not listed had "
+        "fewer (perhaps none) in every month of the period.",
+    )
+    rounded_to: int = Field(
+        default=5, description="Every other month's count is rounded to a multiple of this."
+    )
+    sums: str = Field(
+        default="published monthly counts",
+        description="Counts over several months, and `total`, are sums of the published monthly counts.",
+    )
 
 
 class Stats(BaseModel):
-    from_: date | None = Field(default=None, serialization_alias="from")
-    to: date | None = None
+    from_: date | None = Field(
+        default=None, serialization_alias="from", description="The effective start (1st of its month)."
+    )
+    to: date | None = Field(default=None, description="The effective end (last day of its month).")
     group_by: list[str]
-    total: int
-    suppressed: bool
+    total: int = Field(description="Incidents of the period: the sum of the published monthly totals.")
+    suppressed: bool = Field(
+        description="Always true: small counts are withheld, and whether any were is not told."
+    )
+    disclosure: Disclosure
     items: list[StatsRow]
