@@ -59,19 +59,20 @@ class Disclosure(BaseModel):
 
     period: str = Field(
         default="whole calendar months",
-        description="`from` and `to` widened to whole calendar months; counts are taken per month.",
+        description="`from` and `to` are widened to whole calendar months (the effective period).",
+    )
+    cell: str = Field(
+        default="school, calendar month, group",
+        description="Counts are first taken per cell: one school, one month, one value of each grouping.",
     )
     withheld_below: int = Field(
-        default=5,
-        description="A month's count for a group under this is withheld: a group not listed had "
-        "fewer (perhaps none) in every month of the period.",
+        description="A cell of fewer incidents is withheld, as if none: a group that is not listed "
+        "had fewer than this (perhaps none) in every cell of the period."
     )
-    rounded_to: int = Field(
-        default=5, description="Every other month's count is rounded to a multiple of this."
-    )
+    rounded_to: int = Field(description="Every other cell is rounded to the nearest multiple of this.")
     sums: str = Field(
-        default="published monthly counts",
-        description="Counts over several months, and `total`, are sums of the published monthly counts.",
+        default="published cells",
+        description="Every count and the total are sums of published cells, never recounted exactly.",
     )
 
 
@@ -81,7 +82,9 @@ class Stats(BaseModel):
     )
     to: date | None = Field(default=None, description="The effective end (last day of its month).")
     group_by: list[str]
-    total: int = Field(description="Incidents of the period: the sum of the published monthly totals.")
+    total: int = Field(
+        description="Incidents of the period: the sum of the published totals of each school and month."
+    )
     suppressed: bool = Field(
         description="Always true: small counts are withheld, and whether any were is not told."
     )

@@ -506,13 +506,13 @@ def published(n: int) -> int:
 async def _cells(
     session: AsyncSession, conditions: list[ColumnElement[bool]], group_by: list[str]
 ) -> list[tuple[dict[str, Any], int]]:
-    """The period's exact counts per calendar month and group (the cells; never returned as they are)."""
-    dims: list[Any] = [_month(session).label("month")]
+    """The period's exact counts per school, calendar month and group: the cells, never returned
+    as they are. The school is in every cell, so an LA's numbers are sums of its schools' published
+    cells and cannot be set against them to single out a school's few incidents."""
+    dims: list[Any] = [_month(session).label("month"), Incident.school_id.label("school_id")]
     for name in group_by:
         if name == "category":
             dims.append(Incident.category.label("category"))
-        elif name == "school":
-            dims.append(Incident.school_id.label("school_id"))
         elif name == "year_group":
             dims.append(IncidentPerson.year_group.label("year_group"))
     stmt: Select[Any] = select(*dims, func.count(distinct(Incident.id)).label("n")).where(*conditions)
@@ -535,14 +535,15 @@ async def stats(
 ) -> Stats:
     """Counts that no combination of queries can take apart to fewer than `SMALL` incidents.
 
-    Every count is built from cells: one calendar month (the period is widened to whole months,
-    so no query reaches below a month) and one value of each grouping. A cell under `SMALL` is
+    Every count is built from cells: one school, one calendar month (the period is widened to
+    whole months, so no query reaches below a month) and one value of each grouping. A cell under `SMALL` is
     withheld (as if it were none: a group that is not listed had fewer than 5, perhaps none); every
     other cell is rounded to the nearest `ROUND_TO`. What a response says is the sum of published
-    cells: a group over several months, and the `total` (the sum of the published monthly totals,
-    the same whatever the grouping). So a longer period minus a shorter one gives exactly the
-    published months between them, and a total minus its groups two rounded numbers; never an
-    exact count of a few incidents.
+    cells: a group over several months or schools, and the `total` (the sum of the published
+    totals of each school and month, the same whatever the grouping). So a longer period minus a
+    shorter one is exactly the published months between them, an LA's count minus its schools'
+    is nothing, and a total minus its groups is two sums of rounded numbers: never an exact
+    count of a few incidents, nor which group a withheld one is in.
     """
     if start and end and end < start:
         raise Unprocessable("`to` is before `from`.", slug="validation-error")
@@ -580,7 +581,7 @@ async def stats(
         group_by=group_by,
         total=total,
         suppressed=True,
-        disclosure=Disclosure(),
+        disclosure=Disclosure(withheld_below=SMALL, rounded_to=ROUND_TO),
         items=items,
     )
 
