@@ -6,6 +6,12 @@ then the body streams the incidents whose latest change lies in (cursor, end], a
 transaction, holding at most two chunks in memory (one being written, the next being read). An
 incident changed again while the page streams moves beyond the end and comes in the next page,
 so nothing is skipped.
+
+Both take in what `incidents.incident.access.reported_incidents` gives the caller (the one
+visibility rule: the head and the lead export and count only what they may read). The counts
+are protected against small numbers (see `stats`): whole calendar months, cells of one school,
+month and group, cells under 5 withheld, the rest rounded to 5, every number a sum of published
+cells, so that no combination of queries singles out fewer than 5 incidents.
 """
 
 from __future__ import annotations
