@@ -138,13 +138,13 @@ async def people_who_may_see(
     session: AsyncSession, incident_id: uuid.UUID, person_ids: Iterable[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Which of these people (by their roles in the people replica) may read the incident: the ones a
-    notification, a webhook or the console may tell of it. Unknown people may see nothing."""
+    notification, a webhook or the console may tell of it. Unknown people and leavers see nothing."""
     wanted = set(person_ids)
     if not wanted:
         return set()
     people = await session.execute(
         select(ReplicaPerson.id, ReplicaPerson.school_id, ReplicaPerson.roles).where(
-            ReplicaPerson.id.in_(wanted)
+            ReplicaPerson.id.in_(wanted), ReplicaPerson.is_on_roll.is_(True)
         )
     )
     allowed: set[uuid.UUID] = set()
