@@ -102,6 +102,37 @@ def test_allegation_against_staff_is_the_heads_alone(platform, world) -> None:
     assert created["id"] not in {i["id"] for i in listed["items"]}
 
 
+def test_the_accused_head_sees_nothing_of_the_allegation_on_any_path(platform, world) -> None:
+    """Through the gateway: the record, the list, the export (JSON and CSV), the counts and the
+    audit log say nothing to the head of an allegation naming them; the LA's client gets it."""
+    school = world["school"]
+    head = school.headers("head_teacher")
+    groupings: list[dict[str, Any]] = [{}, {"group_by": "category"}, {"group_by": "month,year_group"}]
+    counts_before = [
+        platform.gateway.get("/v1/incidents/stats", params=p, headers=head).json() for p in groupings
+    ]
+    people = [{"person_id": school.staff_person("head_teacher"), "role": "subject"}]
+    created = report(platform, school, "allegation_against_staff", people, role="computing_lead")
+    traces = (created["id"], created["reference"])
+    assert get(platform, school, created["id"], "head_teacher") == 404
+    listed = platform.gateway.get("/v1/incidents", params={"limit": 500}, headers=head)
+    assert listed.status_code == 200 and not any(t in listed.text for t in traces)
+    for fmt in ("json", "csv"):
+        exported = platform.gateway.get("/v1/incidents/export", params={"format": fmt}, headers=head)
+        assert exported.status_code == 200, exported.text
+        assert not any(t in exported.text for t in traces), fmt
+    counts_after = [
+        platform.gateway.get("/v1/incidents/stats", params=p, headers=head).json() for p in groupings
+    ]
+    assert counts_after == counts_before
+    log = platform.gateway.get("/v1/incidents/audit", params={"target_id": created["id"]}, headers=head)
+    assert log.status_code == 200 and log.json()["items"] == []
+    whole_log = platform.gateway.get("/v1/incidents/audit", params={"limit": 500}, headers=head)
+    assert whole_log.status_code == 200 and not any(t in whole_log.text for t in traces)
+    la = platform.la_headers(world["la_code"], ["incidents:export", "incidents:stats"])
+    assert created["id"] in platform.gateway.get("/v1/incidents/export", headers=la).text
+
+
 def test_governors_get_counts_only_and_the_la_gets_export_and_counts(platform, world) -> None:
     school = world["school"]
     people = [{"person_id": world["pupils"][0]["id"], "role": "affected"}]

@@ -180,28 +180,35 @@ async def test_export_audits_restricted_reads(client, app, school, incident_body
     assert exported is not None
 
 
-async def test_stats_for_governors_hide_small_counts(client, school, incident_body):
+async def test_stats_for_governors_round_and_withhold_small_counts(client, school, incident_body):
     for _ in range(6):
         await report(client, school, incident_body("cyberbullying"))
     for _ in range(2):
         await report(client, school, incident_body("grooming"))
     governor = school.headers("governor")
     whole = (await client.get("/v1/incidents/stats", headers=governor)).json()
-    assert whole["total"] == 8 and whole["items"] == []
+    # 8 incidents in September: rounded to 10, as every published number is.
+    assert whole["total"] == 10 and whole["items"] == []
     by_category = await client.get("/v1/incidents/stats", params={"group_by": "category"}, headers=governor)
     assert by_category.status_code == 200
     body = by_category.json()
-    assert body["items"] == [
-        {"category": "cyberbullying", "count": 6},
-        {"category": "grooming", "count": "<5"},
-    ]
+    # 6 rounds to 5; the 2 groomings are withheld (not listed, as if none).
+    assert body["items"] == [{"category": "cyberbullying", "count": 5}]
+    assert body["total"] == 10
     assert body["suppressed"] is True
+    assert body["disclosure"] == {
+        "period": "whole calendar months",
+        "withheld_below": 5,
+        "rounded_to": 5,
+        "cell": "school, calendar month, group",
+        "sums": "published cells",
+    }
     text = by_category.text
     assert "Pupil" not in text and str(school.pupils[0]) not in text
 
 
 async def test_stats_by_month_and_year_group(client, school, incident_body):
-    for day in ("2026-06-10", "2026-06-11", "2026-09-01"):
+    for day in ["2026-06-10"] * 3 + ["2026-06-11"] * 3 + ["2026-09-01"] * 5:
         await report(client, school, incident_body(occurred_at=f"{day}T10:00:00Z"))
     lead = school.headers("safeguarding_lead")
     response = await client.get(
@@ -209,37 +216,47 @@ async def test_stats_by_month_and_year_group(client, school, incident_body):
     )
     assert response.status_code == 200
     items = response.json()["items"]
+    # Every incident names a pupil of year 3 and one of year 4; 6 rounds to 5.
     assert items == [
-        {"month": "2026-06", "year_group": "3", "count": "<5"},
-        {"month": "2026-06", "year_group": "4", "count": "<5"},
-        {"month": "2026-09", "year_group": "3", "count": "<5"},
-        {"month": "2026-09", "year_group": "4", "count": "<5"},
+        {"month": "2026-06", "year_group": "3", "count": 5},
+        {"month": "2026-06", "year_group": "4", "count": 5},
+        {"month": "2026-09", "year_group": "3", "count": 5},
+        {"month": "2026-09", "year_group": "4", "count": 5},
     ]
+    assert response.json()["total"] == 10
+    # A few days of June are all of June: the period is widened to whole months.
     june = await client.get(
-        "/v1/incidents/stats", params={"from": "2026-06-01", "to": "2026-06-30"}, headers=lead
+        "/v1/incidents/stats", params={"from": "2026-06-11", "to": "2026-06-11"}, headers=lead
     )
-    assert june.json()["total"] == 2
-    assert june.json()["from"] == "2026-06-01"
+    assert june.json()["total"] == 5
+    assert (june.json()["from"], june.json()["to"]) == ("2026-06-01", "2026-06-30")
 
 
-async def test_la_stats_by_school_are_whole_school_counts(client, app, tokens, school, incident_body):
+async def test_la_stats_by_school_are_rounded_too(client, app, tokens, school, incident_body):
     sibling = await add_school(app, tokens, la_code=school.la_code)
-    for _ in range(2):
+    for _ in range(7):
         await report(client, school, incident_body())
-    await report(client, sibling, incident_body(people=[]))
+    for _ in range(5):
+        await report(client, sibling, incident_body(people=[]))
+    await report(client, sibling, incident_body("grooming", people=[]))
     response = await client.get(
         "/v1/incidents/stats", params=[("group_by", "school")], headers=school.la_headers()
     )
     items = response.json()["items"]
     counts = {i["school_id"]: i["count"] for i in items}
-    assert counts == {str(school.id): 2, str(sibling.id): 1}
+    assert counts == {str(school.id): 5, str(sibling.id): 5}
     assert {i["school_name"] for i in items} == {"School 201"}
+    # The sum of the schools' published counts (7 and 6, each rounded to 5), never 13 recounted.
+    assert response.json()["total"] == 10
     finer = await client.get(
         "/v1/incidents/stats",
         params=[("group_by", "school"), ("group_by", "category")],
         headers=school.la_headers(),
     )
-    assert {i["count"] for i in finer.json()["items"]} == {"<5"}
+    assert [(i["category"], i["count"]) for i in finer.json()["items"]] == [
+        ("cyberbullying", 5),
+        ("cyberbullying", 5),
+    ]
 
 
 async def test_stats_refuses_bad_input_and_wrong_roles(client, school):

@@ -8,12 +8,13 @@ route then *returns* its error response instead of raising, so the session still
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, Scoped
@@ -25,6 +26,11 @@ from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_n
 from servicekit.params import Rfc3339
 
 PLATFORM_ADMIN_ROLE = "platform_admin"
+
+# A service's visibility rule for its own log: the condition on `AuditEntry` that the entries a caller
+# may read meet (None: no narrowing). The incidents service hides what is about an incident the
+# caller may not read, so the log never tells the accused of an allegation.
+AuditVisibility = Callable[[AsyncSession, Principal], Awaitable[ColumnElement[bool] | None]]
 
 
 class AuditEntryRead(BaseModel):
@@ -91,14 +97,20 @@ async def record(
 
 
 def audit_router(
-    prefix: str, *, platform_role: str = PLATFORM_ADMIN_ROLE, school_roles: tuple[str, ...] | None = None
+    prefix: str,
+    *,
+    platform_role: str = PLATFORM_ADMIN_ROLE,
+    school_roles: tuple[str, ...] | None = None,
+    visibility: AuditVisibility | None = None,
 ) -> APIRouter:
     """`GET <prefix>`: the service's audit log, newest first (scope `audit:read`).
 
     A caller bound to a school reads that school's entries only; a person holding the platform
     role (never an outside system's client) reads every entry, or one school's with `school_id`.
     Where the log itself names sensitive records (searches of phones, never-publish flags,
-    restricted incidents), `school_roles` narrows the school's readers to those roles.
+    restricted incidents), `school_roles` narrows the school's readers to those roles, and
+    `visibility` (the service's own rule, applied in the query so pages stay full) keeps out the
+    entries about records the caller may not see.
     Mount it in each service, e.g. `audit_router("/v1/devices/audit", school_roles=("head_teacher",))`.
     """
     router = APIRouter(prefix=prefix, tags=["audit"])
@@ -132,6 +144,10 @@ def audit_router(
                 stmt = stmt.where(AuditEntry.school_id == school_id)
         else:
             raise Forbidden("Only a school's staff or a platform administrator reads the audit log.")
+        if visibility is not None:
+            visible = await visibility(session, principal)
+            if visible is not None:
+                stmt = stmt.where(visible)
         if action is not None:
             stmt = stmt.where(AuditEntry.action == action)
         if actor is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from incidents.config import IncidentsSettings
+from incidents.incident.access import audit_visibility
 from incidents.incident.router import router as incident_router
 from incidents.reporting.router import router as reporting_router
 from servicekit.app import create_service_app
@@ -15,8 +16,9 @@ from servicekit.clock import Clock
 # The reporting routes come first: /v1/incidents/export must not be taken for an incident id.
 ROUTERS: list[APIRouter] = [
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
-    # (searches, never-publish flags, restricted incidents), so only the head teacher reads it.
-    audit_router("/v1/incidents/audit", school_roles=("head_teacher",)),
+    # (searches, never-publish flags, restricted incidents), so only the head teacher reads it,
+    # and nothing about an incident the reader may not see (an allegation against themselves).
+    audit_router("/v1/incidents/audit", school_roles=("head_teacher",), visibility=audit_visibility),
     reporting_router,
     incident_router,
 ]

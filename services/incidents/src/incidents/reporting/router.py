@@ -88,6 +88,6 @@ async def incident_stats(
     to: Annotated[IsoDate | None, Query()] = None,
     group_by: Annotated[list[GroupBy] | None, Query(max_length=4)] = None,
 ) -> Stats:
-    """Count incidents by category, month, year group or school (no personal data; small counts "<5")."""
+    """Count incidents by category, month, year group or school (whole months, rounded, small withheld)."""
     groups = reporting_service.parse_group_by([g[:100] for g in group_by or []])
     return await reporting_service.stats(session, principal, start=from_, end=to, group_by=groups)

@@ -6,6 +6,12 @@ then the body streams the incidents whose latest change lies in (cursor, end], a
 transaction, holding at most two chunks in memory (one being written, the next being read). An
 incident changed again while the page streams moves beyond the end and comes in the next page,
 so nothing is skipped.
+
+Both take in what `incidents.incident.access.reported_incidents` gives the caller (the one
+visibility rule: the head and the lead export and count only what they may read). The counts
+are protected against small numbers (see `stats`): whole calendar months, cells of one school,
+month and group, cells under 5 withheld, the rest rounded to 5, every number a sum of published
+cells, so that no combination of queries singles out fewer than 5 incidents.
 """
 
 from __future__ import annotations
@@ -35,13 +41,14 @@ from sqlalchemy import (
 from sqlalchemy import cast as cast_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from incidents.incident.access import reported_incidents
 from incidents.incident.constants import AUDITED_CATEGORIES
 from incidents.incident.models import Incident, IncidentAction, IncidentPerson
 from incidents.reporting.pseudonym import Pseudonymiser
-from incidents.reporting.schemas import Stats, StatsRow
+from incidents.reporting.schemas import Disclosure, Stats, StatsRow
 from servicekit import audit
 from servicekit.auth import Principal
-from servicekit.errors import Forbidden, Unprocessable
+from servicekit.errors import Unprocessable
 from servicekit.feeds import cursor_position, feed_cursor
 from servicekit.models import ReplicaSchool
 
@@ -63,43 +70,31 @@ GROUPS = ("category", "month", "year_group", "school")
 # Pseudonyms an export keeps (about 150 bytes each): an LA's pupils come up again and again, and
 # the bound keeps memory flat for a page of any size.
 CACHED_PSEUDONYMS = 50_000
-SMALL = 5  # counts below this are shown as "<5" when split finer than the whole school
-
-
-def scope_condition(principal: Principal) -> ColumnElement[bool]:
-    """Which incidents the caller reports on: its school, or every school of its LA."""
-    if principal.school_id is not None:
-        return Incident.school_id == principal.school_id
-    if principal.la_code is not None:
-        schools = select(ReplicaSchool.id).where(ReplicaSchool.la_code == principal.la_code)
-        return Incident.school_id.in_(schools.scalar_subquery())
-    raise Forbidden("This needs a token bound to a school or to a local authority.", slug="scope-required")
+SMALL = 5  # a cell (a month and a group) of fewer incidents is withheld
+ROUND_TO = 5  # every other cell is rounded to the nearest multiple of this
 
 
 async def export_scope(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
-    """`scope_condition` shaped so that a chunk of the feed is read in `change_seq` order from an index.
+    """The incidents the caller's export takes in (`reported_incidents`: the one visibility rule),
+    shaped so that a chunk of the feed is read in `change_seq` order from an index.
 
-    One school: (school_id, change_seq) is an index. Several: SQLite would pick the school index and
-    sort every chunk's whole range, so the unary `+` keeps it on the change_seq index instead
-    (PostgreSQL's planner makes that choice itself).
+    One school: (school_id, change_seq) is an index. Several (an LA): SQLite would pick the school
+    index and sort every chunk's whole range, so the unary `+` keeps it on the change_seq index
+    instead (PostgreSQL's planner makes that choice itself).
     """
-    if principal.school_id is not None:
-        return Incident.school_id == principal.school_id
-    if principal.la_code is None:
-        raise Forbidden(
-            "This needs a token bound to a school or to a local authority.", slug="scope-required"
-        )
+    if principal.school_id is not None or principal.la_code is None:
+        return reported_incidents(principal)
     ids = list(
         await session.scalars(select(ReplicaSchool.id).where(ReplicaSchool.la_code == principal.la_code))
     )
     if not ids:
         return false()
     if len(ids) == 1:
-        return Incident.school_id == ids[0]
+        return reported_incidents(principal, la_schools=Incident.school_id == ids[0])
     column: Any = Incident.school_id
     if session.get_bind().dialect.name == "sqlite":
         column = type_coerce(literal_column("+incident.school_id"), Incident.school_id.type)
-    return cast(ColumnElement[bool], column.in_(ids))
+    return reported_incidents(principal, la_schools=cast(ColumnElement[bool], column.in_(ids)))
 
 
 @dataclass(frozen=True)
@@ -498,6 +493,44 @@ def parse_group_by(values: Sequence[str]) -> list[str]:
     return groups
 
 
+def whole_months(start: date | None, end: date | None) -> tuple[date | None, date | None]:
+    """The period widened to whole calendar months: `from` to the 1st of its month, `to` to the
+    last day of its month."""
+    if start is not None:
+        start = start.replace(day=1)
+    if end is not None:
+        following = date(end.year + end.month // 12, end.month % 12 + 1, 1)
+        end = following - timedelta(days=1)
+    return start, end
+
+
+def published(n: int) -> int:
+    """A cell's count as published: withheld (0) under `SMALL`, else rounded to the nearest `ROUND_TO`."""
+    return 0 if n < SMALL else ROUND_TO * ((n + ROUND_TO // 2) // ROUND_TO)
+
+
+async def _cells(
+    session: AsyncSession, conditions: list[ColumnElement[bool]], group_by: list[str]
+) -> list[tuple[dict[str, Any], int]]:
+    """The period's exact counts per school, calendar month and group: the cells, never returned
+    as they are. The school is in every cell, so an LA's numbers are sums of its schools' published
+    cells and cannot be set against them to single out a school's few incidents."""
+    dims: list[Any] = [_month(session).label("month"), Incident.school_id.label("school_id")]
+    for name in group_by:
+        if name == "category":
+            dims.append(Incident.category.label("category"))
+        elif name == "year_group":
+            dims.append(IncidentPerson.year_group.label("year_group"))
+    stmt: Select[Any] = select(*dims, func.count(distinct(Incident.id)).label("n")).where(*conditions)
+    if "year_group" in group_by:
+        stmt = stmt.outerjoin(
+            IncidentPerson,
+            (IncidentPerson.incident_id == Incident.id) & (IncidentPerson.kind == "pupil"),
+        )
+    rows = (await session.execute(stmt.group_by(*dims))).mappings().all()
+    return [({k: row[k] for k in row if k != "n"}, int(row["n"])) for row in rows]
+
+
 async def stats(
     session: AsyncSession,
     principal: Principal,
@@ -506,54 +539,57 @@ async def stats(
     end: date | None,
     group_by: list[str],
 ) -> Stats:
+    """Counts that no combination of queries can take apart to fewer than `SMALL` incidents.
+
+    Every count is built from cells: one school, one calendar month (the period is widened to
+    whole months, so no query reaches below a month) and one value of each grouping. A cell under `SMALL` is
+    withheld (as if it were none: a group that is not listed had fewer than 5, perhaps none); every
+    other cell is rounded to the nearest `ROUND_TO`. What a response says is the sum of published
+    cells: a group over several months or schools, and the `total` (the sum of the published
+    totals of each school and month, the same whatever the grouping). So a longer period minus a
+    shorter one is exactly the published months between them, an LA's count minus its schools'
+    is nothing, and a total minus its groups is two sums of rounded numbers: never an exact
+    count of a few incidents, nor which group a withheld one is in.
+    """
     if start and end and end < start:
         raise Unprocessable("`to` is before `from`.", slug="validation-error")
-    conditions = [scope_condition(principal)]
+    start, end = whole_months(start, end)
+    conditions = [reported_incidents(principal)]
     if start is not None:
         conditions.append(Incident.occurred_at >= datetime.combine(start, time(), tzinfo=UTC))
     if end is not None:
         conditions.append(
             Incident.occurred_at < datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
         )
-    total = int(await session.scalar(select(func.count()).select_from(Incident).where(*conditions)) or 0)
-    dims: list[Any] = []
-    needs_people = "year_group" in group_by
-    for name in group_by:
-        if name == "category":
-            dims.append(Incident.category.label("category"))
-        elif name == "school":
-            dims.append(Incident.school_id.label("school_id"))
-        elif name == "month":
-            dims.append(_month(session).label("month"))
-        elif name == "year_group":
-            dims.append(IncidentPerson.year_group.label("year_group"))
-    stmt: Select[Any] = select(*dims, func.count(distinct(Incident.id)).label("n")).where(*conditions)
-    if needs_people:
-        stmt = stmt.outerjoin(
-            IncidentPerson,
-            (IncidentPerson.incident_id == Incident.id) & (IncidentPerson.kind == "pupil"),
-        )
-    if dims:
-        stmt = stmt.group_by(*dims).order_by(*dims)
-    rows = (await session.execute(stmt)).mappings().all() if dims else []
-    finer = any(g != "school" for g in group_by)
+    total = sum(published(n) for _, n in await _cells(session, conditions, []))
+    sums: dict[tuple[Any, ...], int] = {}
+    if group_by:
+        keys = ["month" if g == "month" else "school_id" if g == "school" else g for g in group_by]
+        for values, n in await _cells(session, conditions, group_by):
+            key = tuple(values[k] for k in keys)
+            sums[key] = sums.get(key, 0) + published(n)
     names: dict[uuid.UUID, str] = {}
     if "school" in group_by:
         names = dict((await session.execute(select(ReplicaSchool.id, ReplicaSchool.name))).all())
     items: list[StatsRow] = []
-    suppressed = False
-    for row in rows:
-        n = int(row["n"])
-        count: int | str = n
-        if finer and n < SMALL:
-            count, suppressed = f"<{SMALL}", True
-        values: dict[str, Any] = {k: row[k] for k in row if k != "n"}
+    for key, count in sorted(sums.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+        if count == 0:
+            continue
+        values = dict(zip(keys, key, strict=True))
         if "year_group" in values and values["year_group"] is None:
             values["year_group"] = "none"
         if "school_id" in values:
             values["school_name"] = names.get(values["school_id"])
         items.append(StatsRow(count=count, **values))
-    return Stats(from_=start, to=end, group_by=group_by, total=total, suppressed=suppressed, items=items)
+    return Stats(
+        from_=start,
+        to=end,
+        group_by=group_by,
+        total=total,
+        suppressed=True,
+        disclosure=Disclosure(withheld_below=SMALL, rounded_to=ROUND_TO),
+        items=items,
+    )
 
 
 def _month(session: AsyncSession) -> Any:
