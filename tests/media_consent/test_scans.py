@@ -126,3 +126,19 @@ async def test_scans_need_a_token_with_the_check_scope(client: httpx.AsyncClient
         f"{BASE}/media-scans", content=clean_png(), headers={**parent, "Content-Type": "image/png"}
     )
     assert response.status_code == 403
+
+
+async def test_a_pupils_name_in_any_script_is_found_in_the_metadata(
+    client: httpx.AsyncClient, school: School
+) -> None:
+    await school.pupil("Анна", "Иванова")
+    await school.pupil("小明", "王")
+    for text in ("Анна на празднике", "ИВАНОВА, 3 класс", "王小明的画"):
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("Description", text)
+        out = io.BytesIO()
+        Image.new("RGB", (10, 10)).save(out, "PNG", pnginfo=info)
+        report = (await scan(client, school, out.getvalue(), "image/png")).json()
+        assert ("pupil_name", "png.text.Description") in {
+            (f["kind"], f["field"]) for f in report["findings"]
+        }, text

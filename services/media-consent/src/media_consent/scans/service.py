@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, IptcImagePlugin, UnidentifiedImageError
 
-from media_consent.consent.rules import words
+from media_consent.consent.rules import names_appear
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
@@ -104,20 +104,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _names_in(text: str, names: list[tuple[str, str]]) -> bool:
-    """A pupil's given or family name as a whole word of the text."""
-    found = set(words(text))
-    if not found:
-        return False
-    return any(
-        all(part in found for part in words(given)) or all(part in found for part in words(family))
-        for given, family in names
-        if words(given) or words(family)
-    )
-
-
 def _scan_text(field_name: str, text: str, names: list[tuple[str, str]], findings: list[Finding]) -> None:
-    if text.strip() and _names_in(text, names):
+    if text.strip() and any(names_appear(text, given, family) for given, family in names):
         findings.append(Finding("pupil_name", field_name, "the text contains a pupil's name"))
 
 
