@@ -91,8 +91,10 @@ _UNSPACED_STARTS: Final = tuple(start for start, _ in _UNSPACED)
 # Marks and invisible formatting: dropped, neither letter nor boundary.
 _DROPPED: Final = frozenset({"Mn", "Me", "Cf"})
 # Code points we cannot tell a letter from: unassigned (newer than this Unicode), private use, lone
-# surrogates. A text or name holding one cannot be cleared of a name.
+# surrogates. A text or name holding one cannot be cleared of a name. Unassigned code points in the
+# blocks of symbols and emoji (a newer emoji in a caption) are no letters.
 _UNREADABLE: Final = frozenset({"Cn", "Co", "Cs"})
+_SYMBOL_BLOCKS: Final = ((0x2190, 0x2BFF), (0x1F000, 0x1FBFF))
 # Latin letters with no decomposition that are written without their stroke in filenames.
 _LATIN_BASE: Final = str.maketrans(
     {"ı": "i", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ŧ": "t", "æ": "ae", "œ": "oe", "þ": "th"}
@@ -147,7 +149,8 @@ def fold(text: str) -> Folded:
             run.append(char)
             run_unspaced, previous_lower = unspaced, char.islower()
             continue
-        unreadable = unreadable or category in _UNREADABLE
+        if category in _UNREADABLE and not any(low <= ord(char) <= high for low, high in _SYMBOL_BLOCKS):
+            unreadable = True
         if run:
             pieces.append((run_unspaced, _finish(run)))
             run = []
