@@ -154,6 +154,30 @@ async def test_a_pupils_name_in_any_script_is_found_in_the_metadata(
         }, text
 
 
+async def test_the_names_are_looked_for_in_a_bounded_amount_of_text(
+    client: httpx.AsyncClient, school: School, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PNG's compressed text can unpack to 64 MB; names are looked for in its first 250 000 characters."""
+    await school.pupil("Анна", "Иванова")
+    info = PngImagePlugin.PngInfo()
+    for n in range(4):
+        info.add_itxt(f"Comment{n}", "Анна Иванова " * 10_000 if n == 0 else "слово " * 30_000, zip=True)
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(out, "PNG", pnginfo=info)
+    folded: list[int] = []
+    real_fold = scan_service.fold
+
+    def counting_fold(text: str) -> object:
+        folded.append(len(text))
+        return real_fold(text)
+
+    monkeypatch.setattr(scan_service, "fold", counting_fold)
+    report = await scan(client, school, out.getvalue(), "image/png")
+    assert report.status_code == 200, report.text
+    assert ("pupil_name", "png.text.Comment0") in {(f["kind"], f["field"]) for f in report.json()["findings"]}
+    assert sum(folded) == scan_service.NAME_TEXT_LIMIT
+
+
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ class Folded:
     """A text or a name, folded for matching."""
 
     words: tuple[str, ...]  # the words of scripts written with spaces
+    word_set: frozenset[str]
     runs: tuple[str, ...]  # the runs of letters of scripts written without
     letters: str  # every letter in order, nothing between: where runs are looked for
     unreadable: bool  # holds code points that might be letters we cannot read
@@ -132,8 +134,16 @@ class Folded:
         return not self.words and not self.runs
 
 
+# The same folding for a text all ASCII (most filenames, captions and XMP), in C.
+_ASCII_CAMEL: Final = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_ASCII_WORD: Final = re.compile(r"[A-Za-z]+")
+
+
 def fold(text: str) -> Folded:
     """The words and runs of letters of a text, a filename or a name, in any script."""
+    if text.isascii():
+        ascii_words = tuple(_ASCII_WORD.findall(_ASCII_CAMEL.sub(" ", text).lower()))
+        return Folded(ascii_words, frozenset(ascii_words), (), "".join(ascii_words), unreadable=False)
     pieces: list[tuple[bool, str]] = []  # (written without spaces, folded letters), in order
     run: list[str] = []
     run_unspaced = previous_lower = unreadable = False
@@ -157,8 +167,10 @@ def fold(text: str) -> Folded:
         previous_lower = False
     if run:
         pieces.append((run_unspaced, _finish(run)))
+    words = tuple(p for unspaced, p in pieces if not unspaced)
     return Folded(
-        words=tuple(p for unspaced, p in pieces if not unspaced),
+        words=words,
+        word_set=frozenset(words),
         runs=tuple(p for unspaced, p in pieces if unspaced),
         letters="".join(p for _, p in pieces),
         unreadable=unreadable,
@@ -176,7 +188,7 @@ def _is_word_of(part: str, text: Folded) -> bool:
     if part not in text.letters:  # the quick answer, nearly always: every way to match implies it
         return False
     if len(part) < MIN_EMBEDDED_NAME:
-        return part in text.words
+        return part in text.word_set
     return any(w == part or w.startswith(part) or w.endswith(part) for w in text.words)
 
 
@@ -245,7 +257,7 @@ def names_appear(text: str | Folded, given_name: str, family_name: str) -> bool:
     """Whether a pupil's given or family name appears whole in a text (every word of it a word of
     the text, every run of it in the text): what a metadata scan reports."""
     folded = _as_text(text)
-    found = set(folded.words)
+    found = folded.word_set
     return any(
         not part.is_empty
         and all(w in found for w in part.words)

@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, IptcImagePlugin
 
-from media_consent.consent.rules import names_appear
+from media_consent.consent.rules import fold, names_appear
 
 log = logging.getLogger("media_consent.scans")
 
@@ -127,8 +127,29 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _scan_text(field_name: str, text: str, names: list[tuple[str, str]], findings: list[Finding]) -> None:
-    if text.strip() and any(names_appear(text, given, family) for given, family in names):
+# Pupils' names are looked for in the first this many characters of an image's texts, in all:
+# folding non-ASCII text runs in Python, and a PNG's compressed text can unpack to 64 MB.
+NAME_TEXT_LIMIT = 250_000
+
+
+class _NameSearch:
+    """The school's pupils' names, looked for in one image's texts up to NAME_TEXT_LIMIT."""
+
+    def __init__(self, names: list[tuple[str, str]]) -> None:
+        self.names = names
+        self.remaining = NAME_TEXT_LIMIT
+
+    def found_in(self, text: str) -> bool:
+        text = text[: self.remaining]
+        self.remaining -= len(text)
+        if not self.names or not text.strip():
+            return False
+        folded = fold(text)
+        return any(names_appear(folded, given, family) for given, family in self.names)
+
+
+def _scan_text(field_name: str, text: str, search: _NameSearch, findings: list[Finding]) -> None:
+    if search.found_in(text):
         findings.append(Finding("pupil_name", field_name, "the text contains a pupil's name"))
 
 
@@ -214,6 +235,7 @@ def scan(image: ImageFile.ImageFile, *, names: list[tuple[str, str]]) -> ScanRes
 
 
 def _scan(image: ImageFile.ImageFile, names: list[tuple[str, str]]) -> ScanResult:
+    search = _NameSearch(names)
     fmt = "JPEG" if FORMATS[str(image.format)] == "image/jpeg" else "PNG"
     result = ScanResult(format=fmt, width=image.width, height=image.height)
     findings = result.findings
@@ -229,17 +251,17 @@ def _scan(image: ImageFile.ImageFile, names: list[tuple[str, str]]) -> ScanResul
                 kind, name = _IDENTIFYING_TAGS[tag]
                 findings.append(Finding(kind, f"exif.{name}"))
                 if kind == "owner_name":
-                    _scan_text(f"exif.{name}", _text(value), names, findings)
+                    _scan_text(f"exif.{name}", _text(value), search, findings)
             elif tag in _TEXT_TAGS:
                 findings.append(Finding("description", f"exif.{_TEXT_TAGS[tag]}"))
-                _scan_text(f"exif.{_TEXT_TAGS[tag]}", _text(value), names, findings)
+                _scan_text(f"exif.{_TEXT_TAGS[tag]}", _text(value), search, findings)
     xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
     if xmp:
         raw = xmp if isinstance(xmp, bytes) else str(xmp).encode()
         findings.append(Finding("xmp", "xmp"))
         if any(marker in raw for marker in _XMP_LOCATION):
             findings.append(Finding("location", "xmp", "XMP location fields"))
-        _scan_text("xmp", raw.decode("utf-8", "replace"), names, findings)
+        _scan_text("xmp", raw.decode("utf-8", "replace"), search, findings)
     if fmt == "JPEG":
         iptc = IptcImagePlugin.getiptcinfo(image) or {}
         for key, value in iptc.items():
@@ -247,20 +269,20 @@ def _scan(image: ImageFile.ImageFile, names: list[tuple[str, str]]) -> ScanResul
                 findings.append(Finding("location", f"iptc.{_IPTC_LOCATION[key]}"))
             elif key in _IPTC_PEOPLE:
                 findings.append(Finding("owner_name", f"iptc.{_IPTC_PEOPLE[key]}"))
-                _scan_text(f"iptc.{_IPTC_PEOPLE[key]}", _text(value), names, findings)
+                _scan_text(f"iptc.{_IPTC_PEOPLE[key]}", _text(value), search, findings)
             elif key in _IPTC_TEXT:
                 findings.append(Finding("description", f"iptc.{_IPTC_TEXT[key]}"))
-                _scan_text(f"iptc.{_IPTC_TEXT[key]}", _text(value), names, findings)
+                _scan_text(f"iptc.{_IPTC_TEXT[key]}", _text(value), search, findings)
         comment = image.info.get("comment")
         if comment:
             findings.append(Finding("description", "jpeg.comment"))
-            _scan_text("jpeg.comment", _text(comment), names, findings)
+            _scan_text("jpeg.comment", _text(comment), search, findings)
     else:
         for key, value in getattr(image, "text", {}).items():
             if key in ("XML:com.adobe.xmp",):
                 continue
             findings.append(Finding("description", f"png.text.{key[:40]}"))
-            _scan_text(f"png.text.{key[:40]}", _text(value), names, findings)
+            _scan_text(f"png.text.{key[:40]}", _text(value), search, findings)
     return result
 
 
