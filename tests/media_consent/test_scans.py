@@ -1,12 +1,22 @@
-"""Image scans: GPS and identifying metadata reported, and removed on request; the image never kept."""
+"""Image scans: GPS and identifying metadata reported, and removed on request; the image never kept.
+An image is refused by what its header declares before a pixel is decoded, decoding shares one
+budget, and a damaged image is a 422."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import struct
+import threading
+import zlib
 
 import httpx
-from PIL import ExifTags, Image, PngImagePlugin
+import pytest
+from PIL import ExifTags, Image, ImageFile, PngImagePlugin
 
+from media_consent.config import MediaConsentSettings
+from media_consent.scans import service as scan_service
+from media_consent.scans.budget import DecodeBudget
 from tests.media_consent.conftest import BASE, School
 
 
@@ -126,3 +136,234 @@ async def test_scans_need_a_token_with_the_check_scope(client: httpx.AsyncClient
         f"{BASE}/media-scans", content=clean_png(), headers={**parent, "Content-Type": "image/png"}
     )
     assert response.status_code == 403
+
+
+async def test_a_pupils_name_in_any_script_is_found_in_the_metadata(
+    client: httpx.AsyncClient, school: School
+) -> None:
+    await school.pupil("Анна", "Иванова")
+    await school.pupil("小明", "王")
+    for text in ("Анна на празднике", "ИВАНОВА, 3 класс", "王小明的画"):
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("Description", text)
+        out = io.BytesIO()
+        Image.new("RGB", (10, 10)).save(out, "PNG", pnginfo=info)
+        report = (await scan(client, school, out.getvalue(), "image/png")).json()
+        assert ("pupil_name", "png.text.Description") in {
+            (f["kind"], f["field"]) for f in report["findings"]
+        }, text
+
+
+async def test_the_names_are_looked_for_in_a_bounded_amount_of_text(
+    client: httpx.AsyncClient, school: School, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PNG's compressed text can unpack to 64 MB; names are looked for in its first 250 000 characters."""
+    await school.pupil("Анна", "Иванова")
+    info = PngImagePlugin.PngInfo()
+    for n in range(4):
+        info.add_itxt(f"Comment{n}", "Анна Иванова " * 10_000 if n == 0 else "слово " * 30_000, zip=True)
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(out, "PNG", pnginfo=info)
+    folded: list[int] = []
+    real_fold = scan_service.fold
+
+    def counting_fold(text: str) -> object:
+        folded.append(len(text))
+        return real_fold(text)
+
+    monkeypatch.setattr(scan_service, "fold", counting_fold)
+    report = await scan(client, school, out.getvalue(), "image/png")
+    assert report.status_code == 200, report.text
+    assert ("pupil_name", "png.text.Comment0") in {(f["kind"], f["field"]) for f in report.json()["findings"]}
+    assert sum(folded) == scan_service.NAME_TEXT_LIMIT
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def huge_png(width: int = 7000, height: int = 7000) -> bytes:
+    """A valid 1-bit PNG declaring width x height: every row zero, which zlib squeezes to nothing."""
+    rows = zlib.compress(b"\x00" * ((1 + (width + 7) // 8) * height), 9)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+    )
+
+
+def animated_png(frames: int, size: tuple[int, int] = (20, 20)) -> bytes:
+    images = [Image.new("RGB", size, (10 * n, 0, 0)) for n in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "PNG", save_all=True, append_images=images[1:], duration=100)
+    return out.getvalue()
+
+
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+
+
+@pytest.mark.parametrize("strip", ["false", "true"])
+async def test_a_tiny_png_declaring_49_megapixels_is_refused_before_decoding(
+    client: httpx.AsyncClient, school: School, monkeypatch: pytest.MonkeyPatch, strip: str
+) -> None:
+    bomb = huge_png()
+    assert len(bomb) < 50_000  # decoded, it would hold 49 million pixels
+    no_decoding(monkeypatch)
+    response = await scan(client, school, bomb, "image/png", strip=strip)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:esafety:problem:image-too-large"
+    assert "7000x7000" in problem["detail"] and "25000000" in problem["detail"], problem
+    assert (problem["width"], problem["height"], problem["frames"]) == (7000, 7000, 1)
+    assert problem["max_pixels"] == 25_000_000
+
+
+async def test_an_animated_png_is_refused_by_its_declared_frames(
+    client: httpx.AsyncClient, school: School, app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_decoding(monkeypatch)
+    app.state.settings.max_scan_frames = 4
+    many = await scan(client, school, animated_png(5), "image/png")
+    assert many.status_code == 413, many.text
+    assert "5 frames" in many.json()["detail"] and many.json()["max_frames"] == 4
+    # Every frame counts against the pixels: 4 frames of 20 x 20 are 1600.
+    app.state.settings.max_scan_pixels = 1599
+    frames = await scan(client, school, animated_png(4), "image/png")
+    assert frames.status_code == 413, frames.text
+    assert "20x20 in 4 frames, 1600 pixels" in frames.json()["detail"]
+
+
+async def test_an_animated_png_within_the_limits_is_scanned(
+    client: httpx.AsyncClient, school: School
+) -> None:
+    report = await scan(client, school, animated_png(3), "image/png")
+    assert report.status_code == 200, report.text
+    assert report.json()["is_clean"] is True
+    stripped = await scan(client, school, animated_png(3), "image/png", strip="true")
+    assert stripped.status_code == 200, stripped.text
+    assert Image.open(io.BytesIO(stripped.content)).size == (20, 20)
+
+
+def damaged_images() -> dict[str, bytes]:
+    png = png_with_text()
+    jpeg = jpeg_with_metadata()
+    idat = png.index(b"IDAT")
+    flipped = bytearray(png)
+    flipped[idat + 6] ^= 0xFF
+    rows = zlib.compress(b"\x00" * 11 * 10)
+    header = struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0)
+    bad_crc = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows)[:-4] + b"\0\0\0\0"
+    return {
+        "truncated png": png[: len(png) // 2],
+        "png cut after its header": png[:40],
+        "png with a broken data stream": bytes(flipped),
+        "png with a bad checksum": bad_crc + png_chunk(b"IEND", b""),
+        "png without its data": png[: idat - 4] + png_chunk(b"IEND", b""),
+        "truncated jpeg": jpeg[: len(jpeg) // 2],
+        "jpeg with garbage after its start": b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(range(256)) * 4,
+    }
+
+
+@pytest.mark.parametrize("name", list(damaged_images()))
+@pytest.mark.parametrize("strip", ["false", "true"])
+async def test_a_damaged_image_is_422_never_500(
+    client: httpx.AsyncClient, school: School, name: str, strip: str
+) -> None:
+    data = damaged_images()[name]
+    content_type = "image/jpeg" if "jpeg" in name else "image/png"
+    response = await scan(client, school, data, content_type, strip=strip)
+    assert response.status_code == 422, (name, response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:esafety:problem:unreadable-image"
+
+
+async def test_a_multi_picture_jpeg_is_a_jpeg(client: httpx.AsyncClient, school: School) -> None:
+    """A phone's JPEG with a gain map or depth map after the picture (MPO): the first picture is it."""
+    out = io.BytesIO()
+    picture, gain_map = Image.new("RGB", (64, 48), (200, 0, 0)), Image.new("L", (32, 24))
+    picture.save(out, "MPO", save_all=True, append_images=[gain_map])
+    report = await scan(client, school, out.getvalue(), "image/jpeg")
+    assert report.status_code == 200, report.text
+    assert report.json()["format"] == "JPEG"
+    stripped = await scan(client, school, out.getvalue(), "image/jpeg", strip="true")
+    assert stripped.status_code == 200, stripped.text
+    assert stripped.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(stripped.content)).size == (64, 48)
+
+
+async def test_decoding_shares_one_budget_and_a_scan_that_cannot_wait_is_503(
+    client: httpx.AsyncClient, school: School, app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many scans at once cannot hold more decoded pixels than the worker's budget: one that finds
+    it spent waits its turn, a bounded time, then is 503 with Retry-After."""
+    image = clean_png()  # 10 x 10: a strip holds 200 pixels (the picture and its clean copy)
+    app.state.decode_budget = DecodeBudget(300)
+    decoding, finish = threading.Event(), threading.Event()
+    real_strip = scan_service.strip
+
+    def held_strip(image: ImageFile.ImageFile) -> tuple[bytes, str]:
+        decoding.set()  # held while decoding, until the test lets it finish
+        assert finish.wait(10)
+        return real_strip(image)
+
+    monkeypatch.setattr(scan_service, "strip", held_strip)
+    first = asyncio.ensure_future(scan(client, school, image, "image/png", strip="true"))
+    assert await asyncio.to_thread(decoding.wait, 10)
+    assert app.state.decode_budget.in_use == 200
+    app.state.settings.scan_decode_wait_seconds = 0
+    refused = await scan(client, school, image, "image/png", strip="true")
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "1"
+    assert refused.headers["content-type"] == "application/problem+json"
+    # A JPEG's metadata needs no decoding: it is scanned while the budget is spent.
+    assert (await scan(client, school, jpeg_with_metadata(), "image/jpeg")).status_code == 200
+    # With time to wait, the next one is let in when the first is done.
+    app.state.settings.scan_decode_wait_seconds = 30
+    second = asyncio.ensure_future(scan(client, school, image, "image/png", strip="true"))
+    for _ in range(10_000):
+        if app.state.decode_budget.waiting:
+            break
+        await asyncio.sleep(0)
+    assert app.state.decode_budget.waiting == 1
+    finish.set()
+    assert (await first).status_code == 200
+    assert (await second).status_code == 200
+    assert app.state.decode_budget.in_use == 0
+
+
+async def test_a_scan_that_leaves_while_waiting_takes_nothing_from_the_budget() -> None:
+    budget = DecodeBudget(100)
+
+    async def decode() -> None:
+        async with budget.hold(60, wait=30):
+            pass
+
+    async def until_waiting() -> None:
+        for _ in range(1000):
+            if budget.waiting:
+                return
+            await asyncio.sleep(0)
+
+    for cancelled_after_grant in (False, True):
+        async with budget.hold(100, wait=0):
+            waiter = asyncio.ensure_future(decode())
+            await until_waiting()
+            assert budget.waiting == 1
+            if not cancelled_after_grant:
+                waiter.cancel()  # the client left while waiting
+        if cancelled_after_grant:
+            waiter.cancel()  # granted as the first finished, cancelled before it ran
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (budget.in_use, budget.waiting) == (0, 0)
+
+
+def test_the_budget_holds_at_least_one_strip_of_the_largest_image() -> None:
+    with pytest.raises(ValueError, match="at least 2 x max_scan_pixels"):
+        MediaConsentSettings(
+            environment="test", max_scan_pixels=40_000_000, scan_decode_budget_pixels=64_000_000
+        )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Self
+
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
@@ -18,8 +21,24 @@ class MediaConsentSettings(ServiceSettings):
     # of every request is raised to match (JSON bodies are still bounded by their models).
     max_scan_bytes: int = 12 * 1024 * 1024
     max_body_bytes: int = 12 * 1024 * 1024 + 4096
+    # What an image may declare in its header, refused (413) before a pixel is decoded: width x
+    # height x frames (an animated PNG's frames) at most max_scan_pixels (25 MP: a 24 MP phone
+    # photo), at most max_scan_frames frames.
+    max_scan_pixels: int = 25_000_000
+    max_scan_frames: int = 100
+    # Pixels one worker decodes at once, over every scan in flight (a decoded pixel holds up to 4
+    # bytes; a strip holds two per pixel). A scan waits at most scan_decode_wait_seconds for its
+    # share, else 503 with Retry-After. At least 2 x max_scan_pixels, so any one image fits.
+    scan_decode_budget_pixels: int = 64_000_000
+    scan_decode_wait_seconds: float = 5.0
     # A check names at most this many pupils (CONTRACT.md: up to 200).
     max_check_pupils: int = 200
     # Connections of the consent check's asyncpg pool on PostgreSQL, beside the SQLAlchemy pool
     # (database_pool_size); opened as needed. Up to the concurrent checks one worker should run.
     check_pool_size: int = 10
+
+    @model_validator(mode="after")
+    def _one_image_fits_the_budget(self) -> Self:
+        if self.scan_decode_budget_pixels < 2 * self.max_scan_pixels:
+            raise ValueError("scan_decode_budget_pixels must be at least 2 x max_scan_pixels")
+        return self

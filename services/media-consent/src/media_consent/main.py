@@ -11,6 +11,7 @@ from media_consent.checks.router import router as checks_router
 from media_consent.config import MediaConsentSettings
 from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
+from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
@@ -86,6 +87,7 @@ def create_app(
     # Set at start on PostgreSQL (checks/pg.py); None means the check reads through the app's
     # sessions, as on SQLite and in the in-process tests (whose sessions are rolled back).
     app.state.check_recorder = None
+    app.state.decode_budget = DecodeBudget(settings.scan_decode_budget_pixels)
     app.state.receipt_keys = keys.load_or_create(settings.keys_dir, app.state.clock)
     # Receipts name their own issuer, so nothing reading them could take one for an access token.
     app.state.receipt_issuer = settings.issuer.rstrip("/") + PREFIX

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from media_consent.checks.models import ConsentCheck
 from media_consent.consent.models import ConsentCurrent
-from media_consent.consent.rules import PupilFacts, evaluate
+from media_consent.consent.rules import PupilFacts, evaluate, fold
 from media_consent.restriction.models import NeverPublish
 from servicekit.context import current_request_id
 from servicekit.jwt import SigningKey
@@ -78,6 +78,9 @@ def decide(
 ) -> tuple[str, list[dict[str, Any]]]:
     today = now.date()
     results = []
+    # Folded once for every pupil of the check, not once per pupil.
+    folded_filename = fold(filename) if filename else None
+    folded_caption = fold(caption) if caption else None
     for pupil_id in pupil_ids:
         reason = evaluate(
             facts.get(pupil_id),
@@ -86,8 +89,8 @@ def decide(
             media_type=media_type,
             framing=framing,
             today=today,
-            filename=filename,
-            caption=caption,
+            filename=folded_filename,
+            caption=folded_caption,
         )
         results.append(
             {"pupil_id": str(pupil_id), "decision": "deny" if reason else "allow", "reason": reason}
