@@ -222,6 +222,28 @@ async def test_a_tiny_png_declaring_49_megapixels_is_refused_before_decoding(
     assert problem["max_pixels"] == 25_000_000
 
 
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header (SOF0) is rewritten to declare width x height."""
+    data = bytearray(jpeg_with_metadata())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+async def test_a_48_megapixel_phone_photo_is_scanned_and_only_its_clean_copy_is_limited(
+    client: httpx.AsyncClient, school: School, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = jpeg_declaring(8000, 6000)
+    no_decoding(monkeypatch)  # a JPEG's metadata is in its header: a scan decodes nothing
+    scanned = await scan(client, school, photo, "image/jpeg")
+    assert scanned.status_code == 200, scanned.text
+    assert (scanned.json()["width"], scanned.json()["height"]) == (8000, 6000)
+    assert "location" in {f["kind"] for f in scanned.json()["findings"]}
+    stripped = await scan(client, school, photo, "image/jpeg", strip="true")
+    assert stripped.status_code == 413, stripped.text
+    assert stripped.json()["type"] == "urn:esafety:problem:image-too-large"
+
+
 async def test_an_animated_png_is_refused_by_its_declared_frames(
     client: httpx.AsyncClient, school: School, app, monkeypatch: pytest.MonkeyPatch
 ) -> None:

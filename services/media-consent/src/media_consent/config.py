@@ -21,9 +21,10 @@ class MediaConsentSettings(ServiceSettings):
     # of every request is raised to match (JSON bodies are still bounded by their models).
     max_scan_bytes: int = 12 * 1024 * 1024
     max_body_bytes: int = 12 * 1024 * 1024 + 4096
-    # What an image may declare in its header, refused (413) before a pixel is decoded: width x
-    # height x frames (an animated PNG's frames) at most max_scan_pixels (25 MP: a 24 MP phone
-    # photo), at most max_scan_frames frames.
+    # What an image that will be decoded (a PNG, or a strip) may declare in its header, refused
+    # (413) before a pixel is decoded: width x height x frames (an animated PNG's frames) at most
+    # max_scan_pixels (25 MP: a 24 MP phone photo), at most max_scan_frames frames. A JPEG that is
+    # only scanned is never decoded, so it is not held to max_scan_pixels.
     max_scan_pixels: int = 25_000_000
     max_scan_frames: int = 100
     # Pixels one worker decodes at once, over every scan in flight (a decoded pixel holds up to 4

@@ -68,7 +68,7 @@ async def scan_media(
     budget: DecodeBudget = request.app.state.decode_budget
     wait = settings.scan_decode_wait_seconds
     try:
-        image = await run_in_threadpool(scan_service.open_image, data, limits)
+        image = await run_in_threadpool(scan_service.open_image, data, limits, strip=strip)
         cost = scan_service.decode_cost(image, strip=strip)
         if strip:
             async with budget.hold(cost, wait=wait):

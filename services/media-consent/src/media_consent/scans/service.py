@@ -181,8 +181,12 @@ def _frames(image: ImageFile.ImageFile) -> int:
     return int(getattr(image, "n_frames", 1)) if image.format == "PNG" else 1
 
 
-def open_image(data: bytes, limits: Limits) -> ImageFile.ImageFile:
-    """The image with only its header read, refused if it declares more than the limits allow."""
+def open_image(data: bytes, limits: Limits, *, strip: bool) -> ImageFile.ImageFile:
+    """The image with only its header read, refused if what will be decoded is over the limits.
+
+    A JPEG that is only scanned is never decoded (its metadata is all in its header), so a 48 MP
+    phone photo is scanned whatever its size; its clean copy (`strip`) decodes it, and is limited.
+    """
     with _decoding("The body is not a JPEG or PNG image we can read."):
         try:
             image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
@@ -204,7 +208,8 @@ def open_image(data: bytes, limits: Limits) -> ImageFile.ImageFile:
             limits=refusal,
         )
     pixels = image.width * image.height * frames
-    if pixels > limits.max_pixels:
+    decoded = strip or image.format == "PNG"
+    if decoded and pixels > limits.max_pixels:
         size = f"{image.width}x{image.height}" + (f" in {frames} frames" if frames > 1 else "")
         raise ImageRefused(
             f"The image declares {size}, {pixels} pixels; at most {limits.max_pixels} pixels "
