@@ -26,7 +26,7 @@ from servicekit.errors import install_error_handlers, problem_response
 from servicekit.logs import configure_logging
 from servicekit.middleware import Metrics, RequestContextMiddleware
 from servicekit.openapi import install_problem_openapi
-from servicekit.replica import NotBeforeIndex, PeopleFollower
+from servicekit.replica import FOLLOWER_KEY, NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -165,7 +165,12 @@ def create_service_app(
             interval=settings.follow_interval_seconds,
             clock=clock,
             not_before=not_before,
+            catch_up_seconds=settings.replica_catch_up_seconds,
+            catch_up_max_pages=settings.replica_catch_up_max_pages,
+            catch_up_min_interval=settings.replica_catch_up_min_interval_seconds,
         )
+        # Every session knows the follower, so `servicekit.replica.confirmed` can catch up on a miss.
+        sessionmaker.configure(info={FOLLOWER_KEY: app.state.follower})
 
     install_error_handlers(app)
     install_problem_openapi(app)

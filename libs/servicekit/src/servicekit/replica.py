@@ -7,16 +7,29 @@ the cursor in one transaction: a restart resumes exactly where the last stored p
 
 Feed items: `{"seq": int, "kind": "school"|"person"|"carer_link"|"account", "id": uuid, "data": {...}}`
 where `data` holds the columns of the matching Replica* table.
+
+Read-your-writes (CONTRACT.md): a client that has just created a pupil, a carer link or a leaver in
+identity may name them at once in another service, before the background follower has pulled.
+So a lookup that would refuse (`confirmed` below: a person or link the replica lacks), or that
+must not act on a stale replica (`fresh=True`: a leaver, an unlinked carer), first catches up:
+`PeopleFollower.catch_up` waits for a pull begun after the miss to reach the end of the feed.
+Catch-ups are single-flight (every request that misses meanwhile shares the next pull), bounded
+in time and pages, and spaced by a minimum interval, so random ids cannot make a service hammer
+identity. If identity is out of reach or the bound passes, a refusal becomes 503 with
+`Retry-After` (`ReplicaUnavailable`), never a 4xx saying the person is unknown; what the replica
+does know is used as it stands, so phone returns and consent checks go on while identity is down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
@@ -25,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import KitBase
+from servicekit.errors import ServiceUnavailable
 from servicekit.models import (
     FollowerState,
     ReplicaAccount,
@@ -34,6 +48,7 @@ from servicekit.models import (
 )
 
 log = logging.getLogger("servicekit.replica")
+T = TypeVar("T")
 
 FEED_PATH = "/v1/identity/changes"
 FOLLOWER_NAME = "identity-people"
@@ -96,6 +111,9 @@ class PeopleFollower:
         transport: httpx.AsyncBaseTransport | None = None,
         not_before: NotBeforeIndex | None = None,
         page_size: int = 500,
+        catch_up_seconds: float = 2.0,
+        catch_up_max_pages: int = 10,
+        catch_up_min_interval: float = 0.05,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.identity_url = identity_url.rstrip("/")
@@ -108,8 +126,18 @@ class PeopleFollower:
         self.page_size = page_size
         self._token: str | None = None
         self._token_expires: datetime | None = None
-        # One pull at a time in a process (the background loop and an operator's sync may meet).
+        self.catch_up_seconds = catch_up_seconds
+        self.catch_up_max_pages = catch_up_max_pages
+        self.catch_up_min_interval = catch_up_min_interval
+        # One pull at a time in a process (the background loop, an operator's sync and catch-ups).
         self._lock = asyncio.Lock()
+        # Monotonic times: when the newest pull that reached the end of the feed began, when the
+        # latest pull began, and until when identity counts as out of reach after a failure.
+        self._caught_up_from = -math.inf
+        self._last_pull_at = -math.inf
+        self._unreachable_until = -math.inf
+        # The catch-up pull that waiting requests share, until it begins pulling.
+        self._pending: asyncio.Task[None] | None = None
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.identity_url, transport=self.transport, timeout=10.0)
@@ -132,10 +160,76 @@ class PeopleFollower:
     async def sync_once(self) -> int:
         """Pull until identity says there is no more; return how many items were applied."""
         async with self._lock:
-            return await self._pull()
+            applied, _ = await self._pull()
+            return applied
 
-    async def _pull(self) -> int:
+    async def catch_up(self, within: float | None = None) -> bool:
+        """Whether the replica has caught up with identity as it is now: a pull begun after this
+        call reached the end of the feed `within` seconds (default `catch_up_seconds`).
+
+        False, at once, while identity is out of reach (a pull failed lately) or when the next
+        pull the minimum interval allows would begin after the deadline; always False for a
+        follower without feed credentials (nothing to follow: development without identity).
+        """
+        if not self.client_id:
+            return False
+        since = time.monotonic()
+        deadline = since + (self.catch_up_seconds if within is None else within)
+        while self._caught_up_from < since:
+            now = time.monotonic()
+            if now < self._unreachable_until or now >= deadline:
+                return False
+            pending = self._pending
+            if pending is None:
+                if self._last_pull_at + self.catch_up_min_interval > deadline:
+                    return False
+                pending = self._pending = asyncio.create_task(self._catch_up_pull())
+            try:
+                await asyncio.wait_for(asyncio.shield(pending), deadline - now)
+            except TimeoutError:
+                # Identity did not answer in time: the requests after this one fail fast for a while.
+                self._unreachable(time.monotonic())
+                return False
+        return True
+
+    def retry_after(self) -> int:
+        """Whole seconds after which a catch-up may succeed (for `Retry-After`)."""
+        return max(1, math.ceil(self._unreachable_until - time.monotonic()))
+
+    def _unreachable(self, now: float) -> None:
+        self._unreachable_until = max(self._unreachable_until, now + max(1.0, self.catch_up_seconds))
+
+    async def _catch_up_pull(self) -> None:
+        try:
+            delay = self._last_pull_at + self.catch_up_min_interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with self._lock:
+                self._pending = None  # whoever misses from now on needs the next pull
+                await self._pull(max_pages=self.catch_up_max_pages)
+        except Exception as exc:  # noqa: BLE001 - the waiters see "not caught up"; _pull noted it
+            log.warning("people feed catch-up failed: %s", type(exc).__name__)
+        finally:
+            if self._pending is asyncio.current_task():
+                self._pending = None
+
+    async def _pull(self, max_pages: int | None = None) -> tuple[int, bool]:
+        """Pull pages (all of them, or at most `max_pages`): items applied, and whether the end
+        of the feed was reached."""
+        started = self._last_pull_at = time.monotonic()
+        try:
+            applied, complete = await self._pull_pages(max_pages)
+        except Exception:
+            self._unreachable(time.monotonic())
+            raise
+        if complete:
+            self._caught_up_from = max(self._caught_up_from, started)
+            self._unreachable_until = -math.inf
+        return applied, complete
+
+    async def _pull_pages(self, max_pages: int | None) -> tuple[int, bool]:
         applied = 0
+        pages = 0
         async with self._client() as client:
             while True:
                 async with self.sessionmaker() as session:
@@ -159,8 +253,11 @@ class PeopleFollower:
                     # over what is there now (merge updates existing rows).
                     await self._apply(page["items"], page["next_cursor"])
                 applied += len(page["items"])
+                pages += 1
                 if not page["has_more"]:
-                    return applied
+                    return applied, True
+                if max_pages is not None and pages >= max_pages:
+                    return applied, False
 
     async def _apply(self, items: list[dict[str, Any]], next_cursor: str) -> None:
         accounts: list[tuple[str, datetime | None]] = []
@@ -195,3 +292,64 @@ class PeopleFollower:
                 if on_error is not None:
                     on_error(exc)
             await asyncio.sleep(self.interval)
+
+
+class ReplicaUnavailable(ServiceUnavailable):
+    slug = "replica-unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Identity could not be reached to confirm the people named; try again shortly.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+FOLLOWER_KEY = "servicekit.people_follower"
+CAUGHT_UP_KEY = "servicekit.replica_caught_up"
+REPLICA_MODELS = (ReplicaPerson, ReplicaCarerLink, ReplicaSchool, ReplicaAccount)
+
+
+def caught_up(session: AsyncSession) -> bool:
+    """Whether `confirmed` caught up (and so committed the request's reads) in this session."""
+    return bool(session.info.get(CAUGHT_UP_KEY))
+
+
+def _found(value: object) -> bool:
+    return value is not None
+
+
+async def confirmed(
+    session: AsyncSession,
+    find: Callable[[], Awaitable[T]],
+    *,
+    accept: Callable[[T], bool] = _found,
+    fresh: bool = False,
+) -> T:
+    """`find()` on the people replica, read-your-writes: what the caller may decide on.
+
+    An accepted answer is returned as it is, unless `fresh` (a leaver or an unlinked carer must be
+    seen at once). Otherwise the replica catches up with identity first (once per request) and
+    `find()` runs again. If it cannot catch up, an accepted answer stands (identity is down: the
+    replica's word) and a refused one is `ReplicaUnavailable`, never the caller's "not known".
+
+    Call it before the request writes: the request's transaction is committed (it has only read)
+    so that its connection is free for the catch-up (SQLite has one) and the next read sees it.
+    Sessions without a follower (identity itself, in-process tests) get `find()` as it is.
+    """
+    value = await find()
+    follower: PeopleFollower | None = session.info.get(FOLLOWER_KEY)
+    if follower is None or session.info.get(CAUGHT_UP_KEY) or (accept(value) and not fresh):
+        return value
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("confirmed() is called before the request writes")
+    await session.commit()
+    if not await follower.catch_up():
+        if accept(value):
+            return value
+        raise ReplicaUnavailable(follower.retry_after())
+    session.info[CAUGHT_UP_KEY] = True
+    # What the session holds of the replica is older than the catch-up: read it again.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, REPLICA_MODELS):
+            session.expunge(obj)
+    return await find()

@@ -122,10 +122,11 @@ async def create_consent_record(
         return idem.replay
     now = clock.now()
     today = now.date()
-    pupil = await find_pupil(session, principal, body.pupil_id)
+    # Fresh: a pupil who has just left, or a carer just unlinked, is seen at once.
+    pupil = await find_pupil(session, principal, body.pupil_id, fresh=True)
     if not pupil.is_on_roll:
         raise PupilNotOnRoll()
-    link = await people.carer_link(session, pupil.id, body.given_by)
+    link = await people.carer_link(session, pupil.id, body.given_by, needs_responsibility=True)
     if link is None or not link.has_parental_responsibility:
         raise _invalid("given_by", "given_by is not a carer with parental responsibility for this pupil.")
     if body.form_dated_on is None:
