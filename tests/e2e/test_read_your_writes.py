@@ -32,7 +32,10 @@ GRANTS = [{"purpose": "mle", "media_type": "photo", "level": "individual"}]
 def slow_follower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     """The whole platform, its services following identity's feed every hour (after one pull at start)."""
     var_dir: Path = tmp_path_factory.mktemp("read-your-writes")
-    runner, tokens = start_platform(var_dir, follow_interval=3600.0, extra_env=FAST_BREAKER)
+    # The check's wait is raised from 0.2 s so a busy test machine cannot turn a leaver's deny
+    # into the replica's stale allow; the wait's bound itself is a deployment's choice.
+    env = {**FAST_BREAKER, "MEDIA_CONSENT_CHECK_CATCH_UP_SECONDS": "5"}
+    runner, tokens = start_platform(var_dir, follow_interval=3600.0, extra_env=env)
     gateway = httpx.Client(base_url=runner.url("gateway"), timeout=30)
     try:
         yield RunningPlatform(runner, tokens, gateway)

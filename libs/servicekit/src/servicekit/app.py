@@ -137,6 +137,8 @@ def create_service_app(
                     await task
             for hook in on_shutdown:
                 await hook(app)
+            if follow_people:
+                await app.state.follower.aclose()
             await app.state.engine.dispose()
 
     docs = settings.docs_enabled

@@ -113,7 +113,7 @@ class PeopleFollower:
         page_size: int = 500,
         catch_up_seconds: float = 2.0,
         catch_up_max_pages: int = 10,
-        catch_up_min_interval: float = 0.05,
+        catch_up_min_interval: float = 0.01,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.identity_url = identity_url.rstrip("/")
@@ -138,9 +138,23 @@ class PeopleFollower:
         self._unreachable_until = -math.inf
         # The catch-up pull that waiting requests share, until it begins pulling.
         self._pending: asyncio.Task[None] | None = None
+        # How many feed items this process has applied: a caller that read the replica before a
+        # catch-up needs to read it again only if this moved.
+        self.changes = 0
+        self._http: httpx.AsyncClient | None = None
+        self._cursor_value: str | None = None
+        self._cursor_loaded = False
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.identity_url, transport=self.transport, timeout=10.0)
+        # One client for the process: a catch-up may pull many times a second, and a new client
+        # (its TLS context, its connection) each time cost more than the pull itself.
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient(base_url=self.identity_url, transport=self.transport, timeout=10.0)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
 
     async def _access_token(self, client: httpx.AsyncClient) -> str:
         now = self.clock.now()
@@ -187,8 +201,6 @@ class PeopleFollower:
             try:
                 await asyncio.wait_for(asyncio.shield(pending), deadline - now)
             except TimeoutError:
-                # Identity did not answer in time: the requests after this one fail fast for a while.
-                self._unreachable(time.monotonic())
                 return False
         return True
 
@@ -230,34 +242,46 @@ class PeopleFollower:
     async def _pull_pages(self, max_pages: int | None) -> tuple[int, bool]:
         applied = 0
         pages = 0
-        async with self._client() as client:
-            while True:
-                async with self.sessionmaker() as session:
-                    state = await session.get(FollowerState, FOLLOWER_NAME)
-                    cursor = state.cursor if state else None
-                token = await self._access_token(client)
-                params: dict[str, Any] = {"limit": self.page_size}
-                if cursor:
-                    params["cursor"] = cursor
-                response = await client.get(
-                    FEED_PATH, params=params, headers={"Authorization": f"Bearer {token}"}
-                )
-                if response.status_code == 401:
-                    self._token = None
-                response.raise_for_status()
-                page = response.json()
+        client = self._client()
+        while True:
+            cursor = await self._cursor()
+            token = await self._access_token(client)
+            params: dict[str, Any] = {"limit": self.page_size}
+            if cursor:
+                params["cursor"] = cursor
+            response = await client.get(
+                FEED_PATH, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
+            if response.status_code == 401:
+                self._token = None
+            response.raise_for_status()
+            page = response.json()
+            if page["items"] or page["next_cursor"] != cursor:
                 try:
                     await self._apply(page["items"], page["next_cursor"])
                 except IntegrityError:
-                    # Another replica of this service stored the same page first: apply it again
-                    # over what is there now (merge updates existing rows).
+                    # Another replica of this service stored the same page first: apply it
+                    # again over what is there now (merge updates existing rows).
                     await self._apply(page["items"], page["next_cursor"])
-                applied += len(page["items"])
-                pages += 1
-                if not page["has_more"]:
-                    return applied, True
-                if max_pages is not None and pages >= max_pages:
-                    return applied, False
+            # (Nothing new: nothing to write, so a catch-up that finds nothing is one request.)
+            applied += len(page["items"])
+            self.changes += len(page["items"])
+            pages += 1
+            if not page["has_more"]:
+                return applied, True
+            if max_pages is not None and pages >= max_pages:
+                return applied, False
+
+    async def _cursor(self) -> str | None:
+        """Where this process is in the feed: read from the database once, then kept in memory, so
+        a pull that finds nothing new touches no table. (Another process of the service may be
+        further on; pulling from here again only re-applies the records' latest states.)"""
+        if not self._cursor_loaded:
+            async with self.sessionmaker() as session:
+                state = await session.get(FollowerState, FOLLOWER_NAME)
+                self._cursor_value = state.cursor if state else None
+            self._cursor_loaded = True
+        return self._cursor_value
 
     async def _apply(self, items: list[dict[str, Any]], next_cursor: str) -> None:
         accounts: list[tuple[str, datetime | None]] = []
@@ -276,6 +300,7 @@ class PeopleFollower:
             else:
                 state.cursor = next_cursor
                 state.synced_at = self.clock.now()
+        self._cursor_value, self._cursor_loaded = next_cursor, True
         if self.not_before is not None:
             for subject, value in accounts:
                 self.not_before.set(subject, value)
@@ -334,11 +359,14 @@ async def confirmed(
 
     Call it before the request writes: the request's transaction is committed (it has only read)
     so that its connection is free for the catch-up (SQLite has one) and the next read sees it.
-    Sessions without a follower (identity itself, in-process tests) get `find()` as it is.
+    Sessions without a follower, or one without feed credentials (identity itself, in-process
+    tests, a service run alone), get `find()` as it is.
     """
     value = await find()
     follower: PeopleFollower | None = session.info.get(FOLLOWER_KEY)
-    if follower is None or session.info.get(CAUGHT_UP_KEY) or (accept(value) and not fresh):
+    if follower is None or not follower.client_id:
+        return value  # nothing to catch up from: the replica is all there is
+    if session.info.get(CAUGHT_UP_KEY) or (accept(value) and not fresh):
         return value
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("confirmed() is called before the request writes")

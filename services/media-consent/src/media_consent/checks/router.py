@@ -57,25 +57,32 @@ async def check_consent(
             caption=body.caption,
         )
 
-    recorder: pg.Recorder | None = request.app.state.check_recorder
-
-    async def load() -> dict[uuid.UUID, PupilFacts]:
-        if recorder is not None:
-            async with recorder.pool.acquire() as conn:
-                return await pg.load_facts(conn, pupil_ids, purpose=body.purpose, media_type=body.media_type)
-        async with request.app.state.sessionmaker() as session:
-            return await check_service.load_facts(session, pupil_ids)
-
     # Read, decide, record; the record is committed before anything is signed or answered.
-    try:
-        decision, results = decide(await load())
-        # Read-your-writes for the one answer a stale replica gets wrong: an allow for a pupil who
-        # has just left. Unknown pupils are denied without a catch-up (random ids cost nothing).
-        if any(r["decision"] == "allow" for r in results) and await request.app.state.follower.catch_up(
-            within=request.app.state.settings.check_catch_up_seconds
-        ):
-            decision, results = decide(await load())
-        if recorder is not None:
+    # Read-your-writes for the one answer a stale replica gets wrong, an allow for a pupil who has
+    # just left: before allowing, wait (briefly) for the replica to catch up with identity, and
+    # decide again if that brought anything. A deny never waits; unknown pupils cost no pull.
+    follower = request.app.state.follower
+    wait: float = request.app.state.settings.check_catch_up_seconds
+    seen = follower.changes
+
+    def would_allow(results: list[dict[str, Any]]) -> bool:
+        return wait > 0 and any(r["decision"] == "allow" for r in results)
+
+    async def caught_up_with_news(results: list[dict[str, Any]]) -> bool:
+        return would_allow(results) and await follower.catch_up(within=wait) and follower.changes != seen
+
+    recorder: pg.Recorder | None = request.app.state.check_recorder
+    if recorder is not None:
+        try:
+            async with recorder.pool.acquire() as conn:
+                facts = await pg.load_facts(conn, pupil_ids, purpose=body.purpose, media_type=body.media_type)
+            decision, results = decide(facts)
+            if await caught_up_with_news(results):
+                async with recorder.pool.acquire() as conn:
+                    facts = await pg.load_facts(
+                        conn, pupil_ids, purpose=body.purpose, media_type=body.media_type
+                    )
+                decision, results = decide(facts)
             await recorder.store(
                 check_id=check_id,
                 school_id=school_id,
@@ -89,26 +96,30 @@ async def check_consent(
                 now=now,
                 request_id=current_request_id(),
             )
-        else:
-            async with request.app.state.sessionmaker() as session, session.begin():
-                await check_service.store(
-                    session,
-                    check_id=check_id,
-                    school_id=school_id,
-                    actor=principal.actor,
-                    source="check",
-                    purpose=body.purpose,
-                    media_type=body.media_type,
-                    framing=body.framing,
-                    pupil_ids=pupil_ids,
-                    decision=decision,
-                    results=results,
-                    now=now,
-                )
-    except pg.UNREACHABLE as exc:
-        if recorder is None:
-            raise
-        raise pg.unavailable() from exc
+        except pg.UNREACHABLE as exc:
+            raise pg.unavailable() from exc
+    else:
+        async with request.app.state.sessionmaker() as session:
+            decision, results = decide(await check_service.load_facts(session, pupil_ids))
+            if would_allow(results):
+                await session.commit()  # SQLite has one connection: the catch-up needs it
+                if await caught_up_with_news(results):
+                    decision, results = decide(await check_service.load_facts(session, pupil_ids))
+            await check_service.store(
+                session,
+                check_id=check_id,
+                school_id=school_id,
+                actor=principal.actor,
+                source="check",
+                purpose=body.purpose,
+                media_type=body.media_type,
+                framing=body.framing,
+                pupil_ids=pupil_ids,
+                decision=decision,
+                results=results,
+                now=now,
+            )
+            await session.commit()
     keys = request.app.state.receipt_keys
     receipt = check_service.receipt(
         keys.signing_key(),
