@@ -141,6 +141,24 @@ def test_a_leaver_is_seen_at_once(slow_follower: RunningPlatform) -> None:
     again = record_consent(platform, school, pupil, carer)
     assert again.status_code == 409, again.text
 
+    # A parent's own form for a child who has just left, as the first request after the leave.
+    sibling = school.pupil(year_group="3")["id"]
+    linked = platform.gateway.post(
+        f"/v1/identity/people/{sibling}/carers",
+        json={"carer_id": carer, "relationship": "mother", "parental_responsibility": True},
+        headers=platform.admin_headers,
+    )
+    assert linked.status_code == 201, linked.text
+    parent = school.headers("parent", person_id=carer)
+    own = f"/v1/media-consent/children/{sibling}/records"
+    assert platform.gateway.post(own, json={"grants": GRANTS}, headers=parent).status_code == 201
+    left = platform.gateway.post(
+        f"/v1/identity/people/{sibling}/leave", json={}, headers=platform.admin_headers
+    )
+    assert left.status_code == 200, left.text
+    refused = platform.gateway.post(own, json={"grants": GRANTS}, headers=parent)
+    assert refused.status_code == 409, refused.text
+
 
 def test_with_identity_down_unknown_is_503_and_the_check_denies(slow_follower: RunningPlatform) -> None:
     platform = slow_follower

@@ -394,14 +394,16 @@ async def create_own_consent_record(
     """Give or change consent for one of your children."""
     if idem.replay is not None:
         return idem.replay
-    if not access.pupil.is_on_roll:
+    # Fresh, as for the office's records: a child who has just left is seen at once.
+    pupil = await find_pupil(session, access.principal, access.pupil.id, fresh=True)
+    if not pupil.is_on_roll:
         raise PupilNotOnRoll()
     now = clock.now()
     _check_valid_until(body.valid_until, now.date())
     assert access.principal.person_id is not None  # the OwnChild dependency needs it
     version = await consent_service.record(
         session,
-        pupil=access.pupil,
+        pupil=pupil,
         grants=body.grants,
         valid_until=body.valid_until,
         given_by=access.principal.person_id,
@@ -413,7 +415,7 @@ async def create_own_consent_record(
         if_match=if_match,
     )
     return await idem.respond(
-        _created(access.pupil, version),
+        _created(pupil, version),
         status_code=201,
         headers={"ETag": consent_service.etag(version.version)},
     )
