@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, select
@@ -27,7 +29,10 @@ SCHOOL = str(uuid.uuid4())
 
 def feed(items: list[dict]) -> httpx.MockTransport:
     """Identity's feed in two pages, and its token endpoint."""
+    return httpx.MockTransport(feed_handler(items))
 
+
+def feed_handler(items: list[dict]) -> Callable[[httpx.Request], httpx.Response]:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":
             return httpx.Response(200, json={"access_token": "t", "expires_in": 600, "token_type": "Bearer"})
@@ -39,7 +44,7 @@ def feed(items: list[dict]) -> httpx.MockTransport:
             200, json={"items": page, "next_cursor": str(end), "has_more": end < len(items)}
         )
 
-    return httpx.MockTransport(handler)
+    return handler
 
 
 def person(seq: int, given: str, on_roll: bool = True, person_id: str | None = None) -> dict:
@@ -123,3 +128,91 @@ def test_feed_stand_in_pages_like_identity() -> None:
         rest = client.get("/v1/identity/changes", params={"cursor": first["next_cursor"]}).json()
         assert (len(rest["items"]), rest["has_more"]) == (1, False)
         assert json.loads(json.dumps(rest))["next_cursor"] == "3"
+
+
+class CountingFeed:
+    """Identity's feed (pages of two) that counts its page requests, or is out of reach."""
+
+    def __init__(self, items: list[dict], *, down: bool = False) -> None:
+        self.items = items
+        self.down = down
+        self.pages = 0
+        self.inner = feed_handler(items)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("identity is down", request=request)
+        if request.url.path != "/oauth/token":
+            self.pages += 1
+        return self.inner(request)
+
+
+async def with_follower(
+    tmp_path: Path, stand_in: CountingFeed, test: Callable[[PeopleFollower], Awaitable[None]], **options: Any
+) -> None:
+    url = fresh_database_url("catch-up", tmp_path)
+    engine = create_engine(sync_url(url))
+    KitBase.metadata.create_all(engine)
+    engine.dispose()
+    db = create_async_engine(url, pool_size=4)
+    try:
+        follower = PeopleFollower(
+            make_sessionmaker(db),
+            identity_url="http://identity",
+            client_id="c",
+            client_secret="s",
+            transport=httpx.MockTransport(stand_in.handler),
+            **options,
+        )
+        await test(follower)
+    finally:
+        await db.dispose()
+        drop_test_database(url)
+
+
+async def test_a_burst_of_misses_shares_one_pull(tmp_path: Path) -> None:
+    stand_in = CountingFeed([person(1, "Ada")])
+
+    async def test(follower: PeopleFollower) -> None:
+        assert await asyncio.gather(*(follower.catch_up() for _ in range(20))) == [True] * 20
+        assert stand_in.pages == 1
+
+    await with_follower(tmp_path, stand_in, test, catch_up_min_interval=0.0)
+
+
+async def test_a_miss_right_after_a_pull_pulls_no_more(tmp_path: Path) -> None:
+    """Random ids cannot make a service hammer identity: pulls are spaced by the minimum interval,
+    and a miss that could only be confirmed by a pull after its deadline is not confirmed."""
+    stand_in = CountingFeed([person(1, "Ada")])
+
+    async def test(follower: PeopleFollower) -> None:
+        assert await follower.catch_up() is True
+        assert [await follower.catch_up() for _ in range(50)] == [False] * 50
+        assert stand_in.pages == 1
+
+    await with_follower(tmp_path, stand_in, test, catch_up_min_interval=60.0)
+
+
+async def test_a_catch_up_is_bounded_in_pages(tmp_path: Path) -> None:
+    stand_in = CountingFeed([person(i, f"P{i}") for i in range(1, 11)])  # five pages
+
+    async def test(follower: PeopleFollower) -> None:
+        assert await follower.catch_up() is False  # two pages, not the end of the feed
+        assert stand_in.pages == 2
+        assert await follower.sync_once() == 6  # the background pull goes on from there
+
+    await with_follower(tmp_path, stand_in, test, catch_up_min_interval=60.0, catch_up_max_pages=2)
+
+
+async def test_identity_out_of_reach_fails_fast(tmp_path: Path) -> None:
+    stand_in = CountingFeed([], down=True)
+
+    async def test(follower: PeopleFollower) -> None:
+        assert await follower.catch_up() is False
+        assert follower.retry_after() >= 1
+        # The next misses do not try again at once: they are told to come back.
+        assert [await follower.catch_up() for _ in range(10)] == [False] * 10
+        stand_in.down = False
+        assert stand_in.pages == 0
+
+    await with_follower(tmp_path, stand_in, test, catch_up_min_interval=0.0)

@@ -124,6 +124,17 @@ FINDINGS: dict[int, tuple[str, str, list[str]]] = {
             "tests/media_consent/test_scans.py::test_a_pupils_name_in_any_script_is_found_in_the_metadata",
         ],
     ),
+    13: (
+        "API10",
+        "a person just written in identity is 'not known' to the other services for a follow interval",
+        [
+            "tests/e2e/test_read_your_writes.py::test_a_new_pupil_and_carer_are_used_at_once",
+            "tests/e2e/test_read_your_writes.py::test_a_leaver_is_seen_at_once",
+            "tests/e2e/test_read_your_writes.py::test_with_identity_down_unknown_is_503_and_the_check_denies",
+            "tests/kit/test_replica.py::test_a_burst_of_misses_shares_one_pull",
+            "tests/kit/test_replica.py::test_a_miss_right_after_a_pull_pulls_no_more",
+        ],
+    ),
     14: (
         "API8",
         "Link and Location name the service's internal address",

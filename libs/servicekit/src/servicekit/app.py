@@ -28,7 +28,7 @@ from servicekit.logs import configure_logging
 from servicekit.middleware import Metrics, RequestContextMiddleware
 from servicekit.networks import contains
 from servicekit.openapi import install_problem_openapi
-from servicekit.replica import NotBeforeIndex, PeopleFollower
+from servicekit.replica import FOLLOWER_KEY, NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -150,6 +150,8 @@ def create_service_app(
                     await task
             for hook in on_shutdown:
                 await hook(app)
+            if follow_people:
+                await app.state.follower.aclose()
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -178,7 +180,12 @@ def create_service_app(
             interval=settings.follow_interval_seconds,
             clock=clock,
             not_before=not_before,
+            catch_up_seconds=settings.replica_catch_up_seconds,
+            catch_up_max_pages=settings.replica_catch_up_max_pages,
+            catch_up_min_interval=settings.replica_catch_up_min_interval_seconds,
         )
+        # Every session knows the follower, so `servicekit.replica.confirmed` can catch up on a miss.
+        sessionmaker.configure(info={FOLLOWER_KEY: app.state.follower})
 
     install_error_handlers(app)
     install_problem_openapi(app)

@@ -7,16 +7,29 @@ the cursor in one transaction: a restart resumes exactly where the last stored p
 
 Feed items: `{"seq": int, "kind": "school"|"person"|"carer_link"|"account", "id": uuid, "data": {...}}`
 where `data` holds the columns of the matching Replica* table.
+
+Read-your-writes (CONTRACT.md): a client that has just created a pupil, a carer link or a leaver in
+identity may name them at once in another service, before the background follower has pulled.
+So a lookup that would refuse (`confirmed` below: a person or link the replica lacks), or that
+must not act on a stale replica (`fresh=True`: a leaver, an unlinked carer), first catches up:
+`PeopleFollower.catch_up` waits for a pull begun after the miss to reach the end of the feed.
+Catch-ups are single-flight (every request that misses meanwhile shares the next pull), bounded
+in time and pages, and spaced by a minimum interval, so random ids cannot make a service hammer
+identity. If identity is out of reach or the bound passes, a refusal becomes 503 with
+`Retry-After` (`ReplicaUnavailable`), never a 4xx saying the person is unknown; what the replica
+does know is used as it stands, so phone returns and consent checks go on while identity is down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
@@ -25,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import KitBase
+from servicekit.errors import ServiceUnavailable
 from servicekit.models import (
     FollowerState,
     ReplicaAccount,
@@ -34,6 +48,7 @@ from servicekit.models import (
 )
 
 log = logging.getLogger("servicekit.replica")
+T = TypeVar("T")
 
 FEED_PATH = "/v1/identity/changes"
 FOLLOWER_NAME = "identity-people"
@@ -96,6 +111,9 @@ class PeopleFollower:
         transport: httpx.AsyncBaseTransport | None = None,
         not_before: NotBeforeIndex | None = None,
         page_size: int = 500,
+        catch_up_seconds: float = 2.0,
+        catch_up_max_pages: int = 10,
+        catch_up_min_interval: float = 0.01,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.identity_url = identity_url.rstrip("/")
@@ -108,11 +126,35 @@ class PeopleFollower:
         self.page_size = page_size
         self._token: str | None = None
         self._token_expires: datetime | None = None
-        # One pull at a time in a process (the background loop and an operator's sync may meet).
+        self.catch_up_seconds = catch_up_seconds
+        self.catch_up_max_pages = catch_up_max_pages
+        self.catch_up_min_interval = catch_up_min_interval
+        # One pull at a time in a process (the background loop, an operator's sync and catch-ups).
         self._lock = asyncio.Lock()
+        # Monotonic times: when the newest pull that reached the end of the feed began, when the
+        # latest pull began, and until when identity counts as out of reach after a failure.
+        self._caught_up_from = -math.inf
+        self._last_pull_at = -math.inf
+        self._unreachable_until = -math.inf
+        # The catch-up pull that waiting requests share, until it begins pulling.
+        self._pending: asyncio.Task[None] | None = None
+        # How many feed items this process has applied: a caller that read the replica before a
+        # catch-up needs to read it again only if this moved.
+        self.changes = 0
+        self._http: httpx.AsyncClient | None = None
+        self._cursor_value: str | None = None
+        self._cursor_loaded = False
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.identity_url, transport=self.transport, timeout=10.0)
+        # One client for the process: a catch-up may pull many times a second, and a new client
+        # (its TLS context, its connection) each time cost more than the pull itself.
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient(base_url=self.identity_url, transport=self.transport, timeout=10.0)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
 
     async def _access_token(self, client: httpx.AsyncClient) -> str:
         now = self.clock.now()
@@ -132,35 +174,114 @@ class PeopleFollower:
     async def sync_once(self) -> int:
         """Pull until identity says there is no more; return how many items were applied."""
         async with self._lock:
-            return await self._pull()
+            applied, _ = await self._pull()
+            return applied
 
-    async def _pull(self) -> int:
+    async def catch_up(self, within: float | None = None) -> bool:
+        """Whether the replica has caught up with identity as it is now: a pull begun after this
+        call reached the end of the feed `within` seconds (default `catch_up_seconds`).
+
+        False, at once, while identity is out of reach (a pull failed lately) or when the next
+        pull the minimum interval allows would begin after the deadline; always False for a
+        follower without feed credentials (nothing to follow: development without identity).
+        """
+        if not self.client_id:
+            return False
+        since = time.monotonic()
+        deadline = since + (self.catch_up_seconds if within is None else within)
+        while self._caught_up_from < since:
+            now = time.monotonic()
+            if now < self._unreachable_until or now >= deadline:
+                return False
+            pending = self._pending
+            if pending is None:
+                if self._last_pull_at + self.catch_up_min_interval > deadline:
+                    return False
+                pending = self._pending = asyncio.create_task(self._catch_up_pull())
+            try:
+                await asyncio.wait_for(asyncio.shield(pending), deadline - now)
+            except TimeoutError:
+                return False
+        return True
+
+    def retry_after(self) -> int:
+        """Whole seconds after which a catch-up may succeed (for `Retry-After`)."""
+        return max(1, math.ceil(self._unreachable_until - time.monotonic()))
+
+    def _unreachable(self, now: float) -> None:
+        self._unreachable_until = max(self._unreachable_until, now + max(1.0, self.catch_up_seconds))
+
+    async def _catch_up_pull(self) -> None:
+        try:
+            delay = self._last_pull_at + self.catch_up_min_interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with self._lock:
+                self._pending = None  # whoever misses from now on needs the next pull
+                await self._pull(max_pages=self.catch_up_max_pages)
+        except Exception as exc:  # noqa: BLE001 - the waiters see "not caught up"; _pull noted it
+            log.warning("people feed catch-up failed: %s", type(exc).__name__)
+        finally:
+            if self._pending is asyncio.current_task():
+                self._pending = None
+
+    async def _pull(self, max_pages: int | None = None) -> tuple[int, bool]:
+        """Pull pages (all of them, or at most `max_pages`): items applied, and whether the end
+        of the feed was reached."""
+        started = self._last_pull_at = time.monotonic()
+        try:
+            applied, complete = await self._pull_pages(max_pages)
+        except Exception:
+            self._unreachable(time.monotonic())
+            raise
+        if complete:
+            self._caught_up_from = max(self._caught_up_from, started)
+            self._unreachable_until = -math.inf
+        return applied, complete
+
+    async def _pull_pages(self, max_pages: int | None) -> tuple[int, bool]:
         applied = 0
-        async with self._client() as client:
-            while True:
-                async with self.sessionmaker() as session:
-                    state = await session.get(FollowerState, FOLLOWER_NAME)
-                    cursor = state.cursor if state else None
-                token = await self._access_token(client)
-                params: dict[str, Any] = {"limit": self.page_size}
-                if cursor:
-                    params["cursor"] = cursor
-                response = await client.get(
-                    FEED_PATH, params=params, headers={"Authorization": f"Bearer {token}"}
-                )
-                if response.status_code == 401:
-                    self._token = None
-                response.raise_for_status()
-                page = response.json()
+        pages = 0
+        client = self._client()
+        while True:
+            cursor = await self._cursor()
+            token = await self._access_token(client)
+            params: dict[str, Any] = {"limit": self.page_size}
+            if cursor:
+                params["cursor"] = cursor
+            response = await client.get(
+                FEED_PATH, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
+            if response.status_code == 401:
+                self._token = None
+            response.raise_for_status()
+            page = response.json()
+            if page["items"] or page["next_cursor"] != cursor:
                 try:
                     await self._apply(page["items"], page["next_cursor"])
                 except IntegrityError:
-                    # Another replica of this service stored the same page first: apply it again
-                    # over what is there now (merge updates existing rows).
+                    # Another replica of this service stored the same page first: apply it
+                    # again over what is there now (merge updates existing rows).
                     await self._apply(page["items"], page["next_cursor"])
-                applied += len(page["items"])
-                if not page["has_more"]:
-                    return applied
+            # (Nothing new: nothing to write, so a catch-up that finds nothing is one request.)
+            applied += len(page["items"])
+            self.changes += len(page["items"])
+            pages += 1
+            if not page["has_more"]:
+                return applied, True
+            if max_pages is not None and pages >= max_pages:
+                return applied, False
+
+    async def _cursor(self) -> str | None:
+        """Where this process is in the feed: read from the database once, then kept in memory, so
+        a pull that finds nothing new touches no table. (Another process of the service may be
+        further on; pulling from here again only re-applies the records' latest states.)"""
+        if not self._cursor_loaded:
+            async with self.sessionmaker() as session:
+                state = await session.get(FollowerState, FOLLOWER_NAME)
+                self._cursor_value = state.cursor if state else None
+            self._cursor_loaded = True
+        return self._cursor_value
 
     async def _apply(self, items: list[dict[str, Any]], next_cursor: str) -> None:
         accounts: list[tuple[str, datetime | None]] = []
@@ -179,6 +300,7 @@ class PeopleFollower:
             else:
                 state.cursor = next_cursor
                 state.synced_at = self.clock.now()
+        self._cursor_value, self._cursor_loaded = next_cursor, True
         if self.not_before is not None:
             for subject, value in accounts:
                 self.not_before.set(subject, value)
@@ -195,3 +317,67 @@ class PeopleFollower:
                 if on_error is not None:
                     on_error(exc)
             await asyncio.sleep(self.interval)
+
+
+class ReplicaUnavailable(ServiceUnavailable):
+    slug = "replica-unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Identity could not be reached to confirm the people named; try again shortly.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+FOLLOWER_KEY = "servicekit.people_follower"
+CAUGHT_UP_KEY = "servicekit.replica_caught_up"
+REPLICA_MODELS = (ReplicaPerson, ReplicaCarerLink, ReplicaSchool, ReplicaAccount)
+
+
+def caught_up(session: AsyncSession) -> bool:
+    """Whether `confirmed` caught up (and so committed the request's reads) in this session."""
+    return bool(session.info.get(CAUGHT_UP_KEY))
+
+
+def _found(value: object) -> bool:
+    return value is not None
+
+
+async def confirmed(
+    session: AsyncSession,
+    find: Callable[[], Awaitable[T]],
+    *,
+    accept: Callable[[T], bool] = _found,
+    fresh: bool = False,
+) -> T:
+    """`find()` on the people replica, read-your-writes: what the caller may decide on.
+
+    An accepted answer is returned as it is, unless `fresh` (a leaver or an unlinked carer must be
+    seen at once). Otherwise the replica catches up with identity first (once per request) and
+    `find()` runs again. If it cannot catch up, an accepted answer stands (identity is down: the
+    replica's word) and a refused one is `ReplicaUnavailable`, never the caller's "not known".
+
+    Call it before the request writes: the request's transaction is committed (it has only read)
+    so that its connection is free for the catch-up (SQLite has one) and the next read sees it.
+    Sessions without a follower, or one without feed credentials (identity itself, in-process
+    tests, a service run alone), get `find()` as it is.
+    """
+    value = await find()
+    follower: PeopleFollower | None = session.info.get(FOLLOWER_KEY)
+    if follower is None or not follower.client_id:
+        return value  # nothing to catch up from: the replica is all there is
+    if session.info.get(CAUGHT_UP_KEY) or (accept(value) and not fresh):
+        return value
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("confirmed() is called before the request writes")
+    await session.commit()
+    if not await follower.catch_up():
+        if accept(value):
+            return value
+        raise ReplicaUnavailable(follower.retry_after())
+    session.info[CAUGHT_UP_KEY] = True
+    # What the session holds of the replica is older than the catch-up: read it again.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, REPLICA_MODELS):
+            session.expunge(obj)
+    return await find()

@@ -57,6 +57,14 @@ class ServiceSettings(BaseSettings):
     feed_client_id: str = ""
     feed_client_secret: SecretStr = SecretStr("")
     follow_interval_seconds: float = 5.0
+    # Read-your-writes (servicekit.replica): a miss catches up from identity's feed, waiting at
+    # most this long (else 503 with Retry-After), pulling at most this many pages, and starting
+    # pulls no closer together than the minimum interval (random ids cannot flood identity: at
+    # most 100 pulls a second per process, each one feed read when there is nothing new). The
+    # consent check waits for the next pull before an allow, so a longer interval slows it.
+    replica_catch_up_seconds: float = 2.0
+    replica_catch_up_max_pages: int = 10
+    replica_catch_up_min_interval_seconds: float = 0.01
     # After start-up, move what is alive (the app, its models, SQLAlchemy's and pydantic's
     # machinery) out of the garbage collector's reach: otherwise every full collection walks it
     # all again, and under load that was a third of the consent check's CPU and most of its p99

@@ -1,12 +1,15 @@
 """What every devices domain shares: the caller's school, people from the replica, the school's day.
 
 People (pupils, carers and their parental responsibility, staff and their roles) come from the
-people replica that servicekit keeps from identity's feed; nothing here calls identity.
+people replica that servicekit keeps from identity's feed. A lookup that would refuse (or, for a
+phone's registration, any: a pupil who has just left) goes through `servicekit.replica.confirmed`,
+which catches up from identity's feed first (read-your-writes), else answers 503.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.auth import CurrentPrincipal, Principal
 from servicekit.errors import Forbidden, Unprocessable
 from servicekit.models import ReplicaCarerLink, ReplicaPerson
+from servicekit.replica import confirmed
 
 STAFF_KINDS = frozenset({"staff"})
 DEVICE_OWNER_KINDS = frozenset({"staff", "visitor", "governor"})
@@ -54,7 +58,7 @@ def local_date(moment: datetime, tz: ZoneInfo) -> date:
     return moment.astimezone(tz).date()
 
 
-async def person_of_school(
+async def _person_of_school(
     session: AsyncSession, school_id: uuid.UUID, person_id: uuid.UUID
 ) -> ReplicaPerson | None:
     person = await session.get(ReplicaPerson, person_id)
@@ -63,9 +67,23 @@ async def person_of_school(
     return person
 
 
+async def person_of_school(
+    session: AsyncSession,
+    school_id: uuid.UUID,
+    person_id: uuid.UUID,
+    *,
+    accept: Callable[[ReplicaPerson | None], bool] = lambda person: person is not None,
+    fresh: bool = False,
+) -> ReplicaPerson | None:
+    """The person if they belong to this school; what `accept` refuses is confirmed with identity."""
+    return await confirmed(
+        session, lambda: _person_of_school(session, school_id, person_id), accept=accept, fresh=fresh
+    )
+
+
 async def require_pupil(session: AsyncSession, school_id: uuid.UUID, pupil_id: uuid.UUID) -> ReplicaPerson:
-    """The pupil, on roll at this school; anything else is a 422 that says so."""
-    person = await person_of_school(session, school_id, pupil_id)
+    """The pupil, on roll at this school (fresh: a leaver is seen at once); else a 422 that says so."""
+    person = await person_of_school(session, school_id, pupil_id, accept=_on_roll_pupil, fresh=True)
     if person is None or person.kind != "pupil":
         raise Unprocessable("pupil_id is not a pupil of this school.", slug="not-a-pupil")
     if not person.is_on_roll:
@@ -82,7 +100,11 @@ async def require_member(
     field: str,
 ) -> ReplicaPerson:
     """A current member of the school of one of `kinds` (staff, visitors...); else a 422."""
-    person = await person_of_school(session, school_id, person_id)
+
+    def accept(person: ReplicaPerson | None) -> bool:
+        return person is not None and person.kind in kinds and person.is_on_roll
+
+    person = await person_of_school(session, school_id, person_id, accept=accept)
     if person is None or person.kind not in kinds or not person.is_on_roll:
         wanted = " or ".join(sorted(kinds))
         raise Unprocessable(f"{field} is not a current {wanted} of this school.", slug="not-a-member")
@@ -91,13 +113,20 @@ async def require_member(
 
 async def is_head_teacher(session: AsyncSession, school_id: uuid.UUID, person_id: uuid.UUID) -> bool:
     """Whether the person is a current head teacher of this school (their accounts' roles)."""
-    person = await person_of_school(session, school_id, person_id)
+    return _is_head(await person_of_school(session, school_id, person_id, accept=_is_head))
+
+
+def _is_head(person: ReplicaPerson | None) -> bool:
     return (
         person is not None
         and person.kind == "staff"
         and person.is_on_roll
         and "head_teacher" in (person.roles or [])
     )
+
+
+def _on_roll_pupil(person: ReplicaPerson | None) -> bool:
+    return person is not None and person.kind == "pupil" and person.is_on_roll
 
 
 async def require_head_teacher(
@@ -110,22 +139,36 @@ async def require_head_teacher(
 
 
 async def carer_link(
-    session: AsyncSession, school_id: uuid.UUID, pupil_id: uuid.UUID, carer_id: uuid.UUID
+    session: AsyncSession,
+    school_id: uuid.UUID,
+    pupil_id: uuid.UUID,
+    carer_id: uuid.UUID,
+    *,
+    needs_responsibility: bool = False,
 ) -> ReplicaCarerLink | None:
-    """The active link between a pupil and a carer who is a person of this school, if there is one."""
-    if await person_of_school(session, school_id, carer_id) is None:
-        return None
-    link: ReplicaCarerLink | None = await session.scalar(
-        select(ReplicaCarerLink)
-        .where(
-            ReplicaCarerLink.pupil_id == pupil_id,
-            ReplicaCarerLink.carer_id == carer_id,
-            ReplicaCarerLink.is_active.is_(True),
+    """The active link between a pupil and a carer who is a person of this school, if there is one
+    (one with parental responsibility first). A missing link, or with `needs_responsibility` one
+    without it, is confirmed with identity first."""
+
+    async def find() -> ReplicaCarerLink | None:
+        if await _person_of_school(session, school_id, carer_id) is None:
+            return None
+        link: ReplicaCarerLink | None = await session.scalar(
+            select(ReplicaCarerLink)
+            .where(
+                ReplicaCarerLink.pupil_id == pupil_id,
+                ReplicaCarerLink.carer_id == carer_id,
+                ReplicaCarerLink.is_active.is_(True),
+            )
+            .order_by(ReplicaCarerLink.has_parental_responsibility.desc())
+            .limit(1)
         )
-        .order_by(ReplicaCarerLink.has_parental_responsibility.desc())
-        .limit(1)
-    )
-    return link
+        return link
+
+    def accept(link: ReplicaCarerLink | None) -> bool:
+        return link is not None and (link.has_parental_responsibility or not needs_responsibility)
+
+    return await confirmed(session, find, accept=accept)
 
 
 def actor_ref(principal: Principal) -> str:

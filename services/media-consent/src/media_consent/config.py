@@ -37,6 +37,10 @@ class MediaConsentSettings(ServiceSettings):
     # Connections of the consent check's asyncpg pool on PostgreSQL, beside the SQLAlchemy pool
     # (database_pool_size); opened as needed. Up to the concurrent checks one worker should run.
     check_pool_size: int = 10
+    # A check that would allow waits at most this long for the people replica to catch up with
+    # identity (a pupil who has just left must not be allowed); past it, or with identity out of
+    # reach, the replica decides as it stands. A check never waits to deny and never answers 503.
+    check_catch_up_seconds: float = 0.2
 
     @model_validator(mode="after")
     def _one_image_fits_the_budget(self) -> Self:

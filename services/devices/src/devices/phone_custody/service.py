@@ -196,14 +196,25 @@ async def return_phone(
 ) -> PhoneCustody:
     """A daily hand-in back to its pupil or a carer; a confiscated phone only to a carer with PR."""
     _ensure_held(custody)
-    link = await people.carer_link(session, custody.school_id, custody.pupil_id, to_person_id)
     if custody.kind == "daily_handin":
-        if to_person_id != custody.pupil_id and link is None:
+        # Back to the pupil needs no lookup (and so no call to identity when the replica misses).
+        if (
+            to_person_id != custody.pupil_id
+            and await people.carer_link(session, custody.school_id, custody.pupil_id, to_person_id) is None
+        ):
             raise ReturnNotAllowed(
                 "A phone handed in for the day goes back only to its pupil or one of the pupil's carers."
             )
         status = "returned"
     else:
+        # Never to the pupil: no lookup (no call to identity) can change that.
+        link = (
+            None
+            if to_person_id == custody.pupil_id
+            else await people.carer_link(
+                session, custody.school_id, custody.pupil_id, to_person_id, needs_responsibility=True
+            )
+        )
         if link is None or not link.has_parental_responsibility:
             raise ReturnNotAllowed(
                 "A confiscated phone is released only to a carer with parental responsibility for this pupil."

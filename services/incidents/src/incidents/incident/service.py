@@ -31,6 +31,7 @@ from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from servicekit.feeds import next_sequence
 from servicekit.models import ReplicaPerson
+from servicekit.replica import caught_up, confirmed
 
 FEED = "incidents"
 SAFEGUARDING_YEARS = 25  # IRMS toolkit: child's date of birth + 25 years
@@ -160,12 +161,15 @@ async def _people_rows(
     session: AsyncSession, school_id: uuid.UUID, people: Sequence[PersonIn], now: datetime
 ) -> list[IncidentPerson]:
     ids = {p.person_id for p in people}
-    found = {
-        p.id: p
-        for p in await session.scalars(
+
+    async def find() -> dict[uuid.UUID, ReplicaPerson]:
+        rows = await session.scalars(
             select(ReplicaPerson).where(ReplicaPerson.id.in_(ids), ReplicaPerson.school_id == school_id)
         )
-    }
+        return {p.id: p for p in rows}
+
+    # Someone just added in identity is caught up from its feed before being called unknown.
+    found = await confirmed(session, find, accept=lambda found: found.keys() >= ids)
     missing = sorted(str(i) for i in ids - found.keys())
     if missing:
         raise PeopleNotInSchool(
@@ -392,6 +396,10 @@ async def add_people(
     existing = {(p.person_id, p.role) for p in incident.people}
     fresh = [p for p in people if (p.person_id, p.role) not in existing]
     rows = await _people_rows(session, incident.school_id, fresh, now)
+    if caught_up(session):
+        # The catch-up committed the request's reads, and with them the incident's row lock: take
+        # it again (and the version another writer may have moved) before writing.
+        await session.refresh(incident, attribute_names=["version", "updated_at"], with_for_update=True)
     for row in rows:
         row.incident_id = incident.id
         session.add(row)

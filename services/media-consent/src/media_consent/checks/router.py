@@ -58,12 +58,31 @@ async def check_consent(
         )
 
     # Read, decide, record; the record is committed before anything is signed or answered.
+    # Read-your-writes for the one answer a stale replica gets wrong, an allow for a pupil who has
+    # just left: before allowing, wait (briefly) for the replica to catch up with identity, and
+    # decide again if that brought anything. A deny never waits; unknown pupils cost no pull.
+    follower = request.app.state.follower
+    wait: float = request.app.state.settings.check_catch_up_seconds
+    seen = follower.changes
+
+    def would_allow(results: list[dict[str, Any]]) -> bool:
+        return wait > 0 and any(r["decision"] == "allow" for r in results)
+
+    async def caught_up_with_news(results: list[dict[str, Any]]) -> bool:
+        return would_allow(results) and await follower.catch_up(within=wait) and follower.changes != seen
+
     recorder: pg.Recorder | None = request.app.state.check_recorder
     if recorder is not None:
         try:
             async with recorder.pool.acquire() as conn:
                 facts = await pg.load_facts(conn, pupil_ids, purpose=body.purpose, media_type=body.media_type)
             decision, results = decide(facts)
+            if await caught_up_with_news(results):
+                async with recorder.pool.acquire() as conn:
+                    facts = await pg.load_facts(
+                        conn, pupil_ids, purpose=body.purpose, media_type=body.media_type
+                    )
+                decision, results = decide(facts)
             await recorder.store(
                 check_id=check_id,
                 school_id=school_id,
@@ -80,8 +99,12 @@ async def check_consent(
         except pg.UNREACHABLE as exc:
             raise pg.unavailable() from exc
     else:
-        async with request.app.state.sessionmaker() as session, session.begin():
+        async with request.app.state.sessionmaker() as session:
             decision, results = decide(await check_service.load_facts(session, pupil_ids))
+            if would_allow(results):
+                await session.commit()  # SQLite has one connection: the catch-up needs it
+                if await caught_up_with_news(results):
+                    decision, results = decide(await check_service.load_facts(session, pupil_ids))
             await check_service.store(
                 session,
                 check_id=check_id,
@@ -96,6 +119,7 @@ async def check_consent(
                 results=results,
                 now=now,
             )
+            await session.commit()
     keys = request.app.state.receipt_keys
     receipt = check_service.receipt(
         keys.signing_key(),

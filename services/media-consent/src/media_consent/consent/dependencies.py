@@ -45,8 +45,10 @@ def school_of(principal: Principal) -> uuid.UUID:
     return principal.school_id
 
 
-async def find_pupil(session: Any, principal: Principal, pupil_id: uuid.UUID) -> ReplicaPerson:
-    pupil = await people.pupil_of_school(session, pupil_id, school_of(principal))
+async def find_pupil(
+    session: Any, principal: Principal, pupil_id: uuid.UUID, *, fresh: bool = False
+) -> ReplicaPerson:
+    pupil = await people.pupil_of_school(session, pupil_id, school_of(principal), fresh=fresh)
     if pupil is None:
         raise PupilNotFound()
     return pupil
@@ -72,7 +74,7 @@ async def _own_child(
     pupil = await find_pupil(session, principal, pupil_id)
     if principal.person_id is None:
         raise PupilNotFound()
-    link = await people.carer_link(session, pupil.id, principal.person_id)
+    link = await people.carer_link(session, pupil.id, principal.person_id, needs_responsibility=True)
     if link is None or not link.has_parental_responsibility:
         raise PupilNotFound()
     return PupilAccess(pupil, principal)

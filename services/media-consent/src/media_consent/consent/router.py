@@ -122,10 +122,11 @@ async def create_consent_record(
         return idem.replay
     now = clock.now()
     today = now.date()
-    pupil = await find_pupil(session, principal, body.pupil_id)
+    # Fresh: a pupil who has just left, or a carer just unlinked, is seen at once.
+    pupil = await find_pupil(session, principal, body.pupil_id, fresh=True)
     if not pupil.is_on_roll:
         raise PupilNotOnRoll()
-    link = await people.carer_link(session, pupil.id, body.given_by)
+    link = await people.carer_link(session, pupil.id, body.given_by, needs_responsibility=True)
     if link is None or not link.has_parental_responsibility:
         raise _invalid("given_by", "given_by is not a carer with parental responsibility for this pupil.")
     if body.form_dated_on is None:
@@ -393,14 +394,16 @@ async def create_own_consent_record(
     """Give or change consent for one of your children."""
     if idem.replay is not None:
         return idem.replay
-    if not access.pupil.is_on_roll:
+    # Fresh, as for the office's records: a child who has just left is seen at once.
+    pupil = await find_pupil(session, access.principal, access.pupil.id, fresh=True)
+    if not pupil.is_on_roll:
         raise PupilNotOnRoll()
     now = clock.now()
     _check_valid_until(body.valid_until, now.date())
     assert access.principal.person_id is not None  # the OwnChild dependency needs it
     version = await consent_service.record(
         session,
-        pupil=access.pupil,
+        pupil=pupil,
         grants=body.grants,
         valid_until=body.valid_until,
         given_by=access.principal.person_id,
@@ -412,7 +415,7 @@ async def create_own_consent_record(
         if_match=if_match,
     )
     return await idem.respond(
-        _created(access.pupil, version),
+        _created(pupil, version),
         status_code=201,
         headers={"ETag": consent_service.etag(version.version)},
     )
