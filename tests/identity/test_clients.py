@@ -89,6 +89,29 @@ async def test_head_teacher_grants_only_school_scopes_for_own_school(
     ).status_code == 404
 
 
+async def test_a_head_cannot_mint_a_reporting_client_to_read_around_the_incident_rule(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
+) -> None:
+    """A client's export has no person to hide an allegation from: a head who could give a client
+    incidents:export would read the allegation against themselves through it."""
+    school = await make_school(idapp)
+    head = person_headers(signer, "head_teacher", school)
+    for scopes in (["incidents:export"], ["incidents:stats"], ["phones:read", "incidents:export"]):
+        refused = await api.post(
+            "/v1/identity/clients", json={"name": "x", "school_id": str(school), "scopes": scopes}, headers=head
+        )
+        assert refused.status_code == 422, (scopes, refused.text)
+        assert refused.json()["type"].endswith("scopes-refused")
+    assert (await api.get("/v1/identity/clients", headers=head)).json()["items"] == []
+    admin = person_headers(signer, "platform_admin")
+    granted = await api.post(
+        "/v1/identity/clients",
+        json={"name": "School reporting", "school_id": str(school), "scopes": ["incidents:export"]},
+        headers=admin,
+    )
+    assert granted.status_code == 201, granted.text
+
+
 async def test_la_client_token_carries_la_code(
     api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
 ) -> None:

@@ -11,7 +11,7 @@ from identity.clients import service as client_service
 from identity.clients.dependencies import ManageableClient
 from identity.clients.models import OAuthClient
 from identity.clients.schemas import ClientCreate, ClientRead, ClientWithSecret
-from identity.clients.service import LA_SCOPES, PLATFORM_SCOPES
+from identity.clients.service import LA_SCOPES, PLATFORM_SCOPES, REPORTING_SCOPES
 from identity.roles import SCOPES
 from identity.schools.dependencies import is_platform_admin
 from identity.schools.models import School
@@ -64,7 +64,7 @@ async def create_client(
             raise Unprocessable("school_id must be your own school.", slug="school-not-yours")
         if await session.get(School, body.school_id) is None:
             raise Unprocessable("No such school.", slug="unknown-school")
-        allowed = frozenset(SCOPES) if admin else principal.scopes
+        allowed = frozenset(SCOPES) if admin else principal.scopes - REPORTING_SCOPES
         grantable = allowed - PLATFORM_SCOPES
     scopes = client_service.check_scopes(body.scopes, grantable=frozenset(grantable))
     now = clock.now()

@@ -26,6 +26,10 @@ PLATFORM_SCOPES = frozenset(
 )
 # What an LA-wide client may do: reporting, never a school's day-to-day records.
 LA_SCOPES = frozenset({"incidents:export", "incidents:stats"})
+# A client's export and counts take in every incident of its school, with no person to hide an
+# allegation from (incidents' access rule): only the platform administrator gives a client these,
+# so a head cannot mint one to read an allegation against themselves.
+REPORTING_SCOPES = LA_SCOPES
 
 
 class ScopesRefused(Unprocessable):

@@ -24,8 +24,10 @@ What the export and the counts take in (`reported_incidents`):
   an LA code) takes in every incident of their school or LA, as CONTRACT.md gives the LA, except
   an incident naming the caller as its subject; the counts are protected against small numbers
   (see `incidents.reporting.service`);
-- an outside system bound to one school is refused: it has no person to apply the rule to, and
-  the school's own staff (the head among them) create it, so it would read around the rule.
+- an outside system bound to one school (a school's own reporting client) takes in every incident
+  of its school, as CONTRACT.md gives it. It has no person to apply the rule to, so only the
+  platform administrator may give a client the reporting scopes (identity's clients service):
+  the head cannot mint one to read around the rule.
 """
 
 from __future__ import annotations
@@ -106,11 +108,7 @@ def reported_incidents(
     """
     if principal.school_id is not None:
         if principal.is_client or principal.person_id is None:
-            raise Forbidden(
-                "Incident exports and counts are for a school's staff and governors, and for an "
-                "LA's reporting client; an outside system of one school gets neither.",
-                slug="person-required",
-            )
+            return Incident.school_id == principal.school_id
         if principal.has_scope(READ_SCOPE):
             return visible_incidents(principal)
         return and_(Incident.school_id == principal.school_id, not_(_names_as_subject(principal.person_id)))
