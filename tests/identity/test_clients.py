@@ -98,7 +98,9 @@ async def test_a_head_cannot_mint_a_reporting_client_to_read_around_the_incident
     head = person_headers(signer, "head_teacher", school)
     for scopes in (["incidents:export"], ["incidents:stats"], ["phones:read", "incidents:export"]):
         refused = await api.post(
-            "/v1/identity/clients", json={"name": "x", "school_id": str(school), "scopes": scopes}, headers=head
+            "/v1/identity/clients",
+            json={"name": "x", "school_id": str(school), "scopes": scopes},
+            headers=head,
         )
         assert refused.status_code == 422, (scopes, refused.text)
         assert refused.json()["type"].endswith("scopes-refused")
