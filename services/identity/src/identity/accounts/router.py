@@ -13,7 +13,6 @@ from identity.accounts.dependencies import (
     ManageableAccount,
     OwnAccount,
     ReadableAccount,
-    check_grant,
 )
 from identity.accounts.models import Account
 from identity.accounts.schemas import (
@@ -67,7 +66,8 @@ async def create_account(
     """Create an account for a person (or a platform/LA account, platform administrators only)."""
     if idem.replay is not None:
         return idem.replay
-    check_grant(principal, body.roles)
+    admin = is_platform_admin(principal)
+    account_service.check_grant(body.roles, by_platform_admin=admin)
     person = None
     if body.person_id is not None:
         person = await session.get(Person, body.person_id)
@@ -91,6 +91,7 @@ async def create_account(
         expires_at=expires_at,
         seeds=sec.seeds,
         now=now,
+        by_platform_admin=admin,
     )
     await audit.record(
         session,
@@ -244,10 +245,11 @@ async def change_roles(
     clock: ClockDep,
 ) -> Response:
     """Replace an account's roles (its tokens stop working; a new two-factor secret if now needed)."""
-    check_grant(principal, body.roles)
     now = clock.now()
     before = list(account.roles)
-    seed = await account_service.set_roles(session, account, body.roles, seeds=sec.seeds, now=now)
+    seed = await account_service.set_roles(
+        session, account, body.roles, seeds=sec.seeds, now=now, by_platform_admin=is_platform_admin(principal)
+    )
     sec.publish_not_before(account)
     await audit.record(
         session,
