@@ -140,6 +140,7 @@ async def make_account(
             expires_at=expires_at,
             seeds=sec.seeds,
             now=app.state.clock.now(),
+            by_platform_admin=True,
         )
         await session.commit()
     return account, seed

@@ -5,14 +5,22 @@ what, school isolation, role changes on the people feed, and no secret in any re
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from identity.accounts.models import Account
 from identity.changes import service as change_service
 from identity.security import passwords
-from servicekit.testing import TokenFactory
+from servicekit.db import sync_url
+from servicekit.migrations import upgrade
+from servicekit.testing import TokenFactory, drop_test_database, fresh_database_url
 from tests.identity.signin_support import (
     PASSWORD,
     assert_no_secrets,
@@ -65,7 +73,7 @@ async def test_idempotent_retry_replays_without_the_secret(
     school = await make_school(idapp)
     person = await make_person(idapp, school)
     head = {**person_headers(signer, "head_teacher", school), "Idempotency-Key": "acc-1"}
-    body = _body(person, ["safeguarding_lead"])
+    body = _body(person, ["office"])
     first = await api.post("/v1/identity/users", json=body, headers=head)
     second = await api.post("/v1/identity/users", json=body, headers=head)
     assert first.status_code == second.status_code == 201
@@ -248,3 +256,214 @@ async def test_admin_password_reset_and_search(
     assert [a["username"] for a in found.json()["items"]] == ["Jo.Bloggs"]
     none = await api.get("/v1/identity/users", params={"q": "blogg", "role": "office"}, headers=head)
     assert none.json()["items"] == []
+
+
+async def _accounts_of(idapp: FastAPI, person: uuid.UUID) -> list[Account]:
+    async with idapp.state.sessionmaker() as session:
+        return list(await session.scalars(select(Account).where(Account.person_id == person)))
+
+
+@pytest.mark.parametrize("roles", [["head_teacher"], ["safeguarding_lead"], ["teacher", "safeguarding_lead"]])
+async def test_a_head_cannot_mint_a_second_head_or_safeguarding_lead(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory, roles: list[str]
+) -> None:
+    # The attack: the head makes a staff person and an account that reads incidents in their
+    # place (so allegations against the head themselves), by every route that sets roles.
+    school = await make_school(idapp)
+    head = person_headers(signer, "head_teacher", school)
+    stooge = await make_person(idapp, school)
+    created = await api.post("/v1/identity/users", json=_body(stooge, roles), headers=head)
+    assert created.status_code == 403, created.text
+    assert created.headers["content-type"] == "application/problem+json"
+    assert created.json()["type"].endswith("role-not-grantable")
+    assert await _accounts_of(idapp, stooge) == []
+    # Nor by adding the role to an account the head may make (a teacher's).
+    teacher = await api.post("/v1/identity/users", json=_body(stooge, ["teacher"]), headers=head)
+    assert teacher.status_code == 201, teacher.text
+    raised = await api.put(
+        f"/v1/identity/users/{teacher.json()['id']}/roles", json={"roles": roles}, headers=head
+    )
+    assert raised.status_code == 403, raised.text
+    assert raised.json()["type"].endswith("role-not-grantable")
+    [account] = await _accounts_of(idapp, stooge)
+    assert account.roles == ["teacher"] and account.not_before is None
+    # The platform administrator can, on both routes.
+    admin = person_headers(signer, "platform_admin")
+    granted = await api.put(f"/v1/identity/users/{account.id}/roles", json={"roles": roles}, headers=admin)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["roles"] == sorted(roles) and granted.json()["totp_secret"]
+    fresh = await make_person(idapp, school)
+    made = await api.post("/v1/identity/users", json=_body(fresh, roles), headers=admin)
+    assert made.status_code == 201, made.text
+    # Keeping a privileged role the account already holds grants nothing: the head may add a
+    # role beside it, or take it away.
+    kept = await api.put(
+        f"/v1/identity/users/{made.json()['id']}/roles",
+        json={"roles": [*roles, "office"] if "teacher" not in roles else ["teacher"]},
+        headers=head,
+    )
+    assert kept.status_code == 200, kept.text
+
+
+async def test_one_staff_account_per_person(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
+) -> None:
+    school = await make_school(idapp)
+    staff = await make_person(idapp, school)
+    head = person_headers(signer, "head_teacher", school)
+    admin = person_headers(signer, "platform_admin")
+    first = await api.post("/v1/identity/users", json=_body(staff, ["teacher"]), headers=head)
+    assert first.status_code == 201, first.text
+    # A second account on the same member of staff (its holder's identity, with a password the
+    # head knows) is refused, whoever asks.
+    for who in (head, admin):
+        second = await api.post("/v1/identity/users", json=_body(staff, ["office"]), headers=who)
+        assert second.status_code == 409, second.text
+        assert second.headers["content-type"] == "application/problem+json"
+        assert second.json()["type"].endswith("staff-account-exists")
+    assert [a.id for a in await _accounts_of(idapp, staff)] == [uuid.UUID(first.json()["id"])]
+    # The database holds the rule too (two requests at once, or any other writer).
+    now = idapp.state.clock.now()
+    async with idapp.state.sessionmaker() as session:
+        session.add(
+            Account(
+                person_id=staff,
+                school_id=school,
+                staff_person_id=staff,
+                username="twin",
+                username_key="twin",
+                password_hash="x",
+                roles=["teacher"],
+                is_active=True,
+                password_changed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        with pytest.raises(IntegrityError):
+            await session.flush()
+    # Other people (a parent, a pupil) are not members of staff.
+    parent = await make_person(idapp, school, "parent")
+    assert (
+        await api.post("/v1/identity/users", json=_body(parent, ["parent"]), headers=head)
+    ).status_code == 201
+
+
+def test_the_migration_keeps_each_staff_persons_oldest_account(tmp_path: Path) -> None:
+    # Data from before the rule: a member of staff with two accounts, a pupil with one. The
+    # oldest staff account takes staff_person_id; the later one stays null; the pupil's is null.
+    service_dir = Path(__file__).resolve().parents[2] / "services" / "identity"
+    url = fresh_database_url("identity", tmp_path)
+    try:
+        upgrade(service_dir, url, "c8f2b1d3e4a5")
+        school, staff, pupil = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        older, newer, pupils = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        uid = sa.Uuid()
+        engine = sa.create_engine(sync_url(url))
+        with engine.begin() as conn:
+            conn.execute(
+                sa.table(
+                    "school",
+                    *(
+                        sa.column(c)
+                        for c in ("name", "urn", "la_code", "created_at", "updated_at", "version")
+                    ),
+                    sa.column("id", uid),
+                ).insert(),
+                {
+                    "id": school,
+                    "name": "S",
+                    "urn": "123456",
+                    "la_code": "801",
+                    "created_at": at,
+                    "updated_at": at,
+                    "version": 1,
+                },
+            )
+            person = sa.table(
+                "person",
+                *(
+                    sa.column(c)
+                    for c in (
+                        "kind",
+                        "given_name",
+                        "family_name",
+                        "is_on_roll",
+                        "created_at",
+                        "updated_at",
+                        "version",
+                    )
+                ),
+                sa.column("id", uid),
+                sa.column("school_id", uid),
+            )
+            for pid, kind in ((staff, "staff"), (pupil, "pupil")):
+                conn.execute(
+                    person.insert(),
+                    {
+                        "id": pid,
+                        "school_id": school,
+                        "kind": kind,
+                        "given_name": "A",
+                        "family_name": "B",
+                        "is_on_roll": True,
+                        "created_at": at,
+                        "updated_at": at,
+                        "version": 1,
+                    },
+                )
+            account = sa.table(
+                "account",
+                *(
+                    sa.column(c)
+                    for c in (
+                        "username",
+                        "username_key",
+                        "password_hash",
+                        "is_active",
+                        "password_changed_at",
+                        "created_at",
+                        "updated_at",
+                    )
+                ),
+                sa.column("roles", sa.JSON()),
+                sa.column("id", uid),
+                sa.column("person_id", uid),
+                sa.column("school_id", uid),
+            )
+            for aid, pid, made in (
+                (newer, staff, at + timedelta(days=1)),
+                (older, staff, at),
+                (pupils, pupil, at),
+            ):
+                conn.execute(
+                    account.insert(),
+                    {
+                        "id": aid,
+                        "person_id": pid,
+                        "school_id": school,
+                        "username": aid.hex,
+                        "username_key": aid.hex,
+                        "password_hash": "x",
+                        "roles": [],
+                        "is_active": True,
+                        "password_changed_at": made,
+                        "created_at": made,
+                        "updated_at": made,
+                    },
+                )
+        engine.dispose()
+        upgrade(service_dir, url)
+        engine = sa.create_engine(sync_url(url))
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(sa.column("id", uid), sa.column("staff_person_id", uid)).select_from(
+                    sa.table("account")
+                )
+            )
+            found = {row[0]: row[1] for row in rows}
+        engine.dispose()
+    finally:
+        drop_test_database(url)
+    assert found == {older: staff, newer: None, pupils: None}

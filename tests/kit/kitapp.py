@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import BigInteger, String, select
+from sqlalchemy import BigInteger, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from servicekit import audit
@@ -117,6 +117,21 @@ async def get_note(
 async def boom() -> None:
     """Fails unexpectedly (tests that no traceback leaks)."""
     raise RuntimeError("secret internal detail")
+
+
+@router.post("/boom/statement")
+async def boom_statement(body: NoteCreate, session: SessionDep) -> None:
+    """A statement that cannot be sent: a naive time beside the note's text (a bug's typical form)."""
+    session.add(Note(text=body.text, created_at=datetime(2026, 1, 1), change_seq=1))
+    await session.flush()
+
+
+@router.post("/boom/database")
+async def boom_database(body: NoteCreate, session: SessionDep) -> None:
+    """A statement the database refuses (no such column), the note's text bound beside it."""
+    await session.execute(
+        text("SELECT id FROM note WHERE text = :text AND no_such_column = 1"), {"text": body.text}
+    )
 
 
 def create_app(settings: ServiceSettings, *, clock: Clock, key_source: KeySource) -> FastAPI:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import uuid
 
@@ -49,6 +50,23 @@ async def test_unexpected_error_is_500_problem_without_internals(kit_client) -> 
     assert "secret internal detail" not in response.text
     assert "Traceback" not in response.text
     assert response.json()["type"].endswith("internal-error")
+
+
+@pytest.mark.parametrize("route", ["/v1/notes/boom/statement", "/v1/notes/boom/database"])
+async def test_a_failing_statement_logs_no_bound_values(
+    kit_client, route: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A pupil's name bound to a statement that fails: neither the logs (with their tracebacks)
+    # nor the answer may carry it (engines hide parameters).
+    name = "Zebedee Quillfeather-Okonkwo"
+    caplog.set_level(logging.DEBUG)
+    response = await kit_client.post(route, json={"text": name})
+    assert response.status_code >= 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert name not in response.text
+    logged = [logging.Formatter().format(record) for record in caplog.records]
+    assert logged, "the failure is logged"
+    assert not [line for line in logged if name in line]
 
 
 async def test_missing_record_is_404_problem(kit_client, tokens) -> None:

@@ -3,10 +3,15 @@
 The request's session commits when the route returns and rolls back when it raises; service
 functions only flush. The commit happens before the response is sent (the dependency's scope is
 "function"), so nothing is acknowledged that was not stored.
+
+Engines hide bound parameters (`hide_parameters=True`): the values of a failing statement (a
+pupil's name, an incident's summary) would otherwise be written into the error's text, and so
+into the logs, with every unexpected database error.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -111,10 +116,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine sized for one worker: SQLite gets one connection, PostgreSQL a fixed pool."""
     url = async_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+        # aiosqlite logs every statement with its parameters at DEBUG; never let those through.
+        logging.getLogger("aiosqlite").setLevel(logging.INFO)
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30, hide_parameters=True)
         make_sqlite_transactional(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, pool_timeout=10)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        hide_parameters=True,
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

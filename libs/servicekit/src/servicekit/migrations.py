@@ -35,7 +35,7 @@ def run_env(service_metadata: MetaData, *, default_url: str) -> None:
     """Body of a service's alembic env.py (online mode only)."""
     config = context.config
     url = sync_url(config.get_main_option("sqlalchemy.url") or default_url)
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
@@ -71,7 +71,7 @@ def differences(service_metadata: MetaData, url: str) -> list[Any]:
     for metadata in target_metadata(service_metadata):
         for table in metadata.tables.values():
             table.to_metadata(combined)
-    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool, hide_parameters=True)
     try:
         with engine.connect() as connection:
             ctx = MigrationContext.configure(connection, opts={"compare_type": True})

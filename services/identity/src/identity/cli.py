@@ -60,6 +60,7 @@ async def create_admin(settings: IdentitySettings, clock: Clock, username: str) 
                 expires_at=None,
                 seeds=sec.seeds,
                 now=clock.now(),
+                by_platform_admin=True,
                 totp_seed=seed,
             )
             await audit.record(

@@ -76,6 +76,7 @@ async def ensure_admin(session: AsyncSession, sec: SecurityState) -> Account | N
             expires_at=None,
             seeds=sec.seeds,
             now=now,
+            by_platform_admin=True,
             totp_seed=seed,
         )
     except Exception as exc:

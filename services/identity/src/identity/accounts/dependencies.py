@@ -2,20 +2,20 @@
 
 A platform administrator reaches every account. Anyone else reaches only the accounts of the
 school in their token (another school's account, or a platform/LA account, is "not found"); they
-never grant platform_admin or la_officer, and only a platform administrator makes one.
+never grant platform_admin, la_officer, head_teacher or safeguarding_lead (accounts/service.py's
+check_grant, applied wherever roles are set).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Path
 
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
-from identity.accounts.service import PLATFORM_ROLES
+from identity.accounts.service import PLATFORM_ROLES, RoleNotGrantable
 from identity.schools.dependencies import is_platform_admin
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
@@ -26,14 +26,6 @@ class AccountNotFound(NotFound):
     slug = "account-not-found"
 
 
-class RoleNotGrantable(Forbidden):
-    slug = "role-not-grantable"
-
-
-class PlatformAdminOnly(Forbidden):
-    slug = "platform-admin-only"
-
-
 class NotAPerson(Forbidden):
     slug = "not-a-person"
 
@@ -42,12 +34,6 @@ def can_reach(principal: Principal, account: Account) -> bool:
     if is_platform_admin(principal):
         return True
     return account.school_id is not None and account.school_id == principal.school_id
-
-
-def check_grant(principal: Principal, roles: Sequence[str]) -> None:
-    """Only a platform administrator grants platform_admin or la_officer."""
-    if not is_platform_admin(principal) and not PLATFORM_ROLES.isdisjoint(roles):
-        raise RoleNotGrantable("Only a platform administrator may grant platform_admin or la_officer.")
 
 
 async def _load(session: SessionDep, principal: Principal, account_id: uuid.UUID) -> Account:
@@ -72,7 +58,8 @@ async def manageable_account(
 ) -> Account:
     account = await _load(session, principal, account_id)
     # A school's manager cannot reach a platform account anyway (no school); say so for clarity.
-    check_grant(principal, account.roles)
+    if not is_platform_admin(principal) and not PLATFORM_ROLES.isdisjoint(account.roles):
+        raise RoleNotGrantable("Only a platform administrator manages platform and LA accounts.")
     return account
 
 

@@ -21,6 +21,10 @@ class Account(IdMixin, Base):
 
     person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("person.id"), index=True)
     school_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("school.id"), index=True)
+    # person_id again when the holder is a member of staff, else null: unique, so one person holds
+    # at most one staff account (a person belongs to one school), and nobody mints a second
+    # identity of a colleague to read around the incidents' visibility rule.
+    staff_person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
     la_code: Mapped[str | None] = mapped_column(String(3))
     username: Mapped[str] = mapped_column(String(100))
     # Lower-cased username: sign-in names are case-insensitive and unique that way.

@@ -12,9 +12,7 @@ from identity.accounts import service as account_service
 from identity.accounts.dependencies import (
     ManageableAccount,
     OwnAccount,
-    PlatformAdminOnly,
     ReadableAccount,
-    check_grant,
 )
 from identity.accounts.models import Account
 from identity.accounts.schemas import (
@@ -29,7 +27,7 @@ from identity.accounts.schemas import (
     TotpReenrol,
 )
 from identity.people.models import Person
-from identity.schools.dependencies import is_platform_admin
+from identity.schools.dependencies import NotPlatformAdmin, is_platform_admin
 from identity.security import passwords, totp
 from identity.security.state import SecurityDep, SecurityState
 from servicekit import audit
@@ -69,7 +67,8 @@ async def create_account(
     """Create an account for a person (or a platform/LA account, platform administrators only)."""
     if idem.replay is not None:
         return idem.replay
-    check_grant(principal, body.roles)
+    admin = is_platform_admin(principal)
+    account_service.check_grant(body.roles, by_platform_admin=admin)
     person = None
     if body.person_id is not None:
         person = await session.get(Person, body.person_id)
@@ -93,6 +92,7 @@ async def create_account(
         expires_at=expires_at,
         seeds=sec.seeds,
         now=now,
+        by_platform_admin=admin,
     )
     await audit.record(
         session,
@@ -280,10 +280,11 @@ async def change_roles(
     clock: ClockDep,
 ) -> Response:
     """Replace an account's roles (its tokens stop working; a new two-factor secret if now needed)."""
-    check_grant(principal, body.roles)
     now = clock.now()
     before = list(account.roles)
-    seed = await account_service.set_roles(session, account, body.roles, seeds=sec.seeds, now=now)
+    seed = await account_service.set_roles(
+        session, account, body.roles, seeds=sec.seeds, now=now, by_platform_admin=is_platform_admin(principal)
+    )
     sec.publish_not_before(account)
     await audit.record(
         session,
@@ -384,7 +385,7 @@ async def reset_totp(
 ) -> Response:
     """Give an account a new two-factor secret, for a lost phone (platform administrators only)."""
     if not is_platform_admin(principal):
-        raise PlatformAdminOnly("Only a platform administrator resets another account's two-factor.")
+        raise NotPlatformAdmin("Only a platform administrator resets another account's two-factor.")
     now = clock.now()
     # Whoever holds the old phone or a session made with it is signed out.
     seed = await account_service.reset_totp(session, account, seeds=sec.seeds, now=now)

@@ -21,11 +21,14 @@ from identity.people.models import Person
 from identity.roles import TWO_FACTOR_ROLES
 from identity.security import passwords, totp
 from identity.security.hashing import SeedBox
-from servicekit.errors import Conflict, Unprocessable
+from servicekit.errors import Conflict, Forbidden, Unprocessable
 
 # Roles that belong to no school (and to no person record).
 PLATFORM_ROLES = frozenset({"platform_admin", "la_officer"})
 STAFF_ROLES = frozenset({"head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher"})
+# Roles only a platform administrator grants: the platform's own, and the two that read restricted
+# incidents (a head who could make a second head could read the allegations against themselves).
+ADMIN_GRANTED_ROLES = PLATFORM_ROLES | {"head_teacher", "safeguarding_lead"}
 # Which kinds of person may hold a role: a pupil's account can never become a teacher's.
 ROLE_KINDS: dict[str, frozenset[str]] = {
     **{role: frozenset({"staff"}) for role in STAFF_ROLES},
@@ -38,6 +41,14 @@ ROLE_KINDS: dict[str, frozenset[str]] = {
 
 class UsernameTaken(Conflict):
     slug = "username-taken"
+
+
+class RoleNotGrantable(Forbidden):
+    slug = "role-not-grantable"
+
+
+class StaffAccountExists(Conflict):
+    slug = "staff-account-exists"
 
 
 class RolesRefused(Unprocessable):
@@ -84,6 +95,13 @@ def check_roles(roles: Sequence[str], person: Person | None, la_code: str | None
     for role in unique:
         if person.kind not in ROLE_KINDS.get(role, frozenset()):
             raise RolesRefused(f"A person of kind {person.kind!r} cannot hold the role {role!r}.")
+
+
+def check_grant(roles: Sequence[str], *, current: Sequence[str] = (), by_platform_admin: bool) -> None:
+    """Roles newly given (on a new account or added to one) that only a platform administrator grants."""
+    refused = sorted((set(roles) - set(current)) & ADMIN_GRANTED_ROLES)
+    if refused and not by_platform_admin:
+        raise RoleNotGrantable(f"Only a platform administrator may grant {', '.join(refused)}.")
 
 
 def check_password(password: str, username: str) -> None:
@@ -153,17 +171,28 @@ async def create(
     expires_at: datetime | None,
     seeds: SeedBox,
     now: datetime,
+    by_platform_admin: bool,
     totp_seed: str | None = None,
 ) -> tuple[Account, str | None]:
-    """A new account; returns it and, for a two-factor role, its new TOTP seed (shown once)."""
+    """A new account; returns it and, for a two-factor role, its new TOTP seed (shown once).
+
+    `by_platform_admin`: whether a platform administrator (or the platform's own start-up) asks.
+    """
+    check_grant(roles, by_platform_admin=by_platform_admin)
     check_roles(roles, person, la_code)
     check_password(password, username)
     if await by_username(session, username) is not None:
         raise UsernameTaken("That username is taken.")
+    staff_person_id = person.id if person is not None and person.kind == "staff" else None
+    if staff_person_id is not None and await session.scalar(
+        select(Account.id).where(Account.staff_person_id == staff_person_id)
+    ):
+        raise StaffAccountExists("This member of staff already has an account; change its roles instead.")
     account = Account(
         id=uuid.uuid4(),
         person_id=person.id if person else None,
         school_id=person.school_id if person else None,
+        staff_person_id=staff_person_id,
         la_code=la_code,
         username=username.strip(),
         username_key=username_key(username),
@@ -203,9 +232,16 @@ async def move_not_before(session: AsyncSession, account: Account, now: datetime
 
 
 async def set_roles(
-    session: AsyncSession, account: Account, roles: Sequence[str], *, seeds: SeedBox, now: datetime
+    session: AsyncSession,
+    account: Account,
+    roles: Sequence[str],
+    *,
+    seeds: SeedBox,
+    now: datetime,
+    by_platform_admin: bool,
 ) -> str | None:
     """Change the roles; returns a new TOTP seed when the account now needs two-factor and had none."""
+    check_grant(roles, current=account.roles, by_platform_admin=by_platform_admin)
     person = await session.get(Person, account.person_id) if account.person_id else None
     check_roles(roles, person, account.la_code)
     account.roles = sorted(set(roles))

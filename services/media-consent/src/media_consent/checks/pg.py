@@ -65,6 +65,20 @@ UNREACHABLE = (
 )
 
 
+# Any other error of a statement. asyncpg logs no parameters, but its messages quote the values
+# the server or the encoder refused, so such an error leaves as StatementFailed, naming only its
+# kind and SQLSTATE, without its cause (the values never reach a log line or a traceback).
+STATEMENT_ERRORS = (asyncpg.PostgresError,)
+
+
+class StatementFailed(RuntimeError):
+    """A hot-path statement failed (a 500, as for any unexpected error), without the values."""
+
+
+def statement_failed(exc: BaseException) -> StatementFailed:
+    return StatementFailed(f"{type(exc).__name__} (SQLSTATE {getattr(exc, 'sqlstate', None)})")
+
+
 def is_postgresql(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 

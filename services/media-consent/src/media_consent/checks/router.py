@@ -98,6 +98,8 @@ async def check_consent(
             )
         except pg.UNREACHABLE as exc:
             raise pg.unavailable() from exc
+        except pg.STATEMENT_ERRORS as exc:
+            raise pg.statement_failed(exc) from None
     else:
         async with request.app.state.sessionmaker() as session:
             decision, results = decide(await check_service.load_facts(session, pupil_ids))
