@@ -28,6 +28,15 @@ FINDINGS: dict[int, tuple[str, str, list[str]]] = {
             "tests/incidents/test_gateway_incidents.py::test_the_accused_head_sees_nothing_of_the_allegation_on_any_path",
         ],
     ),
+    2: (
+        "API5",
+        "a head mints a second head teacher (or a reporting client) to read around the rule",
+        [
+            "tests/identity/test_accounts.py::test_a_head_cannot_mint_a_second_head_or_safeguarding_lead",
+            "tests/identity/test_accounts.py::test_one_staff_account_per_person",
+            "tests/identity/test_clients.py::test_a_head_cannot_mint_a_reporting_client_to_read_around_the_incident_rule",
+        ],
+    ),
     3: (
         "API3",
         "small counts undone by totals, overlapping periods and groupings",
@@ -169,6 +178,11 @@ FINDINGS: dict[int, tuple[str, str, list[str]]] = {
             "tests/test_docs.py::test_the_doc_runs_as_written",
             "tests/test_docs.py::test_the_la_loop_renews_its_token_before_it_expires",
         ],
+    ),
+    19: (
+        "API8",
+        "engines log bound parameters (names, summaries) on unexpected errors",
+        ["tests/kit/test_mechanisms.py::test_a_failing_statement_logs_no_bound_values"],
     ),
 }
 
