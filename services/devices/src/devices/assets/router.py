@@ -26,12 +26,12 @@ from devices.assets.schemas import (
     ScanRead,
     StaleScanRead,
 )
-from devices.etags import IfMatch, etag
 from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import NotFound, PreconditionRequired, Unprocessable
+from servicekit.errors import NotFound, Unprocessable
+from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
@@ -66,7 +66,7 @@ async def register_asset(
         detail={"asset_tag": asset.asset_tag},
     )
     return await idem.respond(
-        AssetRead.model_validate(asset), status_code=201, headers={"ETag": etag(asset.version)}
+        AssetRead.model_validate(asset), status_code=201, headers=etag_header(asset.version)
     )
 
 
@@ -142,7 +142,7 @@ async def list_stale_scans(
 @router.get("/assets/{asset_id:uuid}", response_model=AssetRead)
 async def get_asset(principal: DevicesRead, asset: ValidAsset, response: Response) -> AssetRead:
     """One item of the inventory."""
-    response.headers["ETag"] = etag(asset.version)
+    set_etag(response, asset.version)
     return AssetRead.model_validate(asset)
 
 
@@ -156,18 +156,15 @@ async def update_asset(
     session: SessionDep,
     clock: ClockDep,
     response: Response,
-    if_match: IfMatch,
+    if_match: IfMatchRequired,
 ) -> AssetRead:
     """Change an item (location, status in service / in repair / lost, ...); needs If-Match."""
-    if if_match is None:
-        raise PreconditionRequired("Send If-Match with the item's ETag.")
+    if_match.require()
     changes = body.model_dump(exclude_unset=True)
     nulls = [name for name in REQUIRED_FIELDS if name in changes and changes[name] is None]
     if nulls:
         raise Unprocessable(f"These fields cannot be emptied: {', '.join(nulls)}.", slug="validation-error")
-    changed = await service.update_asset(
-        session, asset, changes=changes, now=clock.now(), expected_version=if_match
-    )
+    changed = await service.update_asset(session, asset, changes=changes, now=clock.now(), if_match=if_match)
     await audit.record(
         session,
         actor=principal,
@@ -180,7 +177,7 @@ async def update_asset(
             k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items() if k != "notes"
         },
     )
-    response.headers["ETag"] = etag(changed.version)
+    set_etag(response, changed.version)
     return AssetRead.model_validate(changed)
 
 

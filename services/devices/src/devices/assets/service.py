@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
 from devices.assets.models import Asset, AssetDisposal, AssetLoan, AssetScan
 from devices.assets.schemas import LoanRead
-from devices.etags import StaleVersion
 from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.etags import IfMatch, StaleETag, etag
 from servicekit.pagination import paginate
 
 ACTIVE_STATUSES = ("in_service", "on_loan", "in_repair")
@@ -108,7 +108,7 @@ async def _conditional(
     *,
     now: datetime,
     from_statuses: Sequence[str],
-    expected_version: int | None = None,
+    if_match: IfMatch | None = None,
     values: dict[str, Any],
 ) -> Asset:
     """Change an asset only if it is (still) in one of `from_statuses`; else 409 (or 412 if stale)."""
@@ -119,20 +119,21 @@ async def _conditional(
         .returning(Asset.id)
         .execution_options(synchronize_session=False)
     )
-    if expected_version is not None:
-        stmt = stmt.where(Asset.version == expected_version)
+    if if_match is not None and if_match.sent:
+        # Only from the version the caller read; a tag naming another matches no row (412 below).
+        stmt = stmt.where(Asset.version == asset.version if if_match.matches(asset.version) else false())
     if (await session.execute(stmt)).scalar_one_or_none() is None:
         current = await _refresh(session, asset)
         if current.status not in from_statuses:
             raise AssetStatusConflict(
                 f"This item is {current.status.replace('_', ' ')}; that does not allow this change."
             )
-        raise StaleVersion()
+        raise StaleETag(etag(current.version))
     return await _refresh(session, asset)
 
 
 async def update_asset(
-    session: AsyncSession, asset: Asset, *, changes: dict[str, Any], now: datetime, expected_version: int
+    session: AsyncSession, asset: Asset, *, changes: dict[str, Any], now: datetime, if_match: IfMatch
 ) -> Asset:
     if "asset_tag" in changes and await _tag_taken(session, asset.school_id, changes["asset_tag"], asset.id):
         raise DuplicateAssetTag("Another item of this school already has this asset tag.")
@@ -147,7 +148,7 @@ async def update_asset(
         asset,
         now=now,
         from_statuses=from_statuses,
-        expected_version=expected_version,
+        if_match=if_match,
         values=changes,
     )
 

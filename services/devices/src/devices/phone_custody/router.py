@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from devices import school as people
-from devices.etags import IfMatch, etag
 from devices.phone_custody import service
 from devices.phone_custody.dependencies import SearchOfficer, ValidCustody, can_see_searches
 from devices.phone_custody.schemas import (
@@ -27,6 +26,7 @@ from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
+from servicekit.etags import IfMatchOptional, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 from servicekit.params import IsoDate
@@ -71,7 +71,7 @@ async def register_phone(
         detail={"pupil_id": str(body.pupil_id), "storage_location": body.storage_location},
     )
     read = PhoneCustodyRead.of(custody, show_searches=can_see_searches(principal))
-    return await idem.respond(read, status_code=201, headers={"ETag": etag(custody.version)})
+    return await idem.respond(read, status_code=201, headers=etag_header(custody.version))
 
 
 @router.get("", response_model=Page[PhoneCustodyRead])
@@ -134,7 +134,7 @@ async def end_of_day(
 @router.get("/{custody_id}", response_model=PhoneCustodyRead)
 async def get_phone(principal: PhonesRead, custody: ValidCustody, response: Response) -> PhoneCustodyRead:
     """One phone custody record with its chain of custody."""
-    response.headers["ETag"] = etag(custody.version)
+    set_etag(response, custody.version)
     return PhoneCustodyRead.of(custody, show_searches=can_see_searches(principal))
 
 
@@ -146,7 +146,7 @@ async def move_phone(
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
-    if_match: IfMatch,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Record that a held phone was moved to another storage place."""
     if idem.replay is not None:
@@ -158,7 +158,7 @@ async def move_phone(
         note=body.note,
         by=people.actor_ref(principal),
         now=clock.now(),
-        expected_version=if_match,
+        if_match=if_match,
     )
     await audit.record(
         session,
@@ -171,7 +171,7 @@ async def move_phone(
         detail={"storage_location": body.storage_location},
     )
     read = PhoneCustodyRead.of(moved, show_searches=can_see_searches(principal))
-    return await idem.respond(read, status_code=200, headers={"ETag": etag(moved.version)})
+    return await idem.respond(read, status_code=200, headers=etag_header(moved.version))
 
 
 @router.post("/{custody_id}/return", response_model=PhoneCustodyRead)
@@ -182,7 +182,7 @@ async def return_phone(
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
-    if_match: IfMatch,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Return a daily hand-in to its pupil or a carer, or release a confiscated phone to a carer."""
     if idem.replay is not None:
@@ -194,7 +194,7 @@ async def return_phone(
         note=body.note,
         by=people.actor_ref(principal),
         now=clock.now(),
-        expected_version=if_match,
+        if_match=if_match,
     )
     await audit.record(
         session,
@@ -207,7 +207,7 @@ async def return_phone(
         detail={"to_person_id": str(body.to_person_id)},
     )
     read = PhoneCustodyRead.of(returned, show_searches=can_see_searches(principal))
-    return await idem.respond(read, status_code=200, headers={"ETag": etag(returned.version)})
+    return await idem.respond(read, status_code=200, headers=etag_header(returned.version))
 
 
 @router.post("/{custody_id}/police-handover", response_model=PhoneCustodyRead)
@@ -218,7 +218,7 @@ async def hand_phone_to_police(
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
-    if_match: IfMatch,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Record that a held phone was handed to the police."""
     if idem.replay is not None:
@@ -231,7 +231,7 @@ async def hand_phone_to_police(
         note=body.note,
         by=people.actor_ref(principal),
         now=clock.now(),
-        expected_version=if_match,
+        if_match=if_match,
     )
     await audit.record(
         session,
@@ -244,7 +244,7 @@ async def hand_phone_to_police(
         detail={"police_reference": body.police_reference},
     )
     read = PhoneCustodyRead.of(handed, show_searches=True)
-    return await idem.respond(read, status_code=200, headers={"ETag": etag(handed.version)})
+    return await idem.respond(read, status_code=200, headers=etag_header(handed.version))
 
 
 @router.post("/{custody_id}/searches", status_code=201, response_model=PhoneSearchRead)
@@ -255,7 +255,7 @@ async def record_search(
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
-    if_match: IfMatch,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Record a search of a held phone, authorised by the head teacher."""
     if idem.replay is not None:
@@ -269,7 +269,7 @@ async def record_search(
         findings=body.findings,
         by=people.actor_ref(principal),
         now=clock.now(),
-        expected_version=if_match,
+        if_match=if_match,
     )
     await audit.record(
         session,

@@ -13,14 +13,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from devices import school as people
-from devices.etags import StaleVersion
 from devices.phone_custody.models import PhoneCustody, PhoneCustodyEvent, PhoneSearch
 from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.etags import IfMatch, StaleETag, etag
 from servicekit.pagination import paginate
 
 
@@ -129,7 +129,7 @@ async def _advance(
     custody: PhoneCustody,
     *,
     now: datetime,
-    expected_version: int | None,
+    if_match: IfMatch,
     event: dict[str, Any],
     changes: dict[str, Any] | None = None,
 ) -> PhoneCustody:
@@ -141,14 +141,17 @@ async def _advance(
         .returning(PhoneCustody.version)
         .execution_options(synchronize_session=False)
     )
-    if expected_version is not None:
-        stmt = stmt.where(PhoneCustody.version == expected_version)
+    if if_match.sent:
+        # Only from the version the caller read; a tag naming another matches no row (412 below).
+        stmt = stmt.where(
+            PhoneCustody.version == custody.version if if_match.matches(custody.version) else false()
+        )
     version = (await session.execute(stmt)).scalar_one_or_none()
     if version is None:
         current = await get(session, school_id=custody.school_id, custody_id=custody.id)
         if current is None or current.status != "held":
             raise PhoneNotHeld("This phone is no longer held by the school.")
-        raise StaleVersion()
+        raise StaleETag(etag(current.version))
     session.add(PhoneCustodyEvent(custody_id=custody.id, position=version, at=now, **event))
     await session.flush()
     loaded = await get(session, school_id=custody.school_id, custody_id=custody.id)
@@ -171,14 +174,14 @@ async def move(
     note: str | None,
     by: str,
     now: datetime,
-    expected_version: int | None,
+    if_match: IfMatch,
 ) -> PhoneCustody:
     _ensure_held(custody)
     return await _advance(
         session,
         custody,
         now=now,
-        expected_version=expected_version,
+        if_match=if_match,
         event={"kind": "moved", "by": by, "location": storage_location, "note": note},
         changes={"storage_location": storage_location},
     )
@@ -192,7 +195,7 @@ async def return_phone(
     note: str | None,
     by: str,
     now: datetime,
-    expected_version: int | None,
+    if_match: IfMatch,
 ) -> PhoneCustody:
     """A daily hand-in back to its pupil or a carer; a confiscated phone only to a carer with PR."""
     _ensure_held(custody)
@@ -224,7 +227,7 @@ async def return_phone(
         session,
         custody,
         now=now,
-        expected_version=expected_version,
+        if_match=if_match,
         event={
             "kind": status,
             "by": by,
@@ -245,7 +248,7 @@ async def hand_to_police(
     note: str | None,
     by: str,
     now: datetime,
-    expected_version: int | None,
+    if_match: IfMatch,
 ) -> PhoneCustody:
     _ensure_held(custody)
     text = f"Handed to {officer_name}, police reference {police_reference}."
@@ -255,7 +258,7 @@ async def hand_to_police(
         session,
         custody,
         now=now,
-        expected_version=expected_version,
+        if_match=if_match,
         event={"kind": "handed_to_police", "by": by, "location": custody.storage_location, "note": text},
         changes={"status": "handed_to_police", "closed_at": now},
     )
@@ -271,7 +274,7 @@ async def record_search(
     findings: str | None,
     by: str,
     now: datetime,
-    expected_version: int | None,
+    if_match: IfMatch,
 ) -> PhoneSearch:
     """A search of a held phone, authorised by a head teacher of the phone's school."""
     _ensure_held(custody)
@@ -280,7 +283,7 @@ async def record_search(
         session,
         custody,
         now=now,
-        expected_version=expected_version,
+        if_match=if_match,
         event={"kind": "searched", "by": by, "location": custody.storage_location},
     )
     search = PhoneSearch(

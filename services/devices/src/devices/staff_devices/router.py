@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from devices import school as people
-from devices.etags import etag
 from devices.staff_devices import service
 from devices.staff_devices.dependencies import HeadTeacherOnly, ImageUseDevice, ValidStaffDevice
 from devices.staff_devices.schemas import (
@@ -25,6 +24,7 @@ from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
+from servicekit.etags import etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 from servicekit.params import IsoDate
@@ -73,7 +73,7 @@ async def note_staff_device(
         detail={"owner_id": str(body.owner_id)},
     )
     [read] = await service.describe(session, [device], now=now)
-    return await idem.respond(read, status_code=201, headers={"ETag": etag(device.version)})
+    return await idem.respond(read, status_code=201, headers=etag_header(device.version))
 
 
 @router.get("", response_model=Page[StaffDeviceRead])
@@ -109,7 +109,7 @@ async def get_staff_device(
     principal: DevicesRead, device: ValidStaffDevice, session: SessionDep, clock: ClockDep, response: Response
 ) -> StaffDeviceRead:
     """One device of the register, with its image permissions."""
-    response.headers["ETag"] = etag(device.version)
+    set_etag(response, device.version)
     [read] = await service.describe(session, [device], now=clock.now())
     return read
 
@@ -147,7 +147,7 @@ async def grant_image_permission(
         detail={"permitted_by": str(body.permitted_by), "valid_until": body.valid_until.isoformat()},
     )
     [read] = await service.describe(session, [changed], now=now)
-    return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
+    return await idem.respond(read, status_code=201, headers=etag_header(changed.version))
 
 
 @router.post("/{device_id}/image-permission-withdrawals", status_code=201, response_model=StaffDeviceRead)
@@ -182,7 +182,7 @@ async def withdraw_image_permission(
         detail={"withdrawn_by": str(body.withdrawn_by)},
     )
     [read] = await service.describe(session, [changed], now=now)
-    return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
+    return await idem.respond(read, status_code=201, headers=etag_header(changed.version))
 
 
 @router.post("/{device_id}/removal", response_model=StaffDeviceRead)
@@ -212,7 +212,7 @@ async def remove_staff_device(
         detail={"reason": body.reason},
     )
     [read] = await service.describe(session, [removed], now=now)
-    return await idem.respond(read, status_code=200, headers={"ETag": etag(removed.version)})
+    return await idem.respond(read, status_code=200, headers=etag_header(removed.version))
 
 
 @router.post("/{device_id}/image-uses", status_code=201, response_model=ImageUseRead)

@@ -28,11 +28,8 @@ from identity.people.schemas import (
 )
 from identity.schools import service as school_service
 from identity.schools.dependencies import (
-    IfMatch,
     SchoolNotFound,
     can_reach_school,
-    check_if_match,
-    etag,
     is_platform_admin,
     target_school,
 )
@@ -40,6 +37,7 @@ from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import Forbidden
+from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
@@ -67,7 +65,7 @@ async def create_person(
     person = await people_service.create_person(
         session, school_id=school_id, data=body, actor=principal, now=clock.now()
     )
-    return await idem.respond(_read(person), status_code=201, headers={"ETag": etag(person.version)})
+    return await idem.respond(_read(person), status_code=201, headers=etag_header(person.version))
 
 
 @router.get("", response_model=Page[PersonRead])
@@ -113,7 +111,7 @@ async def list_people(
 @router.get("/{person_id:uuid}", response_model=PersonRead)
 async def get_person(person: PersonForRead, response: Response) -> PersonRead:
     """Read one person."""
-    response.headers["ETag"] = etag(person.version)
+    set_etag(response, person.version)
     return _read(person)
 
 
@@ -126,12 +124,12 @@ async def update_person(
     session: SessionDep,
     clock: ClockDep,
     principal: Annotated[Principal, Scoped("people:write")],
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> PersonRead:
     """Change a person's names, year group, MIS reference or date of birth (If-Match required)."""
-    check_if_match(if_match, person.version)
+    if_match.check(person.version)
     await people_service.update_person(session, person, data=body, actor=principal, now=clock.now())
-    response.headers["ETag"] = etag(person.version)
+    set_etag(response, person.version)
     return _read(person)
 
 
@@ -148,7 +146,7 @@ async def mark_leaver(
     now = clock.now()
     left_on = body.left_on if body is not None and body.left_on is not None else now.date()
     await people_service.mark_left(session, person, left_on=left_on, actor=principal, now=now)
-    response.headers["ETag"] = etag(person.version)
+    set_etag(response, person.version)
     return _read(person)
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Path
+from fastapi import Depends, Path
 
 from identity.schools import service as school_service
 from identity.schools.models import School
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unprocessable
+from servicekit.errors import Forbidden, NotFound, Unprocessable
 
 
 class SchoolNotFound(NotFound):
@@ -68,24 +68,6 @@ def target_school(principal: Principal, requested: uuid.UUID | None) -> uuid.UUI
     if requested is not None and requested != principal.school_id:
         raise SchoolNotYours("school_id must be the caller's own school.")
     return principal.school_id
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def check_if_match(if_match: str | None, version: int) -> None:
-    """Optimistic concurrency: the caller must send the ETag it read; a stale one is 412."""
-    if if_match is None:
-        raise PreconditionRequired("Send If-Match with the ETag you read.", slug="if-match-required")
-    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
-    if etag(version) not in tags:
-        raise PreconditionFailed(
-            "The record was changed since you read it; read it again.", slug="stale-etag"
-        )
-
-
-IfMatch = Annotated[str | None, Header(max_length=200, description="The ETag of the version you read.")]
 
 
 async def readable_school(

@@ -7,18 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from identity.schools import service as school_service
-from identity.schools.dependencies import (
-    IfMatch,
-    SchoolForRead,
-    check_if_match,
-    etag,
-    is_platform_admin,
-    require_platform_admin,
-)
+from identity.schools.dependencies import SchoolForRead, is_platform_admin, require_platform_admin
 from identity.schools.schemas import SchoolCreate, SchoolRead, SchoolUpdate
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
+from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
@@ -39,7 +33,7 @@ async def create_school(
         return idem.replay
     school = await school_service.create(session, data=body, actor=principal, now=clock.now())
     return await idem.respond(
-        SchoolRead.model_validate(school), status_code=201, headers={"ETag": etag(school.version)}
+        SchoolRead.model_validate(school), status_code=201, headers=etag_header(school.version)
     )
 
 
@@ -67,7 +61,7 @@ async def list_schools(
 @router.get("/{school_id}", response_model=SchoolRead)
 async def get_school(school: SchoolForRead, response: Response) -> SchoolRead:
     """Read one school."""
-    response.headers["ETag"] = etag(school.version)
+    set_etag(response, school.version)
     return SchoolRead.model_validate(school)
 
 
@@ -79,11 +73,11 @@ async def update_school(
     session: SessionDep,
     clock: ClockDep,
     principal: Annotated[Principal, Scoped("schools:write")],
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> SchoolRead:
     """Change a school's name, URN or LA code (platform administrators; If-Match required)."""
     require_platform_admin(principal)
-    check_if_match(if_match, school.version)
+    if_match.check(school.version)
     school = await school_service.update(session, school, data=body, actor=principal, now=clock.now())
-    response.headers["ETag"] = etag(school.version)
+    set_etag(response, school.version)
     return SchoolRead.model_validate(school)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from incidents.incident import service as incident_service
 from incidents.incident.constants import Category, Status
@@ -30,18 +30,17 @@ from incidents.incident.schemas import (
 )
 from servicekit.app import ClockDep
 from servicekit.db import SessionDep
-from servicekit.errors import PreconditionRequired, problem_response
+from servicekit.errors import problem_response
+from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
 from servicekit.urls import public_url
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
-IfMatch = Annotated[str | None, Header(max_length=200, description="The ETag of the incident as last read.")]
-
 
 def _etagged(incident: Incident, response: Response) -> IncidentRead:
-    response.headers["ETag"] = incident_service.etag(incident)
+    set_etag(response, incident.version, record_id=incident.id)
     return incident_service.to_read(incident)
 
 
@@ -64,7 +63,7 @@ async def report_incident(
         incident_service.to_read(incident),
         status_code=201,
         headers={
-            "ETag": incident_service.etag(incident),
+            **etag_header(incident.version, record_id=incident.id),
             "Location": public_url(request, f"/v1/incidents/{incident.id}"),
         },
     )
@@ -114,11 +113,9 @@ async def update_incident(
     session: SessionDep,
     clock: ClockDep,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: IfMatchRequired,
 ) -> IncidentRead:
     """Change an incident (If-Match required); the change is kept in its history."""
-    if if_match is None:
-        raise PreconditionRequired("Send If-Match with the incident's ETag.", slug="if-match-required")
     incident = await incident_service.update(
         session, incident, principal=principal, body=body, if_match=if_match, now=clock.now()
     )
@@ -148,7 +145,9 @@ async def add_people(
         session, incident, principal=principal, people=body.people, now=clock.now()
     )
     return await idem.respond(
-        incident_service.to_read(incident), status_code=201, headers={"ETag": incident_service.etag(incident)}
+        incident_service.to_read(incident),
+        status_code=201,
+        headers=etag_header(incident.version, record_id=incident.id),
     )
 
 
@@ -174,7 +173,9 @@ async def add_action(
         session, incident, principal=principal, body=body, now=clock.now()
     )
     return await idem.respond(
-        ActionRead.model_validate(action), status_code=201, headers={"ETag": incident_service.etag(incident)}
+        ActionRead.model_validate(action),
+        status_code=201,
+        headers=etag_header(incident.version, record_id=incident.id),
     )
 
 

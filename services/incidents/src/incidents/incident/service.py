@@ -28,7 +28,8 @@ from incidents.incident.schemas import (
 )
 from servicekit import audit
 from servicekit.auth import Principal
-from servicekit.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from servicekit.etags import IfMatch
 from servicekit.feeds import next_sequence
 from servicekit.models import ReplicaPerson
 from servicekit.replica import caught_up, confirmed
@@ -91,10 +92,6 @@ def retention(
     if safeguarding is not None:
         return "safeguarding", safeguarding
     return "operational", _add_years(recorded_on, OPERATIONAL_YEARS)
-
-
-def etag(incident: Incident) -> str:
-    return f'"{incident.id}.{incident.version}"'
 
 
 def to_read(incident: Incident) -> IncidentRead:
@@ -326,14 +323,11 @@ async def update(
     *,
     principal: Principal,
     body: IncidentUpdate,
-    if_match: str,
+    if_match: IfMatch,
     now: datetime,
 ) -> Incident:
-    if if_match.strip() not in (etag(incident), "W/" + etag(incident)):
-        raise PreconditionFailed(
-            "The incident has changed since you read it; read it again and retry.",
-            headers={"ETag": etag(incident)},
-        )
+    # The incident is locked (WritableIncident), so two changes from one ETag cannot both pass.
+    if_match.check(incident.version, record_id=incident.id)
     changes: dict[str, Any] = {}
     fields = body.model_dump(exclude_unset=True)
     hold = fields.pop("legal_hold", None)

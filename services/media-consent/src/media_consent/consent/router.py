@@ -7,7 +7,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
 from media_consent import people
@@ -41,6 +41,7 @@ from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import Conflict, Unprocessable
+from servicekit.etags import IfMatchOptional, etag_header, set_etag
 from servicekit.feeds import FeedPage, read_feed
 from servicekit.idempotency import IdempotencyDep
 from servicekit.models import ReplicaPerson
@@ -48,9 +49,6 @@ from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_n
 
 router = APIRouter(prefix="/v1/media-consent", tags=["media consent"])
 
-IfMatch = Annotated[
-    str | None, Header(max_length=200, description="The pupil's consent ETag you last read; stale is 412.")
-]
 YEAR_GROUPS = ("N", "R", "1", "2", "3", "4", "5", "6")
 MAX_VALID_YEARS = 8
 
@@ -115,7 +113,7 @@ async def create_consent_record(
     idem: IdempotencyDep,
     clock: ClockDep,
     principal: Annotated[Principal, Scoped("consent:write")],
-    if_match: IfMatch = None,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Record a consent form: a new version of the pupil's consent."""
     if idem.replay is not None:
@@ -156,9 +154,7 @@ async def create_consent_record(
         now=now,
         if_match=if_match,
     )
-    return await idem.respond(
-        _created(pupil, version), status_code=201, headers={"ETag": consent_service.etag(version.version)}
-    )
+    return await idem.respond(_created(pupil, version), status_code=201, headers=etag_header(version.version))
 
 
 @router.get("/pupils/{pupil_id}", response_model=PupilConsentRead)
@@ -171,7 +167,7 @@ async def get_pupil_consent(
     """A pupil's current consent and every earlier version."""
     view = await _pupil_view(session, access.pupil, access.principal, clock.now().date())
     if view.current is not None:
-        response.headers["ETag"] = consent_service.etag(view.current.version)
+        set_etag(response, view.current.version)
     return view
 
 
@@ -182,7 +178,7 @@ async def withdraw_consent(
     idem: IdempotencyDep,
     clock: ClockDep,
     access: Annotated[PupilAccess, staff_pupil("consent:write")],
-    if_match: IfMatch = None,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Withdraw all (or some purposes of) a pupil's consent, at once."""
     if idem.replay is not None:
@@ -201,9 +197,7 @@ async def withdraw_consent(
         now=clock.now(),
         if_match=if_match,
     )
-    return await idem.respond(
-        _created(pupil, version), status_code=201, headers={"ETag": consent_service.etag(version.version)}
-    )
+    return await idem.respond(_created(pupil, version), status_code=201, headers=etag_header(version.version))
 
 
 # --- the MLE: the change feed -------------------------------------------------------------------
@@ -378,7 +372,7 @@ async def get_own_child_consent(
     """One of your children's consent and its history."""
     view = await _pupil_view(session, access.pupil, access.principal, clock.now().date())
     if view.current is not None:
-        response.headers["ETag"] = consent_service.etag(view.current.version)
+        set_etag(response, view.current.version)
     return view
 
 
@@ -389,7 +383,7 @@ async def create_own_consent_record(
     idem: IdempotencyDep,
     clock: ClockDep,
     access: OwnChild,
-    if_match: IfMatch = None,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Give or change consent for one of your children."""
     if idem.replay is not None:
@@ -417,7 +411,7 @@ async def create_own_consent_record(
     return await idem.respond(
         _created(pupil, version),
         status_code=201,
-        headers={"ETag": consent_service.etag(version.version)},
+        headers=etag_header(version.version),
     )
 
 
@@ -428,7 +422,7 @@ async def withdraw_own_consent(
     idem: IdempotencyDep,
     clock: ClockDep,
     access: OwnChild,
-    if_match: IfMatch = None,
+    if_match: IfMatchOptional,
 ) -> Response:
     """Withdraw consent for one of your children, at once."""
     if idem.replay is not None:
@@ -447,5 +441,5 @@ async def withdraw_own_consent(
     return await idem.respond(
         _created(access.pupil, version),
         status_code=201,
-        headers={"ETag": consent_service.etag(version.version)},
+        headers=etag_header(version.version),
     )

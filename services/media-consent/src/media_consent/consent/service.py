@@ -19,7 +19,8 @@ from media_consent.consent.schemas import (
 )
 from servicekit import audit
 from servicekit.auth import Principal
-from servicekit.errors import Conflict, PreconditionFailed
+from servicekit.errors import Conflict
+from servicekit.etags import IfMatch
 from servicekit.feeds import next_sequence
 from servicekit.models import ReplicaPerson
 
@@ -28,25 +29,6 @@ FEED = "media-consent-changes"
 
 class NoConsentToWithdraw(Conflict):
     slug = "no-consent-to-withdraw"
-
-
-class ConsentVersionStale(PreconditionFailed):
-    slug = "consent-version-stale"
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def check_if_match(if_match: str | None, current: ConsentCurrent | None) -> None:
-    """A stale If-Match (someone recorded a newer version meanwhile) is 412; none is fine."""
-    if if_match is None:
-        return
-    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
-    if "*" in wanted and current is not None:
-        return
-    if current is None or etag(current.version) not in wanted:
-        raise ConsentVersionStale("The pupil's consent changed since you read it; read it again.")
 
 
 def grants_list(grants: dict[str, str]) -> list[GrantRead]:
@@ -185,11 +167,11 @@ async def record(
     collected_by: uuid.UUID | None,
     actor: Principal,
     now: datetime,
-    if_match: str | None = None,
+    if_match: IfMatch,
 ) -> ConsentVersion:
     """A new consent form: every pair it does not list is `none`; earlier withdrawals are replaced."""
     current = await session.get(ConsentCurrent, pupil.id)
-    check_if_match(if_match, current)
+    if_match.check(current.version if current is not None else None)
     full = all_none()
     for grant in grants:
         full[pair_key(grant.purpose, grant.media_type)] = grant.level
@@ -220,13 +202,13 @@ async def withdraw(
     source: str,
     actor: Principal,
     now: datetime,
-    if_match: str | None = None,
+    if_match: IfMatch,
 ) -> ConsentVersion:
     """Withdraw every purpose (or those listed), for photos and videos, from this moment on."""
     current = await session.get(ConsentCurrent, pupil.id)
     if current is None:
         raise NoConsentToWithdraw("There is no consent recorded for this pupil, so none to withdraw.")
-    check_if_match(if_match, current)
+    if_match.check(current.version if current is not None else None)
     chosen = sorted(set(purposes or PURPOSES), key=PURPOSES.index)
     grants = dict(current.grants)
     for purpose in chosen:
