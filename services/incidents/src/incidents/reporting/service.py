@@ -506,8 +506,7 @@ async def stats(
     end: date | None,
     group_by: list[str],
 ) -> Stats:
-    if start and end and end < start:
-        raise Unprocessable("`to` is before `from`.", slug="validation-error")
+    # A period that ends before it starts is empty: no counts, not a 422 (the schema allows it).
     conditions = [scope_condition(principal)]
     if start is not None:
         conditions.append(Incident.occurred_at >= datetime.combine(start, time(), tzinfo=UTC))
