@@ -31,7 +31,8 @@ from servicekit.pagination import decode_cursor
 T = TypeVar("T")
 
 # At most 18 digits: every such number fits a BIGINT, so no allowed cursor overflows a column.
-FEED_CURSOR_PATTERN = r"^[0-9]{1,18}$"
+# Empty (`cursor=`, as some HTTP clients send an unset parameter) is the start, as it always was.
+FEED_CURSOR_PATTERN = r"^[0-9]{0,18}$"
 _DECIMAL = re.compile(FEED_CURSOR_PATTERN)
 
 # The pattern is published, not enforced by FastAPI, so cursors of the earlier form are still read
@@ -78,7 +79,7 @@ async def next_sequence(session: AsyncSession, feed: str) -> int:
 
 def cursor_position(cursor: str | None) -> int:
     """The feed position a cursor names (0: from the start)."""
-    if cursor is None:
+    if not cursor:
         return 0
     if _DECIMAL.match(cursor):
         return int(cursor)

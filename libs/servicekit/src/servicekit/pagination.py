@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -30,7 +30,28 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (at most 500).")]
-CursorParam = Annotated[uuid.UUID | None, Query(description="The `next_cursor` of the previous page.")]
+
+
+def _blank_is_first_page(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# `cursor=` (empty, as some HTTP clients send an unset parameter) is the first page, as it always
+# was; the schema says so too, so it stays exactly what the service accepts.
+CursorParam = Annotated[
+    uuid.UUID | None,
+    BeforeValidator(_blank_is_first_page),
+    Query(
+        description="The `next_cursor` of the previous page (empty or absent: the first page).",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "format": "uuid"},
+                {"type": "string", "maxLength": 0},
+                {"type": "null"},
+            ]
+        },
+    ),
+]
 
 
 class Page(BaseModel, Generic[T]):
