@@ -287,6 +287,27 @@ async def test_a_head_cannot_mint_a_second_head_or_safeguarding_lead(
     assert raised.json()["type"].endswith("role-not-grantable")
     [account] = await _accounts_of(idapp, stooge)
     assert account.roles == ["teacher"] and account.not_before is None
+    # The roll import and outside systems' clients set no roles at all: a row or a client that
+    # names one is refused, and no account appears.
+    roll = {
+        "rows": [
+            {
+                "external_ref": "S0001",
+                "kind": "staff",
+                "given_name": "New",
+                "family_name": "Head",
+                "roles": roles,
+            }
+        ]
+    }
+    imported = await api.post("/v1/identity/people/imports", json=roll, headers=head)
+    assert imported.status_code == 200, imported.text
+    assert [line["status"] for line in imported.json()["rows"]] == ["refused"]
+    client = {"name": "Stooge", "school_id": str(school), "scopes": ["incidents:read"], "roles": roles}
+    assert (await api.post("/v1/identity/clients", json=client, headers=head)).status_code == 422
+    async with idapp.state.sessionmaker() as session:
+        held = list(await session.scalars(select(Account).where(Account.school_id == school)))
+    assert [a.roles for a in held] == [["teacher"]]
     # The platform administrator can, on both routes.
     admin = person_headers(signer, "platform_admin")
     granted = await api.put(f"/v1/identity/users/{account.id}/roles", json={"roles": roles}, headers=admin)

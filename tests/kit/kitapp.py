@@ -17,7 +17,7 @@ from servicekit.auth import KeySource, Principal, Scoped
 from servicekit.clock import Clock
 from servicekit.db import IdMixin, SessionDep, UTCDateTime, make_metadata
 from servicekit.errors import NotFound
-from servicekit.feeds import FeedPage, next_sequence, read_feed
+from servicekit.feeds import FeedCursorParam, FeedPage, next_sequence, read_feed
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
 from servicekit.settings import ServiceSettings
@@ -91,7 +91,7 @@ async def note_changes(
     session: SessionDep,
     _: Annotated[Principal, Scoped("notes:read")],
     limit: LimitParam = 50,
-    cursor: CursorParam = None,
+    cursor: FeedCursorParam = None,
 ) -> FeedPage[NoteRead]:
     """Notes changed after the cursor."""
     rows, next_cursor, has_more = await read_feed(

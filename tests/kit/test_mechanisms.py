@@ -171,6 +171,36 @@ async def test_feed_returns_changes_in_order_and_resumes(kit_client, tokens) -> 
     assert empty["items"] == [] and empty["next_cursor"] == rest["next_cursor"] and empty["has_more"] is False
 
 
+async def test_every_cursor_the_schema_allows_is_a_place_not_a_422(kit_client, kit_app, tokens) -> None:
+    # The published schema is the promise: a list's cursor is any UUID, a feed's any number of up
+    # to 18 digits. Each is answered 200 (a UUID that names no row: an empty last page).
+    headers = tokens.headers(**WRITE)
+    for i in range(3):
+        await kit_client.post("/v1/notes", json={"text": f"p{i}"}, headers=headers)
+    doc = kit_app.openapi()
+    [list_cursor] = [p for p in doc["paths"]["/v1/notes"]["get"]["parameters"] if p["name"] == "cursor"]
+    assert list_cursor["schema"]["anyOf"][0] == {"type": "string", "format": "uuid"}
+    unknown = await kit_client.get("/v1/notes", params={"cursor": str(uuid.uuid4())}, headers=headers)
+    assert unknown.status_code == 200, unknown.text
+    assert unknown.json() == {"items": [], "next_cursor": None}
+    first = await kit_client.get("/v1/notes", params={"cursor": ""}, headers=headers)
+    assert sorted(n["text"] for n in first.json()["items"]) == ["p0", "p1", "p2"]
+    [feed_cursor] = [
+        p for p in doc["paths"]["/v1/notes/changes"]["get"]["parameters"] if p["name"] == "cursor"
+    ]
+    assert feed_cursor["schema"]["pattern"] == "^[0-9]{0,18}$"
+    for cursor, texts in (("", ["p0", "p1", "p2"]), ("0", ["p0", "p1", "p2"]), ("2", ["p2"]), ("9" * 18, [])):
+        page = await kit_client.get("/v1/notes/changes", params={"cursor": cursor}, headers=headers)
+        assert page.status_code == 200, page.text
+        assert [n["text"] for n in page.json()["items"]] == texts
+    # A cursor given out before cursors were numbers (base64url JSON) is still read.
+    legacy = await kit_client.get("/v1/notes/changes", params={"cursor": "eyJzZXEiOjJ9"}, headers=headers)
+    assert [n["text"] for n in legacy.json()["items"]] == ["p2"] and legacy.json()["next_cursor"] == "3"
+    for bad in ("-1", "1" * 19, "eyJzZXEiOi0xfQ", "x"):
+        refused = await kit_client.get("/v1/notes/changes", params={"cursor": bad}, headers=headers)
+        assert refused.status_code == 422, bad
+
+
 async def test_every_change_is_audited_with_its_request_id(kit_client, kit_app, tokens) -> None:
     response = await kit_client.post(
         "/v1/notes",

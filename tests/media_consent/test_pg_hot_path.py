@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -297,3 +298,28 @@ async def test_a_batch_that_cannot_be_stored_answers_none_of_its_checks(pg_app: 
     async with pg_app.state.sessionmaker() as session:
         kept = (await session.scalars(select(ConsentCheck).where(ConsentCheck.school_id == school_id))).all()
     assert kept == []
+
+
+async def test_a_failing_hot_path_statement_logs_no_value_it_was_given(
+    pg_app: FastAPI,
+    pg_school: School,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # PostgreSQL quotes a value it refuses ('invalid input syntax for type integer: "..."'): the
+    # statement here casts the pupil's bound id, so the refused value is in the server's message.
+    pupil = await pg_school.pupil("Zia", "Quill")
+    monkeypatch.setattr(pg, "FACTS_SQL", "SELECT ($1::uuid[])[1]::text::int, $2, $3")
+    caplog.set_level("DEBUG")
+    transport = httpx.ASGITransport(app=pg_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://media-consent.test") as client:
+        response = await client.post(
+            f"{BASE}/checks",
+            json={"purpose": "website", "media_type": "photo", "framing": "group", "pupil_ids": [str(pupil)]},
+            headers=pg_school.as_mle(),
+        )
+    assert response.status_code == 500
+    assert str(pupil) not in response.text
+    logged = [logging.Formatter().format(record) for record in caplog.records]
+    assert not [line for line in logged if str(pupil) in line]
+    assert any("StatementFailed" in line for line in logged)

@@ -7,12 +7,17 @@ never later find an uncommitted N-1 appearing behind it. Records carry the numbe
 change (`change_seq`, or an appended event row), and a reader pages by it.
 
 Feed responses always carry `next_cursor` (to resume from) and `has_more` (whether to go on now).
+A feed's cursor is the number of the last change read, in decimal (`FeedCursorParam` publishes the
+pattern): every cursor the schema allows is a place in the feed. Cursors given out before that
+(base64url JSON `{"seq": n}`, kept by LA scripts and by every service's follower) are still read.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import re
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select, insert, update
 from sqlalchemy.exc import IntegrityError
@@ -21,9 +26,25 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from servicekit.errors import Unprocessable
 from servicekit.models import FeedCounter
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import decode_cursor
 
 T = TypeVar("T")
+
+# At most 18 digits: every such number fits a BIGINT, so no allowed cursor overflows a column.
+# Empty (`cursor=`, as some HTTP clients send an unset parameter) is the start, as it always was.
+FEED_CURSOR_PATTERN = r"^[0-9]{0,18}$"
+_DECIMAL = re.compile(FEED_CURSOR_PATTERN)
+
+# The pattern is published, not enforced by FastAPI, so cursors of the earlier form are still read
+# (cursor_position refuses anything else with a 422).
+FeedCursorParam = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="The `next_cursor` of the previous page (resume from it).",
+        json_schema_extra={"pattern": FEED_CURSOR_PATTERN},
+    ),
+]
 
 
 class FeedPage(BaseModel, Generic[T]):
@@ -57,17 +78,20 @@ async def next_sequence(session: AsyncSession, feed: str) -> int:
 
 
 def cursor_position(cursor: str | None) -> int:
-    data = decode_cursor(cursor)
-    if data is None:
+    """The feed position a cursor names (0: from the start)."""
+    if not cursor:
         return 0
-    position = data.get("seq")
-    if not isinstance(position, int) or position < 0:
+    if _DECIMAL.match(cursor):
+        return int(cursor)
+    data = decode_cursor(cursor) if cursor.startswith("eyJ") else None
+    position = data.get("seq") if data is not None else None
+    if type(position) is not int or not 0 <= position < 10**18:
         raise Unprocessable("The cursor is not one this API gave out.", slug="bad-cursor")
     return position
 
 
 def feed_cursor(position: int) -> str:
-    return encode_cursor({"seq": position})
+    return str(position)
 
 
 async def read_feed(

@@ -87,7 +87,7 @@ async def list_assets(
     serial_number: str | None,
     status: str | None,
     kind: str | None,
-    cursor: str | None,
+    cursor: uuid.UUID | None,
     limit: int,
 ) -> tuple[list[Asset], str | None]:
     stmt = select(Asset).where(Asset.school_id == school_id)
@@ -223,7 +223,7 @@ async def list_loans(
     borrower_id: uuid.UUID | None,
     asset_id: uuid.UUID | None,
     today: date,
-    cursor: str | None,
+    cursor: uuid.UUID | None,
     limit: int,
 ) -> tuple[list[AssetLoan], str | None]:
     stmt = select(AssetLoan).where(AssetLoan.school_id == school_id)

@@ -92,7 +92,7 @@ async def list_records(
     pupil_id: uuid.UUID | None,
     received_on: date | None,
     tz: ZoneInfo,
-    cursor: str | None,
+    cursor: uuid.UUID | None,
     limit: int,
 ) -> tuple[list[PhoneCustody], str | None]:
     stmt = _with_events().where(PhoneCustody.school_id == school_id)

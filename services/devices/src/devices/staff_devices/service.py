@@ -85,7 +85,7 @@ async def list_devices(
     owner_id: uuid.UUID | None,
     status: str | None,
     owner_has_left: bool | None,
-    cursor: str | None,
+    cursor: uuid.UUID | None,
     limit: int,
 ) -> tuple[list[StaffDevice], str | None]:
     stmt = select(StaffDevice).where(StaffDevice.school_id == school_id)
@@ -328,7 +328,7 @@ _USE_ORDER = (ImageUse.taken_on, ImageUse.recorded_at, ImageUse.id)
 
 
 async def list_device_image_uses(
-    session: AsyncSession, device: StaffDevice, *, cursor: str | None, limit: int
+    session: AsyncSession, device: StaffDevice, *, cursor: uuid.UUID | None, limit: int
 ) -> tuple[list[ImageUse], str | None]:
     stmt = select(ImageUse).where(ImageUse.device_id == device.id, ImageUse.school_id == device.school_id)
     return await paginate(session, stmt, order_by=_USE_ORDER, cursor=cursor, limit=limit)
@@ -340,12 +340,11 @@ async def list_school_image_uses(
     school_id: uuid.UUID,
     since: date | None,
     until: date | None,
-    cursor: str | None,
+    cursor: uuid.UUID | None,
     limit: int,
 ) -> tuple[list[ImageUse], str | None]:
     """Every recorded use of the school's devices, by the day taken (`since` and `until` included)."""
-    if since is not None and until is not None and since > until:
-        raise Unprocessable("since must not be after until.", slug="validation-error")
+    # `since` after `until` is an empty period: an empty list, not a 422 (the schema allows it).
     stmt = select(ImageUse).where(ImageUse.school_id == school_id)
     if since is not None:
         stmt = stmt.where(ImageUse.taken_on >= since)

@@ -106,7 +106,7 @@ async def list_versions(
     *,
     school_id: uuid.UUID | None,
     audience: str | None,
-    cursor: str | None,
+    cursor: uuid.UUID | None,
     limit: int,
 ) -> tuple[list[AgreementVersion], str | None]:
     stmt = select(AgreementVersion)
@@ -192,7 +192,7 @@ async def sign(
 
 
 async def list_unsigned(
-    session: AsyncSession, version: AgreementVersion, *, cursor: str | None, limit: int
+    session: AsyncSession, version: AgreementVersion, *, cursor: uuid.UUID | None, limit: int
 ) -> tuple[list[Person], str | None]:
     signed = exists().where(
         AgreementSignature.version_id == version.id, AgreementSignature.person_id == Person.id
@@ -207,7 +207,7 @@ async def list_unsigned(
 
 
 async def list_signatures(
-    session: AsyncSession, version: AgreementVersion, *, cursor: str | None, limit: int
+    session: AsyncSession, version: AgreementVersion, *, cursor: uuid.UUID | None, limit: int
 ) -> tuple[list[AgreementSignature], str | None]:
     stmt = select(AgreementSignature).where(AgreementSignature.version_id == version.id)
     return await paginate(

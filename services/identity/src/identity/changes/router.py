@@ -11,8 +11,8 @@ from identity.changes.schemas import ChangeItem
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import Forbidden
-from servicekit.feeds import FeedPage
-from servicekit.pagination import CursorParam, LimitParam
+from servicekit.feeds import FeedCursorParam, FeedPage
+from servicekit.pagination import LimitParam
 
 router = APIRouter(prefix="/v1/identity/changes", tags=["people feed"])
 
@@ -25,7 +25,7 @@ class FeedForServicesOnly(Forbidden):
 async def read_changes(
     session: SessionDep,
     principal: Annotated[Principal, Scoped("identity:feed")],
-    cursor: CursorParam = None,
+    cursor: FeedCursorParam = None,
     limit: LimitParam = 50,
 ) -> FeedPage[ChangeItem]:
     """Schools, people, carer links and accounts changed after the cursor (services only)."""

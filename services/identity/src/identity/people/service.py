@@ -238,7 +238,7 @@ async def list_people(
     year_group: str | None,
     q: str | None,
     on_roll: bool | None,
-    cursor: str | None,
+    cursor: uuid.UUID | None,
     limit: int,
 ) -> tuple[list[Person], str | None]:
     """People matching the filters; `school_id` None means every school (platform administrators)."""
@@ -354,7 +354,7 @@ async def get_link(session: AsyncSession, pupil_id: uuid.UUID, link_id: uuid.UUI
 
 
 async def list_links(
-    session: AsyncSession, pupil_id: uuid.UUID, *, active: bool | None, cursor: str | None, limit: int
+    session: AsyncSession, pupil_id: uuid.UUID, *, active: bool | None, cursor: uuid.UUID | None, limit: int
 ) -> tuple[list[CarerLink], str | None]:
     stmt = select(CarerLink).where(CarerLink.pupil_id == pupil_id)
     if active is not None:

@@ -81,7 +81,7 @@ async def update(
 
 
 async def list_schools(
-    session: AsyncSession, *, only: uuid.UUID | None, all_schools: bool, cursor: str | None, limit: int
+    session: AsyncSession, *, only: uuid.UUID | None, all_schools: bool, cursor: uuid.UUID | None, limit: int
 ) -> tuple[list[School], str | None]:
     stmt = select(School)
     if not all_schools:

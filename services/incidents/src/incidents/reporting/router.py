@@ -14,7 +14,7 @@ from incidents.reporting.schemas import ExportPage, Stats
 from servicekit import audit
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.pagination import CursorParam
+from servicekit.feeds import FeedCursorParam
 from servicekit.params import IsoDate
 
 router = APIRouter(prefix="/v1/incidents", tags=["reporting"])
@@ -33,7 +33,7 @@ async def export_incidents(
     request: Request,
     principal: Annotated[Principal, Scoped("incidents:export")],
     session: SessionDep,
-    cursor: CursorParam = None,
+    cursor: FeedCursorParam = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
     limit: ExportLimit = 1000,
 ) -> StreamingResponse:
@@ -76,7 +76,9 @@ async def export_incidents(
 # One or more of the groupings, repeated (group_by=category&group_by=month) or comma-separated.
 GroupBy = Annotated[
     str,
-    StringConstraints(pattern=r"^(category|month|year_group|school)(,(category|month|year_group|school))*$"),
+    StringConstraints(
+        max_length=100, pattern=r"^(category|month|year_group|school)(,(category|month|year_group|school))*$"
+    ),
 ]
 
 

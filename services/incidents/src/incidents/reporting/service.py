@@ -551,10 +551,13 @@ async def stats(
     is nothing, and a total minus its groups is two sums of rounded numbers: never an exact
     count of a few incidents, nor which group a withheld one is in.
     """
-    if start and end and end < start:
-        raise Unprocessable("`to` is before `from`.", slug="validation-error")
-    start, end = whole_months(start, end)
+    # A period that ends before it starts is empty: no counts, not a 422 (the schema allows it).
+    empty = start is not None and end is not None and end < start
+    if not empty:
+        start, end = whole_months(start, end)
     conditions = [reported_incidents(principal)]
+    if empty:
+        conditions.append(false())
     if start is not None:
         conditions.append(Incident.occurred_at >= datetime.combine(start, time(), tzinfo=UTC))
     if end is not None:

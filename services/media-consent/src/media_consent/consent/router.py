@@ -42,7 +42,7 @@ from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import Conflict, Unprocessable
 from servicekit.etags import IfMatchOptional, etag_header, set_etag
-from servicekit.feeds import FeedPage, read_feed
+from servicekit.feeds import FeedCursorParam, FeedPage, read_feed
 from servicekit.idempotency import IdempotencyDep
 from servicekit.models import ReplicaPerson
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
@@ -207,7 +207,7 @@ async def withdraw_consent(
 async def list_consent_changes(
     session: SessionDep,
     principal: Annotated[Principal, Scoped("consent:check")],
-    cursor: CursorParam = None,
+    cursor: FeedCursorParam = None,
     limit: LimitParam = 50,
 ) -> FeedPage[ChangeRead]:
     """The consent changes of your school, oldest first (follow until has_more is false)."""
