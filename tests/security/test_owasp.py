@@ -3,6 +3,8 @@ through the gateway on the real platform (identity, every service and the gatewa
 
 Where a row's full proof lives elsewhere (the forged-token table in tests/kit and tests/gateway,
 the matrix in tests/contract), the test here runs it briefly against the running platform.
+The outside review's nineteen findings (issue 11), each under its OWASP risk with the attacks that
+refuse it, are the table of test_review_findings.py beside this file.
 """
 
 from __future__ import annotations
