@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,12 +44,19 @@ from gateway.upstream import (
 )
 from servicekit.context import client_ip_var, request_id_var, trace_id_var
 from servicekit.errors import problem_body
-from servicekit.networks import client_address, contains
+from servicekit.middleware import (
+    TRACE_ID,
+    BodyCap,
+    BodyTooLarge,
+    client_ip,
+    declared_length,
+    request_ids,
+    send_problem,
+    too_large_problem,
+)
+from servicekit.networks import contains
 
 log = logging.getLogger("gateway.access")
-
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-TRACEPARENT_PATTERN = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded; nor are
 # the ones the gateway sets itself, nor whatever a client claims about identity or forwarding.
@@ -90,13 +94,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 BUFFERED_BODY_BYTES = 256 * 1024
 # Responses up to this size are sent in one piece; larger or unsized ones stream.
 BUFFERED_RESPONSE_BYTES = 256 * 1024
-STREAM_CHUNK_BYTES = 64 * 1024
-PROBLEM = b"application/problem+json"
 CORS_EXPOSED = b"ETag, Link, X-Request-ID, X-Next-Cursor, X-Has-More, Retry-After"
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyTimeout(Exception):
@@ -212,12 +210,11 @@ class Proxy:
                 preflight = preflight or bool(value)
             elif name == b"transfer-encoding":
                 chunked = True  # uvicorn accepts only chunked here; neither header: no body at all
-        # One call to the system's random source for the request id and the trace and span ids.
-        fresh = os.urandom(40).hex()
+        request_id, traceparent = request_ids(given_id, given_trace)
         exchange = Exchange(
-            request_id=_request_id(given_id, fresh[:32]),
-            traceparent=_traceparent(given_trace, fresh[32:64], fresh[64:]),
-            client_ip=self._client_ip(scope, forwarded_for),
+            request_id=request_id,
+            traceparent=traceparent,
+            client_ip=client_ip(scope, forwarded_for, self.trusted_proxies) or "unknown",
             host=host,
             content_length=content_length,
             connection=connection,
@@ -226,7 +223,7 @@ class Proxy:
         )
         tokens = (
             request_id_var.set(exchange.request_id),
-            trace_id_var.set(exchange.traceparent[3:35]),
+            trace_id_var.set(exchange.traceparent[TRACE_ID]),
             client_ip_var.set(exchange.client_ip),
         )
         if origin is not None and self.cors_origins and (self.cors_any or origin in self.cors_origins):
@@ -293,8 +290,7 @@ class Proxy:
         ex.route = f"{upstream.name}:{prefix}"
 
         ex.body_limit = self._body_limit(path)
-        length_header = ex.content_length
-        length = int(length_header) if length_header and length_header.isdigit() else None
+        length = declared_length(ex.content_length)
         if length is not None and length > ex.body_limit:
             if length <= _drain_limit(ex.body_limit):
                 await self._drain(receive, ex)
@@ -412,8 +408,11 @@ class Proxy:
             # or of unknown length (chunked: so one over the cap never reaches a service), else its
             # first BUFFERED_BODY_BYTES, and the rest streams from there.
             whole = length is None or length <= BUFFERED_BODY_BYTES
+            cap = BodyCap(ex.body_limit)
             try:
-                first, complete = await self._read_body(receive, ex, None if whole else BUFFERED_BODY_BYTES)
+                first, complete = await self._read_body(
+                    receive, ex, cap, None if whole else BUFFERED_BODY_BYTES
+                )
             except BodyTooLarge:
                 await self._drain(receive, ex)
                 return await self._too_large(send, ex)
@@ -422,7 +421,7 @@ class Proxy:
             except ClientGone:
                 return
             if not complete:
-                data = self._stream_body(first, receive, ex)
+                data = self._stream_body(first, receive, ex, cap)
             elif first or length is not None:
                 data = first
         elif length == 0:
@@ -615,34 +614,32 @@ class Proxy:
             ex.body_done = True
         return message
 
-    async def _read_body(self, receive: Receive, ex: Exchange, enough: int | None) -> tuple[bytes, bool]:
+    async def _read_body(
+        self, receive: Receive, ex: Exchange, cap: BodyCap, enough: int | None
+    ) -> tuple[bytes, bool]:
         """The body, and True, once it is complete; or, when `enough` bytes have arrived first,
         what has arrived, and False (the rest is still to be received)."""
         chunks: list[bytes] = []
-        received = 0
         while True:
             message = await self._receive(receive, ex)
             chunk = message.get("body", b"")
             if chunk:
-                received += len(chunk)
-                if received > ex.body_limit:
-                    raise BodyTooLarge()
+                cap.count(chunk)
                 chunks.append(chunk)
             more = message.get("more_body", False)
-            if not more or (enough is not None and received >= enough):
+            if not more or (enough is not None and cap.received >= enough):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks), not more
 
-    async def _stream_body(self, first: bytes, receive: Receive, ex: Exchange) -> AsyncIterator[bytes]:
-        """The body for the service: what was read before the connection was taken, then the rest
-        as it arrives (each wait bounded as in `_receive`)."""
-        received = len(first)
+    async def _stream_body(
+        self, first: bytes, receive: Receive, ex: Exchange, cap: BodyCap
+    ) -> AsyncIterator[bytes]:
+        """The body for the service: what was read before the connection was taken (`cap` has
+        counted it), then the rest as it arrives (each wait bounded as in `_receive`)."""
         yield first
         while True:
             message = await self._receive(receive, ex)
             chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > ex.body_limit:
-                raise BodyTooLarge()
+            cap.count(chunk)
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
@@ -690,30 +687,20 @@ class Proxy:
         extra: dict[str, Any] | None = None,
     ) -> None:
         ex.status = status
-        payload = json.dumps(problem_body(status, detail, slug=slug, **(extra or {}))).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", PROBLEM),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", ex.request_id.encode()),
-                    *(headers or []),
-                    *ex.extra_headers,
-                ],
-            }
+        await send_problem(
+            send,
+            status,
+            problem_body(status, detail, slug=slug, **(extra or {})),
+            [(b"x-request-id", ex.request_id.encode()), *(headers or []), *ex.extra_headers],
         )
-        await send({"type": "http.response.body", "body": payload})
 
     async def _too_large(self, send: Send, ex: Exchange) -> None:
-        await self._problem(
+        ex.status = 413
+        await send_problem(
             send,
-            ex,
             413,
-            f"The request body is larger than {ex.body_limit or self.settings.max_body_bytes} bytes.",
-            "payload-too-large",
-            headers=[(b"connection", b"close")],
+            too_large_problem(ex.body_limit or self.settings.max_body_bytes),
+            [(b"x-request-id", ex.request_id.encode()), (b"connection", b"close"), *ex.extra_headers],
         )
 
     def _cors_headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
@@ -747,13 +734,6 @@ class Proxy:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    def _client_ip(self, scope: Scope, forwarded_for: bytes | None) -> str:
-        client = scope.get("client")
-        peer = str(client[0]) if client else "unknown"
-        if forwarded_for is None:
-            return peer
-        return client_address(peer, forwarded_for.decode("latin-1"), self.trusted_proxies) or peer
-
 
 async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
     while True:
@@ -765,26 +745,6 @@ async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
 
 def _drain_limit(body_limit: int) -> int:
     return max(4 * body_limit, 8 * 1024 * 1024)
-
-
-def _request_id(given: bytes | None, fresh: str) -> str:
-    """The caller's request id if well formed, else `fresh` (32 random hex digits)."""
-    if given:
-        text = given.decode("latin-1")
-        if REQUEST_ID_PATTERN.match(text):
-            return text
-    return fresh
-
-
-def _traceparent(given: bytes | None, fresh_trace: str, span: str) -> str:
-    """W3C trace context: keep the caller's trace id, with the gateway's own span as the parent."""
-    trace_id = None
-    flags = "01"
-    if given:
-        match = TRACEPARENT_PATTERN.match(given.decode("latin-1").strip())
-        if match and match.group(1) != "ff" and match.group(2) != "0" * 32 and match.group(3) != "0" * 16:
-            trace_id, flags = match.group(2), match.group(4)
-    return f"00-{trace_id or fresh_trace}-{span}-{flags}"
 
 
 def _has_dot_segment(path: str) -> bool:

@@ -41,7 +41,6 @@ from urllib.parse import urlsplit
 import httptools
 
 HIGH_WATER = 256 * 1024
-LOW_WATER = 64 * 1024
 
 
 class UpstreamError(Exception):

@@ -30,7 +30,3 @@ class FrozenClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -27,7 +27,6 @@ from servicekit.urls import public_url
 
 T = TypeVar("T")
 
-DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (at most 500).")]

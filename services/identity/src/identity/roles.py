@@ -6,20 +6,6 @@ from __future__ import annotations
 
 from typing import Final
 
-ROLES: Final = (
-    "platform_admin",
-    "head_teacher",
-    "safeguarding_lead",
-    "computing_lead",
-    "office",
-    "teacher",
-    "governor",
-    "parent",
-    "pupil",
-    "visitor",
-    "la_officer",
-)
-
 # Roles that reach personal or sensitive data sign in with a TOTP code (DfE standards).
 TWO_FACTOR_ROLES: Final = frozenset(
     {"platform_admin", "head_teacher", "safeguarding_lead", "computing_lead", "office"}

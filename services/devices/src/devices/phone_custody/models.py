@@ -11,11 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from devices.base import Base
 from servicekit.db import IdMixin, UTCDateTime
 
-KINDS = ("daily_handin", "confiscation")
-STATUSES = ("held", "returned", "released", "handed_to_police")
-EVENT_KINDS = ("received", "moved", "searched", "returned", "released", "handed_to_police")
-SEARCH_OUTCOMES = ("nothing_found", "content_deleted", "retained_as_evidence", "referred_to_police")
-
 
 class PhoneCustody(IdMixin, Base):
     """One phone handed in or confiscated; its state is kept here, its history in the events."""

@@ -7,9 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+ChangeKind = Literal["school", "person", "carer_link", "account"]
+
 
 class ChangeItem(BaseModel):
     seq: int
-    kind: Literal["school", "person", "carer_link", "account"]
+    kind: ChangeKind
     id: uuid.UUID
     data: dict[str, Any]

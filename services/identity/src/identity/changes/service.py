@@ -18,20 +18,20 @@ import importlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.changes.models import PeopleChange
-from identity.changes.schemas import ChangeItem
+from identity.changes.schemas import ChangeItem, ChangeKind
 from identity.people.models import CarerLink, Person
 from identity.schools.models import School
 from servicekit.feeds import next_sequence, read_feed
 from servicekit.models import FeedCounter
 
 FEED_NAME = "identity-people"
-KINDS = ("school", "person", "carer_link", "account")
+KINDS: tuple[str, ...] = get_args(ChangeKind)
 
 # ids of one kind -> {id: data}; ids that no longer exist are simply left out.
 Serializer = Callable[[AsyncSession, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, dict[str, Any]]]]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Request, Response
 
 from identity.imports import service as import_service
 from identity.imports.schemas import MAX_ROWS, ImportReport
+from identity.people.schemas import PersonKind, YearGroup
 from identity.schools import service as school_service
 from identity.schools.dependencies import SchoolNotFound, target_school
 from servicekit.app import ClockDep
@@ -22,10 +23,10 @@ ROW_SCHEMA = {
     "type": "object",
     "properties": {
         "external_ref": {"type": "string", "maxLength": 50},
-        "kind": {"enum": ["pupil", "staff", "parent", "governor", "visitor"]},
+        "kind": {"enum": list(get_args(PersonKind))},
         "given_name": {"type": "string", "maxLength": 100},
         "family_name": {"type": "string", "maxLength": 100},
-        "year_group": {"enum": ["N", "R", "1", "2", "3", "4", "5", "6", None]},
+        "year_group": {"enum": [*get_args(YearGroup), None]},
         "date_of_birth": {"type": "string", "format": "date"},
         "carer_of": {"type": "string", "maxLength": 50},
         "relationship": {"type": "string", "maxLength": 50},

@@ -48,12 +48,6 @@ def can_reach_school(principal: Principal, school_id: uuid.UUID) -> bool:
     return is_platform_admin(principal) or principal.school_id == school_id
 
 
-def require_school(principal: Principal, school_id: uuid.UUID, what: str = "school") -> None:
-    """Raise not-found for a record of a school the caller may not reach."""
-    if not can_reach_school(principal, school_id):
-        raise NotFound(f"No such {what}.", slug=f"{what.replace(' ', '-')}-not-found")
-
-
 def target_school(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID:
     """The school a write goes to: the caller's own; a platform administrator must name one.
 

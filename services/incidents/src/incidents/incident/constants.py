@@ -80,6 +80,3 @@ EvidenceKind = Literal["file", "screenshot", "image", "video", "log", "device", 
 FILE_EVIDENCE_KINDS: Final = frozenset({"file", "screenshot", "image", "video", "log"})
 
 RetentionClass = Literal["safeguarding", "allegation", "operational"]
-
-# Roles that see every incident of the school (with the exceptions above).
-LEAD_ROLES: Final = frozenset({"head_teacher", "safeguarding_lead"})

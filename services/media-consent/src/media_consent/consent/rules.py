@@ -13,23 +13,15 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 Purpose = Literal["mle", "display", "newsletter", "website", "prospectus", "social_media", "press"]
 MediaType = Literal["photo", "video"]
 Level = Literal["none", "group", "individual"]
 Framing = Literal["group", "individual"]
 
-PURPOSES: Final[tuple[str, ...]] = (
-    "mle",
-    "display",
-    "newsletter",
-    "website",
-    "prospectus",
-    "social_media",
-    "press",
-)
-MEDIA_TYPES: Final[tuple[str, ...]] = ("photo", "video")
+PURPOSES: Final[tuple[str, ...]] = get_args(Purpose)
+MEDIA_TYPES: Final[tuple[str, ...]] = get_args(MediaType)
 LEVEL_RANK: Final[dict[str, int]] = {"none": 0, "group": 1, "individual": 2}
 # Only the school's own learning platform is seen by the school community alone; everything else
 # (a display on the school site is seen by visitors too) counts as seen outside the school.

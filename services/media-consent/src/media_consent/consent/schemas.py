@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from media_consent.consent.rules import MediaType, Purpose
+from media_consent.consent.rules import Level, MediaType, Purpose
 from servicekit.params import IsoDate
-
-LevelName = Literal["none", "group", "individual"]
 
 
 class Grant(BaseModel):
@@ -19,7 +16,7 @@ class Grant(BaseModel):
 
     purpose: Purpose
     media_type: MediaType
-    level: LevelName
+    level: Level
 
 
 def _unique_pairs(grants: list[Grant]) -> list[Grant]:
