@@ -139,7 +139,9 @@ async def make_account(
             la_code=la_code,
             expires_at=expires_at,
             seeds=sec.seeds,
+            actor="system:test",
             now=app.state.clock.now(),
+            audited=False,
         )
         await session.commit()
     return account, seed

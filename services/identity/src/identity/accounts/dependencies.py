@@ -16,10 +16,12 @@ from fastapi import Depends, Path
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
 from identity.accounts.service import PLATFORM_ROLES
+from identity.people import service as people_service
+from identity.people.models import Person
 from identity.schools.dependencies import is_platform_admin
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import Forbidden, NotFound
+from servicekit.errors import Forbidden, NotFound, Unprocessable
 
 
 class AccountNotFound(NotFound):
@@ -48,6 +50,18 @@ def check_grant(principal: Principal, roles: Sequence[str]) -> None:
     """Only a platform administrator grants platform_admin or la_officer."""
     if not is_platform_admin(principal) and not PLATFORM_ROLES.isdisjoint(roles):
         raise RoleNotGrantable("Only a platform administrator may grant platform_admin or la_officer.")
+
+
+async def holder_of_account(
+    session: SessionDep, principal: Principal, person_id: uuid.UUID | None
+) -> Person | None:
+    """The person a new account is for (None: a platform or LA account); one of the caller's school."""
+    if person_id is None:
+        return None
+    person = await people_service.get_person(session, person_id)
+    if person is None or not (is_platform_admin(principal) or person.school_id == principal.school_id):
+        raise Unprocessable("person_id is not a person of your school.", slug="unknown-person")
+    return person
 
 
 async def _load(session: SessionDep, principal: Principal, account_id: uuid.UUID) -> Account:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
+from identity.clients import service as client_service
 from identity.clients.models import OAuthClient
 from identity.oauth.models import RefreshToken
 from identity.people.models import Person
@@ -114,6 +115,65 @@ def client_token(
     if client.la_code is not None:
         claims["la_code"] = client.la_code
     return _sign(sec, claims, now, lifetime), lifetime
+
+
+# --- client authentication ---------------------------------------------------------------------
+
+
+def invalid_client() -> OAuthError:
+    return OAuthError(
+        "invalid_client",
+        "Client authentication failed.",
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="identity"'},
+    )
+
+
+async def authenticate_client(
+    session: AsyncSession,
+    sec: SecurityState,
+    client_id: str,
+    secret: str,
+    *,
+    source: str | None,
+    now: datetime,
+) -> OAuthClient:
+    """The client with this id and secret, else invalid_client.
+
+    Secret guesses pass the throttle (per address); a flood of them writes one audit entry per
+    window, when its first failure happens, and one when the address is made to wait, with the count.
+    """
+    guards = sec.client_guards(source)
+    reservation = await sec.throttle.reserve(session, guards)
+    if not reservation.allowed:
+        if reservation.started_block:
+            await audit.record(
+                session,
+                actor="anonymous",
+                action="signin.client_throttled",
+                target_type="oauth_client",
+                detail={
+                    "failures": guards[0].max_attempts,
+                    "window_seconds": sec.settings.signin_window_seconds,
+                    "retry_after": reservation.wait,
+                },
+                at=now,
+            )
+        raise throttled(reservation.wait)
+    client = await client_service.authenticate(session, client_id, secret)
+    if client is None:
+        if reservation.attempts.get(guards[0].key) == 1:
+            await audit.record(
+                session,
+                actor="anonymous",
+                action="signin.client_failed",
+                target_type="oauth_client",
+                detail={"client_id": client_id[:100], "window_seconds": sec.settings.signin_window_seconds},
+                at=now,
+            )
+        raise invalid_client()
+    await sec.throttle.succeeded(session, clear=[], release=[guards[0].key])
+    return client
 
 
 # --- client credentials ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ async def create_school(
     require_platform_admin(principal)
     if idem.replay is not None:
         return idem.replay
-    school = await school_service.create(session, data=body, actor=principal, now=clock.now())
+    school = await school_service.create(session, body=body, actor=principal, now=clock.now())
     return await idem.respond(
         SchoolRead.model_validate(school), status_code=201, headers={"ETag": etag(school.version)}
     )
@@ -84,6 +84,6 @@ async def update_school(
     """Change a school's name, URN or LA code (platform administrators; If-Match required)."""
     require_platform_admin(principal)
     check_if_match(if_match, school.version)
-    school = await school_service.update(session, school, data=body, actor=principal, now=clock.now())
+    school = await school_service.update(session, school, body=body, actor=principal, now=clock.now())
     response.headers["ETag"] = etag(school.version)
     return SchoolRead.model_validate(school)
