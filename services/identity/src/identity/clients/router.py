@@ -53,7 +53,7 @@ async def create_client(
     if (body.school_id is None) == (body.la_code is None):
         raise Unprocessable("Give exactly one of school_id and la_code.", slug="client-binding")
     admin = is_platform_admin(principal)
-    if body.la_code is not None:
+    if body.school_id is None:
         if not admin:
             raise NotFound("No such local authority.", slug="la-not-found")
         grantable = LA_SCOPES
