@@ -198,19 +198,15 @@ async def reenrol_own_totp(
 ) -> Response:
     """Replace one's own two-factor secret with the password and a current code (shown this once)."""
     now = clock.now()
-    seed = account_service.totp_seed(account, sec.seeds)
-    if seed is not None and not body.otp:
+    if account_service.totp_seed(account, sec.seeds) is not None and not body.otp:
         raise Unprocessable(
             "otp: a current code from your authenticator app is required (lost it? ask an administrator).",
             slug="otp-required",
         )
     await _reserve_password_check(session, sec, account.username_key)
-    step = None
-    if seed is not None and await passwords.verify_password(body.password, account.password_hash):
-        step = totp.accepted_step(seed, (body.otp or "").strip(), now=now, last_step=account.totp_last_step)
-        right = step is not None and await account_service.claim_totp_step(session, account, step)
-    else:
-        right = seed is None and await passwords.verify_password(body.password, account.password_hash)
+    right = await account_service.proves_holder(
+        session, account, password=body.password, otp=body.otp, seeds=sec.seeds, now=now
+    )
     if not right:
         # The reserved attempt stays counted: a wrong password or code is a failed guess.
         await audit.record(

@@ -353,6 +353,19 @@ async def claim_totp_step(session: AsyncSession, account: Account, step: int) ->
     return bool(getattr(result, "rowcount", 0))
 
 
+async def proves_holder(
+    session: AsyncSession, account: Account, *, password: str, otp: str | None, seeds: SeedBox, now: datetime
+) -> bool:
+    """The password is right and, for a two-factor account, the code is current and not used yet."""
+    seed = totp_seed(account, seeds)
+    if not await passwords.verify_password(password, account.password_hash):
+        return False
+    if seed is None:
+        return True
+    step = totp.accepted_step(seed, (otp or "").strip(), now=now, last_step=account.totp_last_step)
+    return step is not None and await claim_totp_step(session, account, step)
+
+
 def is_usable(account: Account, person: Person | None, now: datetime) -> bool:
     """Active, not past its expiry, and its holder still on the school's roll."""
     if not account.is_active:
