@@ -50,27 +50,6 @@ def _new_client_id() -> str:
     return f"cl_{secrets.token_urlsafe(12)}"
 
 
-async def _audit(
-    session: AsyncSession,
-    client: OAuthClient,
-    *,
-    actor: Principal | str,
-    action: str,
-    now: datetime,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await audit.record(
-        session,
-        actor=actor,
-        action=action,
-        target_type="oauth_client",
-        target_id=client.id,
-        school_id=client.school_id,
-        detail=detail,
-        at=now,
-    )
-
-
 async def create(
     session: AsyncSession,
     *,
@@ -100,8 +79,16 @@ async def create(
     )
     session.add(client)
     await session.flush()
-    detail = {"client_id": client.client_id, "scopes": client.scopes, "la_code": client.la_code}
-    await _audit(session, client, actor=actor, action="client.created", now=now, detail=detail)
+    await audit.record(
+        session,
+        actor=actor,
+        action="client.created",
+        target_type="oauth_client",
+        target_id=client.id,
+        school_id=client.school_id,
+        detail={"client_id": client.client_id, "scopes": client.scopes, "la_code": client.la_code},
+        at=now,
+    )
     return client, secret
 
 
@@ -113,7 +100,15 @@ async def rotate_secret(
     client.secret_rotated_at = now
     client.updated_at = now
     await session.flush()
-    await _audit(session, client, actor=actor, action="client.secret_rotated", now=now)
+    await audit.record(
+        session,
+        actor=actor,
+        action="client.secret_rotated",
+        target_type="oauth_client",
+        target_id=client.id,
+        school_id=client.school_id,
+        at=now,
+    )
     return secret
 
 
@@ -124,7 +119,15 @@ async def deactivate(
     client.is_active = False
     client.updated_at = now
     await session.flush()
-    await _audit(session, client, actor=actor, action="client.deactivated", now=now)
+    await audit.record(
+        session,
+        actor=actor,
+        action="client.deactivated",
+        target_type="oauth_client",
+        target_id=client.id,
+        school_id=client.school_id,
+        at=now,
+    )
 
 
 async def get(session: AsyncSession, id_: uuid.UUID) -> OAuthClient | None:
