@@ -1,8 +1,8 @@
-"""Token issuance: the grants of /oauth/token and revocation.
+"""Token issuance: client authentication, the grants of /oauth/token and revocation.
 
-Every outcome of a sign-in (success, wrong password, unknown user, missing or wrong code, throttled)
-is audited; a refused grant raises `OAuthError` after its audit entry is in the session, and the
-route *returns* the error so the entry commits.
+Every outcome of a sign-in (success, wrong password or client secret, unknown user, missing or wrong
+code, throttled) is audited; a refused grant raises `OAuthError` after its audit entry is in the
+session, and the route *returns* the error so the entry commits.
 """
 
 from __future__ import annotations
