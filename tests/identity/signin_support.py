@@ -139,8 +139,10 @@ async def make_account(
             la_code=la_code,
             expires_at=expires_at,
             seeds=sec.seeds,
+            actor="system:test",
             now=app.state.clock.now(),
             by_platform_admin=True,
+            audited=False,
         )
         await session.commit()
     return account, seed

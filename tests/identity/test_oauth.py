@@ -34,7 +34,7 @@ async def _client(app: FastAPI, scopes: list[str], school_id=None, la_code=None)
             scopes=scopes,
             school_id=school_id,
             la_code=la_code,
-            created_by="test",
+            actor="test",
             now=app.state.clock.now(),
         )
         await session.commit()

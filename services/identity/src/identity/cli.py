@@ -20,7 +20,6 @@ from identity.accounts import service as account_service
 from identity.config import IdentitySettings
 from identity.security import totp
 from identity.security.state import SecurityState
-from servicekit import audit
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import create_engine, make_sessionmaker
 from servicekit.keystore import KeyStore
@@ -50,7 +49,7 @@ async def create_admin(settings: IdentitySettings, clock: Clock, username: str) 
     engine = create_engine(settings.database_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            account, _ = await account_service.create(
+            await account_service.create(
                 session,
                 person=None,
                 username=username,
@@ -59,18 +58,10 @@ async def create_admin(settings: IdentitySettings, clock: Clock, username: str) 
                 la_code=None,
                 expires_at=None,
                 seeds=sec.seeds,
+                actor="system:cli",
                 now=clock.now(),
                 by_platform_admin=True,
                 totp_seed=seed,
-            )
-            await audit.record(
-                session,
-                actor="system:cli",
-                action="account.created",
-                target_type="account",
-                target_id=account.id,
-                detail={"username": username, "roles": account.roles},
-                at=clock.now(),
             )
             await session.commit()
     finally:

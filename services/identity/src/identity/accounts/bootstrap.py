@@ -20,7 +20,6 @@ from identity.accounts.models import Account
 from identity.clients import service as client_service
 from identity.security import totp
 from identity.security.state import SecurityState
-from servicekit import audit
 
 log = logging.getLogger("identity.bootstrap")
 
@@ -75,21 +74,13 @@ async def ensure_admin(session: AsyncSession, sec: SecurityState) -> Account | N
             la_code=None,
             expires_at=None,
             seeds=sec.seeds,
+            actor="system:bootstrap",
             now=now,
             by_platform_admin=True,
             totp_seed=seed,
         )
     except Exception as exc:
         raise BootstrapError(f"cannot create the bootstrap administrator: {exc}") from exc
-    await audit.record(
-        session,
-        actor="system:bootstrap",
-        action="account.created",
-        target_type="account",
-        target_id=account.id,
-        detail={"username": account.username, "roles": account.roles},
-        at=now,
-    )
     log.info("created the bootstrap platform administrator %s", account.username)
     return account
 

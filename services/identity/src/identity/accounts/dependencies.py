@@ -16,10 +16,12 @@ from fastapi import Depends, Path
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
 from identity.accounts.service import PLATFORM_ROLES, RoleNotGrantable
+from identity.people import service as people_service
+from identity.people.models import Person
 from identity.schools.dependencies import is_platform_admin
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import Forbidden, NotFound
+from servicekit.errors import Forbidden, NotFound, Unprocessable
 
 
 class AccountNotFound(NotFound):
@@ -34,6 +36,18 @@ def can_reach(principal: Principal, account: Account) -> bool:
     if is_platform_admin(principal):
         return True
     return account.school_id is not None and account.school_id == principal.school_id
+
+
+async def holder_of_account(
+    session: SessionDep, principal: Principal, person_id: uuid.UUID | None
+) -> Person | None:
+    """The person a new account is for (None: a platform or LA account); one of the caller's school."""
+    if person_id is None:
+        return None
+    person = await people_service.get_person(session, person_id)
+    if person is None or not (is_platform_admin(principal) or person.school_id == principal.school_id):
+        raise Unprocessable("person_id is not a person of your school.", slug="unknown-person")
+    return person
 
 
 async def _load(session: SessionDep, principal: Principal, account_id: uuid.UUID) -> Account:

@@ -13,8 +13,8 @@ from identity.accounts.dependencies import (
     ManageableAccount,
     OwnAccount,
     ReadableAccount,
+    holder_of_account,
 )
-from identity.accounts.models import Account
 from identity.accounts.schemas import (
     AccountCreate,
     AccountCreated,
@@ -26,7 +26,6 @@ from identity.accounts.schemas import (
     TotpEnrolment,
     TotpReenrol,
 )
-from identity.people.models import Person
 from identity.schools.dependencies import NotPlatformAdmin, is_platform_admin
 from identity.security import passwords, totp
 from identity.security.state import SecurityDep, SecurityState
@@ -37,7 +36,7 @@ from servicekit.context import client_ip_var
 from servicekit.db import SessionDep
 from servicekit.errors import NotFound, TooManyRequests, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
 router = APIRouter(prefix="/v1/identity/users", tags=["accounts"])
 
@@ -45,14 +44,10 @@ Writer = Annotated[Principal, Scoped("users:write")]
 Reader = Annotated[Principal, Scoped("users:read")]
 
 
-def _read(account: Account) -> AccountRead:
-    return AccountRead.model_validate(account)
-
-
-def _enrolment(seed: str | None, account: Account) -> dict[str, str | None]:
+def _enrolment(seed: str | None, username: str) -> dict[str, str | None]:
     if seed is None:
         return {"totp_secret": None, "otpauth_uri": None}
-    return {"totp_secret": seed, "otpauth_uri": totp.provisioning_uri(seed, account.username)}
+    return {"totp_secret": seed, "otpauth_uri": totp.provisioning_uri(seed, username)}
 
 
 @router.post("", status_code=201, response_model=AccountCreated)
@@ -69,11 +64,7 @@ async def create_account(
         return idem.replay
     admin = is_platform_admin(principal)
     account_service.check_grant(body.roles, by_platform_admin=admin)
-    person = None
-    if body.person_id is not None:
-        person = await session.get(Person, body.person_id)
-        if person is None or not (is_platform_admin(principal) or person.school_id == principal.school_id):
-            raise Unprocessable("person_id is not a person of your school.", slug="unknown-person")
+    person = await holder_of_account(session, principal, body.person_id)
     now = clock.now()
     expires_at = account_service.visitor_expiry(
         body.roles,
@@ -91,25 +82,16 @@ async def create_account(
         la_code=body.la_code,
         expires_at=expires_at,
         seeds=sec.seeds,
+        actor=principal,
         now=now,
         by_platform_admin=admin,
     )
-    await audit.record(
-        session,
-        actor=principal,
-        action="account.created",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        detail={"username": account.username, "roles": account.roles, "person_id": str(account.person_id)},
-        at=now,
-    )
-    read = _read(account)
+    read = AccountRead.model_validate(account)
     # The replay kept for the Idempotency-Key never holds the seed: secrets are not stored in clear.
     replay = await idem.respond(AccountCreated(**read.model_dump()), status_code=201)
     if seed is None:
         return replay
-    created = AccountCreated(**read.model_dump(), **_enrolment(seed, account))
+    created = AccountCreated(**read.model_dump(), **_enrolment(seed, account.username))
     return Response(
         created.model_dump_json(),
         status_code=201,
@@ -139,27 +121,29 @@ async def list_accounts(
         raise NotFound("No such school.", slug="school-not-found")
     else:
         scope_school = principal.school_id
-    stmt = account_service.list_query(
-        school_id=scope_school, q=q, role=role, is_active=is_active, person_id=person_id
-    )
-    rows, next_cursor = await paginate(
-        session, stmt, order_by=(Account.created_at, Account.id), cursor=cursor, limit=limit
+    rows, next_cursor = await account_service.list_accounts(
+        session,
+        school_id=scope_school,
+        q=q,
+        role=role,
+        is_active=is_active,
+        person_id=person_id,
+        cursor=cursor,
+        limit=limit,
     )
     set_next_link(request, response, next_cursor)
-    return Page[AccountRead](items=[_read(a) for a in rows], next_cursor=next_cursor)
+    return Page[AccountRead](items=[AccountRead.model_validate(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.get("/me", response_model=AccountRead)
 async def read_own_account(account: OwnAccount) -> AccountRead:
     """The caller's own account."""
-    return _read(account)
+    return AccountRead.model_validate(account)
 
 
-async def _reserve_password_check(session: SessionDep, sec: SecurityState, account: Account) -> None:
+async def _reserve_password_check(session: SessionDep, sec: SecurityState, username_key: str) -> None:
     """Every password check passes the sign-in throttle: the attempt is counted before verifying."""
-    reservation = await sec.throttle.reserve(
-        session, sec.signin_guards(account.username_key, client_ip_var.get())
-    )
+    reservation = await sec.throttle.reserve(session, sec.signin_guards(username_key, client_ip_var.get()))
     if not reservation.allowed:
         raise TooManyRequests(
             f"Too many failed attempts; try again in {reservation.wait} seconds.",
@@ -177,7 +161,7 @@ async def change_own_password(
 ) -> Response:
     """Change one's own password (every session ends; sign in again)."""
     now = clock.now()
-    await _reserve_password_check(session, sec, account)
+    await _reserve_password_check(session, sec, account.username_key)
     if not await passwords.verify_password(body.current_password, account.password_hash):
         await audit.record(
             session,
@@ -190,22 +174,15 @@ async def change_own_password(
         )
         return problem_response(403, "The current password is wrong.", slug="wrong-password")
     await sec.signin_succeeded(session, account.username_key, client_ip_var.get())
-    await account_service.set_password(session, account, body.new_password, now=now)
-    sec.publish_not_before(account)
-    await audit.record(
-        session,
-        actor=f"user:{account.id}",
-        action="account.password_changed",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        at=now,
+    await account_service.change_password(
+        session, account, body.new_password, actor=f"user:{account.id}", now=now
     )
+    sec.publish_not_before(account)
     return Response(status_code=204)
 
 
-def _enrolment_response(seed: str, account: Account) -> Response:
-    enrolment = TotpEnrolment(totp_secret=seed, otpauth_uri=totp.provisioning_uri(seed, account.username))
+def _enrolment_response(seed: str, username: str) -> Response:
+    enrolment = TotpEnrolment(totp_secret=seed, otpauth_uri=totp.provisioning_uri(seed, username))
     return Response(
         enrolment.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"}
     )
@@ -221,19 +198,15 @@ async def reenrol_own_totp(
 ) -> Response:
     """Replace one's own two-factor secret with the password and a current code (shown this once)."""
     now = clock.now()
-    seed = account_service.totp_seed(account, sec.seeds)
-    if seed is not None and not body.otp:
+    if account_service.totp_seed(account, sec.seeds) is not None and not body.otp:
         raise Unprocessable(
             "otp: a current code from your authenticator app is required (lost it? ask an administrator).",
             slug="otp-required",
         )
-    await _reserve_password_check(session, sec, account)
-    step = None
-    if seed is not None and await passwords.verify_password(body.password, account.password_hash):
-        step = totp.accepted_step(seed, (body.otp or "").strip(), now=now, last_step=account.totp_last_step)
-        right = step is not None and await account_service.claim_totp_step(session, account, step)
-    else:
-        right = seed is None and await passwords.verify_password(body.password, account.password_hash)
+    await _reserve_password_check(session, sec, account.username_key)
+    right = await account_service.proves_holder(
+        session, account, password=body.password, otp=body.otp, seeds=sec.seeds, now=now
+    )
     if not right:
         # The reserved attempt stays counted: a wrong password or code is a failed guess.
         await audit.record(
@@ -251,23 +224,16 @@ async def reenrol_own_totp(
             slug="wrong-password",
         )
     await sec.signin_succeeded(session, account.username_key, client_ip_var.get())
-    new_seed = account_service.reenrol_totp(account, seeds=sec.seeds, now=now)
-    await audit.record(
-        session,
-        actor=f"user:{account.id}",
-        action="account.totp_reenrolled",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        at=now,
+    new_seed = await account_service.reenrol_totp(
+        session, account, seeds=sec.seeds, actor=f"user:{account.id}", now=now
     )
-    return _enrolment_response(new_seed, account)
+    return _enrolment_response(new_seed, account.username)
 
 
 @router.get("/{account_id}", response_model=AccountRead)
 async def read_account(account: ReadableAccount) -> AccountRead:
     """One account."""
-    return _read(account)
+    return AccountRead.model_validate(account)
 
 
 @router.put("/{account_id}/roles", response_model=AccountCreated)
@@ -280,23 +246,18 @@ async def change_roles(
     clock: ClockDep,
 ) -> Response:
     """Replace an account's roles (its tokens stop working; a new two-factor secret if now needed)."""
-    now = clock.now()
-    before = list(account.roles)
     seed = await account_service.set_roles(
-        session, account, body.roles, seeds=sec.seeds, now=now, by_platform_admin=is_platform_admin(principal)
+        session,
+        account,
+        body.roles,
+        seeds=sec.seeds,
+        actor=principal,
+        now=clock.now(),
+        by_platform_admin=is_platform_admin(principal),
     )
     sec.publish_not_before(account)
-    await audit.record(
-        session,
-        actor=principal,
-        action="account.roles_changed",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        detail={"from": before, "to": account.roles},
-        at=now,
-    )
-    out = AccountCreated(**_read(account).model_dump(), **_enrolment(seed, account))
+    read = AccountRead.model_validate(account)
+    out = AccountCreated(**read.model_dump(), **_enrolment(seed, account.username))
     return Response(
         out.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"}
     )
@@ -311,19 +272,9 @@ async def deactivate_account(
     clock: ClockDep,
 ) -> AccountRead:
     """Deactivate an account: no more sign-ins, its tokens stop working."""
-    now = clock.now()
-    await account_service.set_active(session, account, False, now=now)
+    await account_service.set_active(session, account, False, actor=principal, now=clock.now())
     sec.publish_not_before(account)
-    await audit.record(
-        session,
-        actor=principal,
-        action="account.deactivated",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        at=now,
-    )
-    return _read(account)
+    return AccountRead.model_validate(account)
 
 
 @router.post("/{account_id}/activate", response_model=AccountRead)
@@ -335,19 +286,9 @@ async def activate_account(
     clock: ClockDep,
 ) -> AccountRead:
     """Reactivate an account."""
-    now = clock.now()
-    await account_service.set_active(session, account, True, now=now)
+    await account_service.set_active(session, account, True, actor=principal, now=clock.now())
     sec.publish_not_before(account)
-    await audit.record(
-        session,
-        actor=principal,
-        action="account.activated",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        at=now,
-    )
-    return _read(account)
+    return AccountRead.model_validate(account)
 
 
 @router.post("/{account_id}/password", status_code=204)
@@ -360,18 +301,8 @@ async def reset_password(
     clock: ClockDep,
 ) -> Response:
     """Set a new password for an account (its sessions end)."""
-    now = clock.now()
-    await account_service.set_password(session, account, body.password, now=now)
+    await account_service.reset_password(session, account, body.password, actor=principal, now=clock.now())
     sec.publish_not_before(account)
-    await audit.record(
-        session,
-        actor=principal,
-        action="account.password_reset",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        at=now,
-    )
     return Response(status_code=204)
 
 
@@ -386,17 +317,9 @@ async def reset_totp(
     """Give an account a new two-factor secret, for a lost phone (platform administrators only)."""
     if not is_platform_admin(principal):
         raise NotPlatformAdmin("Only a platform administrator resets another account's two-factor.")
-    now = clock.now()
     # Whoever holds the old phone or a session made with it is signed out.
-    seed = await account_service.reset_totp(session, account, seeds=sec.seeds, now=now)
-    sec.publish_not_before(account)
-    await audit.record(
-        session,
-        actor=principal,
-        action="account.totp_reset",
-        target_type="account",
-        target_id=account.id,
-        school_id=account.school_id,
-        at=now,
+    seed = await account_service.reset_totp(
+        session, account, seeds=sec.seeds, actor=principal, now=clock.now()
     )
-    return _enrolment_response(seed, account)
+    sec.publish_not_before(account)
+    return _enrolment_response(seed, account.username)

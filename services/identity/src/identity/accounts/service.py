@@ -1,7 +1,8 @@
 """Accounts: create, find, change roles, (de)activate, passwords, two-factor, not-before.
 
-Plain functions taking the session; they flush, never commit. Every change that other services
-must see (not-before, active, roles) is recorded on identity's people feed.
+Plain functions taking the session; they flush, never commit. Each change is audited here, beside
+it, with the `actor` the caller passes; every change that other services must see (not-before,
+active, roles) is recorded on identity's people feed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from identity.people.models import Person
 from identity.roles import TWO_FACTOR_ROLES
 from identity.security import passwords, totp
 from identity.security.hashing import SeedBox
+from servicekit import audit
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, Unprocessable
+from servicekit.pagination import paginate
 
 # Roles that belong to no school (and to no person record).
 PLATFORM_ROLES = frozenset({"platform_admin", "la_officer"})
@@ -146,6 +150,45 @@ def list_query(
     return stmt
 
 
+async def list_accounts(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID | None,
+    q: str | None,
+    role: str | None,
+    is_active: bool | None,
+    person_id: uuid.UUID | None,
+    cursor: uuid.UUID | None,
+    limit: int,
+) -> tuple[list[Account], str | None]:
+    """One page of the accounts matching the filters, oldest first."""
+    stmt = list_query(school_id=school_id, q=q, role=role, is_active=is_active, person_id=person_id)
+    return await paginate(
+        session, stmt, order_by=(Account.created_at, Account.id), cursor=cursor, limit=limit
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    account: Account,
+    *,
+    actor: Principal | str,
+    action: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="account",
+        target_id=account.id,
+        school_id=account.school_id,
+        detail=detail,
+        at=now,
+    )
+
+
 def _new_seed(account: Account, seeds: SeedBox) -> str:
     seed = totp.new_seed()
     account.totp_seed_sealed = seeds.seal(seed)
@@ -170,9 +213,11 @@ async def create(
     la_code: str | None,
     expires_at: datetime | None,
     seeds: SeedBox,
+    actor: Principal | str,
     now: datetime,
     by_platform_admin: bool,
     totp_seed: str | None = None,
+    audited: bool = True,
 ) -> tuple[Account, str | None]:
     """A new account; returns it and, for a two-factor role, its new TOTP seed (shown once).
 
@@ -211,6 +256,9 @@ async def create(
         seed = _new_seed(account, seeds)
     session.add(account)
     await _feed(session, account, now, roles_changed=True)
+    if audited:
+        detail = {"username": account.username, "roles": account.roles, "person_id": str(account.person_id)}
+        await _audit(session, account, actor=actor, action="account.created", now=now, detail=detail)
     return account, seed
 
 
@@ -237,6 +285,7 @@ async def set_roles(
     roles: Sequence[str],
     *,
     seeds: SeedBox,
+    actor: Principal | str,
     now: datetime,
     by_platform_admin: bool,
 ) -> str | None:
@@ -244,22 +293,34 @@ async def set_roles(
     check_grant(roles, current=account.roles, by_platform_admin=by_platform_admin)
     person = await session.get(Person, account.person_id) if account.person_id else None
     check_roles(roles, person, account.la_code)
+    before = list(account.roles)
     account.roles = sorted(set(roles))
     seed = None
     if needs_two_factor(roles) and account.totp_seed_sealed is None:
         seed = _new_seed(account, seeds)
     await move_not_before(session, account, now)
     await _feed(session, account, now, roles_changed=True)
+    detail = {"from": before, "to": account.roles}
+    await _audit(session, account, actor=actor, action="account.roles_changed", now=now, detail=detail)
     return seed
 
 
-async def set_active(session: AsyncSession, account: Account, active: bool, *, now: datetime) -> None:
+async def _set_active(session: AsyncSession, account: Account, active: bool, *, now: datetime) -> None:
     account.is_active = active
     await move_not_before(session, account, now)
     await _feed(session, account, now, roles_changed=True)
 
 
-async def set_password(session: AsyncSession, account: Account, password: str, *, now: datetime) -> None:
+async def set_active(
+    session: AsyncSession, account: Account, active: bool, *, actor: Principal | str, now: datetime
+) -> None:
+    """(De)activate the account: no more sign-ins while inactive, its tokens stop working."""
+    await _set_active(session, account, active, now=now)
+    action = "account.activated" if active else "account.deactivated"
+    await _audit(session, account, actor=actor, action=action, now=now)
+
+
+async def _set_password(session: AsyncSession, account: Account, password: str, *, now: datetime) -> None:
     check_password(password, account.username)
     account.password_hash = await passwords.hash_password(password)
     account.password_changed_at = now
@@ -267,16 +328,40 @@ async def set_password(session: AsyncSession, account: Account, password: str, *
     await _feed(session, account, now, roles_changed=False)
 
 
-def reenrol_totp(account: Account, *, seeds: SeedBox, now: datetime) -> str:
+async def change_password(
+    session: AsyncSession, account: Account, password: str, *, actor: Principal | str, now: datetime
+) -> None:
+    """The holder's own change (the current password was checked by the caller); sessions end."""
+    await _set_password(session, account, password, now=now)
+    await _audit(session, account, actor=actor, action="account.password_changed", now=now)
+
+
+async def reset_password(
+    session: AsyncSession, account: Account, password: str, *, actor: Principal | str, now: datetime
+) -> None:
+    """An administrator sets a new password for the account; its sessions end."""
+    await _set_password(session, account, password, now=now)
+    await _audit(session, account, actor=actor, action="account.password_reset", now=now)
+
+
+async def reenrol_totp(
+    session: AsyncSession, account: Account, *, seeds: SeedBox, actor: Principal | str, now: datetime
+) -> str:
+    """The holder's own new two-factor secret (password and code were checked by the caller)."""
     account.updated_at = now
-    return _new_seed(account, seeds)
+    seed = _new_seed(account, seeds)
+    await _audit(session, account, actor=actor, action="account.totp_reenrolled", now=now)
+    return seed
 
 
-async def reset_totp(session: AsyncSession, account: Account, *, seeds: SeedBox, now: datetime) -> str:
+async def reset_totp(
+    session: AsyncSession, account: Account, *, seeds: SeedBox, actor: Principal | str, now: datetime
+) -> str:
     """An administrator's reset (lost phone): a new seed, and every session and token ends."""
     seed = _new_seed(account, seeds)
     await move_not_before(session, account, now)
     await _feed(session, account, now, roles_changed=False)
+    await _audit(session, account, actor=actor, action="account.totp_reset", now=now)
     return seed
 
 
@@ -297,6 +382,19 @@ async def claim_totp_step(session: AsyncSession, account: Account, step: int) ->
     )
     account.totp_last_step = step
     return bool(getattr(result, "rowcount", 0))
+
+
+async def proves_holder(
+    session: AsyncSession, account: Account, *, password: str, otp: str | None, seeds: SeedBox, now: datetime
+) -> bool:
+    """The password is right and, for a two-factor account, the code is current and not used yet."""
+    seed = totp_seed(account, seeds)
+    if not await passwords.verify_password(password, account.password_hash):
+        return False
+    if seed is None:
+        return True
+    step = totp.accepted_step(seed, (otp or "").strip(), now=now, last_step=account.totp_last_step)
+    return step is not None and await claim_totp_step(session, account, step)
 
 
 def is_usable(account: Account, person: Person | None, now: datetime) -> bool:
@@ -331,7 +429,7 @@ async def deactivate_for_person(
         await session.scalars(select(Account).where(Account.person_id == person_id, Account.is_active))
     )
     for account in accounts:
-        await set_active(session, account, False, now=now)
+        await _set_active(session, account, False, now=now)
     return accounts
 
 

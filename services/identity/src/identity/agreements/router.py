@@ -65,13 +65,7 @@ async def publish_agreement(
     if await school_service.get(session, school_id) is None:
         raise SchoolNotFound("No such school.")
     version = await agreement_service.publish(
-        session,
-        school_id=school_id,
-        audience=body.audience,
-        title=body.title,
-        text=body.text,
-        actor=principal,
-        now=clock.now(),
+        session, school_id=school_id, body=body, actor=principal, now=clock.now()
     )
     return await idem.respond(AgreementRead.model_validate(version), status_code=201)
 

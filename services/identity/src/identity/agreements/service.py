@@ -14,6 +14,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.agreements.models import AgreementSignature, AgreementVersion
+from identity.agreements.schemas import AgreementCreate
 from identity.people.models import CarerLink, Person
 from servicekit import audit
 from servicekit.auth import Principal
@@ -48,15 +49,10 @@ class MayNotSignFor(Forbidden):
 
 
 async def publish(
-    session: AsyncSession,
-    *,
-    school_id: uuid.UUID,
-    audience: str,
-    title: str,
-    text: str,
-    actor: Principal,
-    now: datetime,
+    session: AsyncSession, *, school_id: uuid.UUID, body: AgreementCreate, actor: Principal, now: datetime
 ) -> AgreementVersion:
+    """The audience's next version (body.school_id was resolved by the caller into school_id)."""
+    audience = body.audience
     latest = await session.scalar(
         select(func.max(AgreementVersion.number)).where(
             AgreementVersion.school_id == school_id, AgreementVersion.audience == audience
@@ -66,8 +62,8 @@ async def publish(
         school_id=school_id,
         audience=audience,
         number=(latest or 0) + 1,
-        title=title,
-        text=text,
+        title=body.title,
+        text=body.text,
         published_at=now,
         published_by=actor.actor,
     )
@@ -80,7 +76,7 @@ async def publish(
         target_type="agreement_version",
         target_id=version.id,
         school_id=school_id,
-        detail={"audience": audience, "number": version.number, "title": title},
+        detail={"audience": audience, "number": version.number, "title": body.title},
         at=now,
     )
     return version

@@ -9,27 +9,25 @@ from fastapi import APIRouter, Request, Response
 
 from identity.clients import service as client_service
 from identity.clients.dependencies import ManageableClient
-from identity.clients.models import OAuthClient
 from identity.clients.schemas import ClientCreate, ClientRead, ClientWithSecret
 from identity.clients.service import LA_SCOPES, PLATFORM_SCOPES, REPORTING_SCOPES
 from identity.roles import SCOPES
+from identity.schools import service as school_service
 from identity.schools.dependencies import is_platform_admin
-from identity.schools.models import School
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import NotFound, Unprocessable
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
 router = APIRouter(prefix="/v1/identity/clients", tags=["clients"])
 
 Manager = Annotated[Principal, Scoped("clients:write")]
 
 
-def _with_secret(client: OAuthClient, secret: str | None) -> ClientWithSecret:
-    return ClientWithSecret(**ClientRead.model_validate(client).model_dump(), client_secret=secret)
+def _with_secret(read: ClientRead, secret: str | None) -> ClientWithSecret:
+    return ClientWithSecret(**read.model_dump(), client_secret=secret)
 
 
 def _secret_response(model: ClientWithSecret, status_code: int = 200) -> Response:
@@ -55,41 +53,31 @@ async def create_client(
     if (body.school_id is None) == (body.la_code is None):
         raise Unprocessable("Give exactly one of school_id and la_code.", slug="client-binding")
     admin = is_platform_admin(principal)
-    if body.la_code is not None:
+    if body.school_id is None:
         if not admin:
             raise NotFound("No such local authority.", slug="la-not-found")
         grantable = LA_SCOPES
     else:
         if not admin and body.school_id != principal.school_id:
             raise Unprocessable("school_id must be your own school.", slug="school-not-yours")
-        if await session.get(School, body.school_id) is None:
+        if await school_service.get(session, body.school_id) is None:
             raise Unprocessable("No such school.", slug="unknown-school")
         allowed = frozenset(SCOPES) if admin else principal.scopes - REPORTING_SCOPES
         grantable = allowed - PLATFORM_SCOPES
     scopes = client_service.check_scopes(body.scopes, grantable=frozenset(grantable))
-    now = clock.now()
     client, secret = await client_service.create(
         session,
         name=body.name,
         scopes=scopes,
         school_id=body.school_id,
         la_code=body.la_code,
-        created_by=principal.actor,
-        now=now,
-    )
-    await audit.record(
-        session,
         actor=principal,
-        action="client.created",
-        target_type="oauth_client",
-        target_id=client.id,
-        school_id=client.school_id,
-        detail={"client_id": client.client_id, "scopes": scopes, "la_code": client.la_code},
-        at=now,
+        now=clock.now(),
     )
+    read = ClientRead.model_validate(client)
     # The replay kept for the Idempotency-Key never holds the secret (secrets are not stored in clear).
-    await idem.respond(_with_secret(client, None), status_code=201)
-    return _secret_response(_with_secret(client, secret), status_code=201)
+    await idem.respond(_with_secret(read, None), status_code=201)
+    return _secret_response(_with_secret(read, secret), status_code=201)
 
 
 @router.get("", response_model=Page[ClientRead])
@@ -104,13 +92,13 @@ async def list_clients(
 ) -> Page[ClientRead]:
     """The OAuth clients of the caller's school (every client, for platform administrators)."""
     if is_platform_admin(principal):
-        stmt = client_service.list_query(school_id=school_id)
+        scope_school = school_id
     elif principal.school_id is None or (school_id is not None and school_id != principal.school_id):
         raise NotFound("No such school.", slug="school-not-found")
     else:
-        stmt = client_service.list_query(school_id=principal.school_id)
-    rows, next_cursor = await paginate(
-        session, stmt, order_by=(OAuthClient.created_at, OAuthClient.id), cursor=cursor, limit=limit
+        scope_school = principal.school_id
+    rows, next_cursor = await client_service.list_clients(
+        session, school_id=scope_school, cursor=cursor, limit=limit
     )
     set_next_link(request, response, next_cursor)
     return Page[ClientRead](items=[ClientRead.model_validate(c) for c in rows], next_cursor=next_cursor)
@@ -127,18 +115,8 @@ async def rotate_client_secret(
     client: ManageableClient, session: SessionDep, principal: Manager, clock: ClockDep
 ) -> Response:
     """Replace the client's secret; the new one is shown this once, the old one stops working."""
-    now = clock.now()
-    secret = await client_service.rotate_secret(session, client, now=now)
-    await audit.record(
-        session,
-        actor=principal,
-        action="client.secret_rotated",
-        target_type="oauth_client",
-        target_id=client.id,
-        school_id=client.school_id,
-        at=now,
-    )
-    return _secret_response(_with_secret(client, secret))
+    secret = await client_service.rotate_secret(session, client, actor=principal, now=clock.now())
+    return _secret_response(_with_secret(ClientRead.model_validate(client), secret))
 
 
 @router.post("/{id}/deactivate", response_model=ClientRead)
@@ -146,15 +124,5 @@ async def deactivate_client(
     client: ManageableClient, session: SessionDep, principal: Manager, clock: ClockDep
 ) -> ClientRead:
     """Deactivate a client: it gets no new tokens (those it holds expire within 10 minutes)."""
-    now = clock.now()
-    await client_service.set_active(session, client, False, now=now)
-    await audit.record(
-        session,
-        actor=principal,
-        action="client.deactivated",
-        target_type="oauth_client",
-        target_id=client.id,
-        school_id=client.school_id,
-        at=now,
-    )
+    await client_service.deactivate(session, client, actor=principal, now=clock.now())
     return ClientRead.model_validate(client)

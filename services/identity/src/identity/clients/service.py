@@ -1,6 +1,7 @@
 """OAuth clients: register, rotate the secret, deactivate, authenticate; the services' own clients.
 
 Secrets are 256-bit random strings kept as SHA-256 digests (a random secret needs no slow hash).
+Each change is audited here, beside it, with the `actor` the caller passes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from identity.clients.models import OAuthClient
 from identity.config import ServiceClientConfig
 from identity.roles import SCOPES
 from identity.security.hashing import digest, matches, new_token
+from servicekit import audit
+from servicekit.auth import Principal
 from servicekit.errors import Unprocessable
+from servicekit.pagination import paginate
 
 # Scopes only the platform's own services or administrators hold.
 PLATFORM_SCOPES = frozenset(
@@ -57,9 +61,10 @@ async def create(
     scopes: Sequence[str],
     school_id: uuid.UUID | None,
     la_code: str | None,
-    created_by: str,
+    actor: Principal | str,
     now: datetime,
 ) -> tuple[OAuthClient, str]:
+    """A new client and its secret (shown this once)."""
     secret = new_token("cs_")
     client = OAuthClient(
         id=uuid.uuid4(),
@@ -71,29 +76,62 @@ async def create(
         la_code=la_code,
         is_service=False,
         is_active=True,
-        created_by=created_by,
+        created_by=actor.actor if isinstance(actor, Principal) else actor,
         created_at=now,
         updated_at=now,
         secret_rotated_at=now,
     )
     session.add(client)
     await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="client.created",
+        target_type="oauth_client",
+        target_id=client.id,
+        school_id=client.school_id,
+        detail={"client_id": client.client_id, "scopes": client.scopes, "la_code": client.la_code},
+        at=now,
+    )
     return client, secret
 
 
-async def rotate_secret(session: AsyncSession, client: OAuthClient, *, now: datetime) -> str:
+async def rotate_secret(
+    session: AsyncSession, client: OAuthClient, *, actor: Principal | str, now: datetime
+) -> str:
     secret = new_token("cs_")
     client.secret_digest = digest(secret)
     client.secret_rotated_at = now
     client.updated_at = now
     await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="client.secret_rotated",
+        target_type="oauth_client",
+        target_id=client.id,
+        school_id=client.school_id,
+        at=now,
+    )
     return secret
 
 
-async def set_active(session: AsyncSession, client: OAuthClient, active: bool, *, now: datetime) -> None:
-    client.is_active = active
+async def deactivate(
+    session: AsyncSession, client: OAuthClient, *, actor: Principal | str, now: datetime
+) -> None:
+    """The client gets no new tokens (those it holds expire on their own)."""
+    client.is_active = False
     client.updated_at = now
     await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="client.deactivated",
+        target_type="oauth_client",
+        target_id=client.id,
+        school_id=client.school_id,
+        at=now,
+    )
 
 
 async def get(session: AsyncSession, id_: uuid.UUID) -> OAuthClient | None:
@@ -121,6 +159,19 @@ def list_query(*, school_id: uuid.UUID | None, la_code: str | None = None) -> Se
     if la_code is not None:
         stmt = stmt.where(OAuthClient.la_code == la_code)
     return stmt
+
+
+async def list_clients(
+    session: AsyncSession, *, school_id: uuid.UUID | None, cursor: uuid.UUID | None, limit: int
+) -> tuple[list[OAuthClient], str | None]:
+    """One page of the clients (of one school, or every client), oldest first."""
+    return await paginate(
+        session,
+        list_query(school_id=school_id),
+        order_by=(OAuthClient.created_at, OAuthClient.id),
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 async def sync_service_clients(

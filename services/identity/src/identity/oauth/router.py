@@ -15,12 +15,9 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from identity.clients import service as client_service
-from identity.clients.models import OAuthClient
 from identity.oauth import service as oauth_service
-from identity.oauth.service import OAuthError
+from identity.oauth.service import OAuthError, invalid_client
 from identity.security.state import SecurityDep, SecurityState
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.context import client_ip_var
 from servicekit.db import SessionDep
@@ -109,35 +106,20 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
         # RFC 6749 §5.2: a client that tried the Authorization header and failed gets 401.
-        raise _invalid_client()
+        raise invalid_client()
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
-        raise _invalid_client() from exc
+        raise invalid_client() from exc
     client_id, sep, secret = decoded.partition(":")
     if not sep:
-        raise _invalid_client()
+        raise invalid_client()
     # RFC 6749 §2.3.1: both parts are form-encoded before they are joined.
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def _invalid_client() -> OAuthError:
-    return OAuthError(
-        "invalid_client",
-        "Client authentication failed.",
-        status=401,
-        headers={"WWW-Authenticate": 'Basic realm="identity"'},
-    )
-
-
-async def _client(
-    request: Request, params: dict[str, str], session: SessionDep, sec: SecurityState, now: datetime
-) -> OAuthClient | None:
-    """The authenticated client, None when none tried; a failed attempt is invalid_client.
-
-    Secret guesses pass the throttle (per address); a flood of them writes one audit entry per
-    window, when its first failure happens, and one when the address is made to wait, with the count.
-    """
+def _credentials(request: Request, params: dict[str, str]) -> tuple[str, str] | None:
+    """The client's id and secret, None when no client tried to authenticate."""
     basic = _basic_credentials(request)
     posted = params.get("client_id"), params.get("client_secret")
     if basic is not None and posted[1] is not None:
@@ -146,38 +128,19 @@ async def _client(
         return None
     client_id, secret = basic if basic is not None else (posted[0] or "", posted[1] or "")
     if basic is not None and posted[0] is not None and posted[0] != client_id:
-        raise _invalid_client()
-    guards = sec.client_guards(client_ip_var.get())
-    reservation = await sec.throttle.reserve(session, guards)
-    if not reservation.allowed:
-        if reservation.started_block:
-            await audit.record(
-                session,
-                actor="anonymous",
-                action="signin.client_throttled",
-                target_type="oauth_client",
-                detail={
-                    "failures": guards[0].max_attempts,
-                    "window_seconds": sec.settings.signin_window_seconds,
-                    "retry_after": reservation.wait,
-                },
-                at=now,
-            )
-        raise oauth_service.throttled(reservation.wait)
-    client = await client_service.authenticate(session, client_id, secret)
-    if client is None:
-        if reservation.attempts.get(guards[0].key) == 1:
-            await audit.record(
-                session,
-                actor="anonymous",
-                action="signin.client_failed",
-                target_type="oauth_client",
-                detail={"client_id": client_id[:100], "window_seconds": sec.settings.signin_window_seconds},
-                at=now,
-            )
-        raise _invalid_client()
-    await sec.throttle.succeeded(session, clear=[], release=[guards[0].key])
-    return client
+        raise invalid_client()
+    return client_id, secret
+
+
+async def _authenticate(
+    request: Request, params: dict[str, str], session: SessionDep, sec: SecurityState, now: datetime
+) -> None:
+    """A client that tries to authenticate must succeed (invalid_client); none need try."""
+    credentials = _credentials(request, params)
+    if credentials is not None:
+        await oauth_service.authenticate_client(
+            session, sec, *credentials, source=client_ip_var.get(), now=now
+        )
 
 
 # RFC 6749 §5.2: token and revocation errors are plain JSON `{error, error_description}`.
@@ -213,12 +176,15 @@ async def issue_token(
         grant = params.get("grant_type")
         scope = params.get("scope")
         if grant == "client_credentials":
-            client = await _client(request, params, session, sec, now)
-            if client is None:
-                raise _invalid_client()
+            credentials = _credentials(request, params)
+            if credentials is None:
+                raise invalid_client()
+            client = await oauth_service.authenticate_client(
+                session, sec, *credentials, source=client_ip_var.get(), now=now
+            )
             tokens = await oauth_service.client_credentials(session, sec, client, scope=scope, now=now)
         elif grant == "password":
-            await _client(request, params, session, sec, now)
+            await _authenticate(request, params, session, sec, now)
             username, password = params.get("username"), params.get("password")
             if not username or password is None:
                 raise OAuthError("invalid_request", "username and password are required.")
@@ -233,7 +199,7 @@ async def issue_token(
                 now=now,
             )
         elif grant == "refresh_token":
-            await _client(request, params, session, sec, now)
+            await _authenticate(request, params, session, sec, now)
             refresh = params.get("refresh_token")
             if not refresh:
                 raise OAuthError("invalid_request", "refresh_token is required.")
@@ -259,7 +225,7 @@ async def revoke_token(
     """Revoke a refresh token and its whole chain (RFC 7009)."""
     try:
         params = await _form(request)
-        await _client(request, params, session, sec, clock.now())
+        await _authenticate(request, params, session, sec, clock.now())
         token = params.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is required.")

@@ -1,8 +1,8 @@
-"""Token issuance: the grants of /oauth/token and revocation.
+"""Token issuance: client authentication, the grants of /oauth/token and revocation.
 
-Every outcome of a sign-in (success, wrong password, unknown user, missing or wrong code, throttled)
-is audited; a refused grant raises `OAuthError` after its audit entry is in the session, and the
-route *returns* the error so the entry commits.
+Every outcome of a sign-in (success, wrong password or client secret, unknown user, missing or wrong
+code, throttled) is audited; a refused grant raises `OAuthError` after its audit entry is in the
+session, and the route *returns* the error so the entry commits.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
+from identity.clients import service as client_service
 from identity.clients.models import OAuthClient
 from identity.oauth.models import RefreshToken
 from identity.people.models import Person
@@ -24,6 +25,7 @@ from identity.roles import TWO_FACTOR_ROLES, scopes_for_roles
 from identity.security import passwords, totp
 from identity.security.hashing import digest, new_token
 from identity.security.state import SecurityState
+from identity.security.throttle import Guard, Reservation
 from servicekit import audit
 from servicekit.jwt import ACCESS_TOKEN_TYPE
 
@@ -116,6 +118,100 @@ def client_token(
     return _sign(sec, claims, now, lifetime), lifetime
 
 
+# --- the throttle ------------------------------------------------------------------------------
+
+
+def throttled(wait: int) -> OAuthError:
+    return OAuthError(
+        "slow_down",
+        f"Too many failed sign-ins; try again in {wait} seconds.",
+        status=429,
+        headers={"Retry-After": str(wait)},
+    )
+
+
+async def _reserve(
+    session: AsyncSession,
+    sec: SecurityState,
+    guards: list[Guard],
+    *,
+    action: str,
+    target_type: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> Reservation:
+    """Count the attempt before it is verified (concurrent guesses cannot overtake it), or refuse it.
+
+    A refused attempt is audited once per back-off, not per request: a flood writes one entry.
+    """
+    reservation = await sec.throttle.reserve(session, guards)
+    if not reservation.allowed:
+        if reservation.started_block:
+            await audit.record(
+                session,
+                actor="anonymous",
+                action=action,
+                target_type=target_type,
+                detail={**detail, "retry_after": reservation.wait},
+                at=now,
+            )
+        raise throttled(reservation.wait)
+    return reservation
+
+
+# --- client authentication ---------------------------------------------------------------------
+
+
+def invalid_client() -> OAuthError:
+    return OAuthError(
+        "invalid_client",
+        "Client authentication failed.",
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="identity"'},
+    )
+
+
+async def authenticate_client(
+    session: AsyncSession,
+    sec: SecurityState,
+    client_id: str,
+    secret: str,
+    *,
+    source: str | None,
+    now: datetime,
+) -> OAuthClient:
+    """The client with this id and secret, else invalid_client.
+
+    Secret guesses pass the throttle (per address); a flood of them writes one audit entry per
+    window, when its first failure happens, and one when the address is made to wait, with the count.
+    """
+    guards = sec.client_guards(source)
+    window = sec.settings.signin_window_seconds
+    reservation = await _reserve(
+        session,
+        sec,
+        guards,
+        action="signin.client_throttled",
+        target_type="oauth_client",
+        detail={"failures": guards[0].max_attempts, "window_seconds": window},
+        now=now,
+    )
+    client = await client_service.authenticate(session, client_id, secret)
+    if client is None:
+        if reservation.attempts.get(guards[0].key) == 1:
+            await audit.record(
+                session,
+                actor="anonymous",
+                action="signin.client_failed",
+                target_type="oauth_client",
+                detail={"client_id": client_id[:100], "window_seconds": window},
+                at=now,
+            )
+        raise invalid_client()
+    await sec.throttle.succeeded(session, clear=[], release=[guards[0].key])
+    return client
+
+
 # --- client credentials ------------------------------------------------------------------------
 
 
@@ -162,15 +258,6 @@ async def _failed(
     return OAuthError("invalid_grant", description)
 
 
-def throttled(wait: int) -> OAuthError:
-    return OAuthError(
-        "slow_down",
-        f"Too many failed sign-ins; try again in {wait} seconds.",
-        status=429,
-        headers={"Retry-After": str(wait)},
-    )
-
-
 async def password_grant(
     session: AsyncSession,
     sec: SecurityState,
@@ -185,19 +272,15 @@ async def password_grant(
     # The attempt is counted before the password is verified: concurrent guesses cannot overtake it.
     user_key = account_service.username_key(username)
     guards = sec.signin_guards(user_key, source)
-    reservation = await sec.throttle.reserve(session, guards)
-    if not reservation.allowed:
-        if reservation.started_block:
-            # Once per back-off, not per refused request: a flood writes one entry.
-            await audit.record(
-                session,
-                actor="anonymous",
-                action="signin.throttled",
-                target_type="account",
-                detail={"username": username[:100], "retry_after": reservation.wait},
-                at=now,
-            )
-        raise throttled(reservation.wait)
+    await _reserve(
+        session,
+        sec,
+        guards,
+        action="signin.throttled",
+        target_type="account",
+        detail={"username": username[:100]},
+        now=now,
+    )
     account = await account_service.by_username(session, username)
     ok = await passwords.verify_password(password, account.password_hash if account else None)
     if account is None or not ok:

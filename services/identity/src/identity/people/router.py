@@ -15,7 +15,6 @@ from identity.people.dependencies import (
     PupilForRead,
     PupilForWrite,
 )
-from identity.people.models import Person
 from identity.people.schemas import (
     CarerLinkCreate,
     CarerLinkRead,
@@ -44,10 +43,6 @@ from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 router = APIRouter(prefix="/v1/identity/people", tags=["people"])
 
 
-def _read(person: Person) -> PersonRead:
-    return PersonRead.model_validate(person)
-
-
 @router.post("", status_code=201, response_model=PersonRead)
 async def create_person(
     body: PersonCreate,
@@ -63,9 +58,11 @@ async def create_person(
     if await school_service.get(session, school_id) is None:
         raise SchoolNotFound("No such school.")
     person = await people_service.create_person(
-        session, school_id=school_id, data=body, actor=principal, now=clock.now()
+        session, school_id=school_id, body=body, actor=principal, now=clock.now()
     )
-    return await idem.respond(_read(person), status_code=201, headers=etag_header(person.version))
+    return await idem.respond(
+        PersonRead.model_validate(person), status_code=201, headers=etag_header(person.version)
+    )
 
 
 @router.get("", response_model=Page[PersonRead])
@@ -105,14 +102,14 @@ async def list_people(
         limit=limit,
     )
     set_next_link(request, response, next_cursor)
-    return Page(items=[_read(p) for p in rows], next_cursor=next_cursor)
+    return Page(items=[PersonRead.model_validate(p) for p in rows], next_cursor=next_cursor)
 
 
 @router.get("/{person_id:uuid}", response_model=PersonRead)
 async def get_person(person: PersonForRead, response: Response) -> PersonRead:
     """Read one person."""
     set_etag(response, person.version)
-    return _read(person)
+    return PersonRead.model_validate(person)
 
 
 # `:uuid`, so /people/imports is never taken for a person id (a PATCH to it is 405, not a 422).
@@ -128,9 +125,9 @@ async def update_person(
 ) -> PersonRead:
     """Change a person's names, year group, MIS reference or date of birth (If-Match required)."""
     if_match.check(person.version)
-    await people_service.update_person(session, person, data=body, actor=principal, now=clock.now())
+    await people_service.update_person(session, person, body=body, actor=principal, now=clock.now())
     set_etag(response, person.version)
-    return _read(person)
+    return PersonRead.model_validate(person)
 
 
 @router.post("/{person_id}/leave", response_model=PersonRead)
@@ -147,7 +144,7 @@ async def mark_leaver(
     left_on = body.left_on if body is not None and body.left_on is not None else now.date()
     await people_service.mark_left(session, person, left_on=left_on, actor=principal, now=now)
     set_etag(response, person.version)
-    return _read(person)
+    return PersonRead.model_validate(person)
 
 
 @router.post("/{pupil_id}/carers", status_code=201, response_model=CarerLinkRead)
@@ -165,8 +162,8 @@ async def link_carer(
     carer = await people_service.get_person(session, body.carer_id)
     if carer is None or not can_reach_school(principal, carer.school_id):
         raise people_service.PersonNotFound("No such carer.")
-    link = await people_service.link_carer(session, pupil, carer, data=body, actor=principal, now=clock.now())
-    return await idem.respond(CarerLinkRead.of(link), status_code=201)
+    link = await people_service.link_carer(session, pupil, carer, body=body, actor=principal, now=clock.now())
+    return await idem.respond(CarerLinkRead.model_validate(link), status_code=201)
 
 
 @router.get("/{pupil_id}/carers", response_model=Page[CarerLinkRead])
@@ -184,7 +181,7 @@ async def list_carers(
         session, pupil.id, active=active, cursor=cursor, limit=limit
     )
     set_next_link(request, response, next_cursor)
-    return Page(items=[CarerLinkRead.of(link) for link in rows], next_cursor=next_cursor)
+    return Page(items=[CarerLinkRead.model_validate(link) for link in rows], next_cursor=next_cursor)
 
 
 @router.post("/{pupil_id}/carers/{link_id}/end", response_model=CarerLinkRead)
@@ -196,4 +193,4 @@ async def end_carer_link(
 ) -> CarerLinkRead:
     """End a carer link (kept as a record, never deleted)."""
     await people_service.end_link(session, link, actor=principal, now=clock.now())
-    return CarerLinkRead.of(link)
+    return CarerLinkRead.model_validate(link)

@@ -6,9 +6,8 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from identity.people.models import CarerLink
 from identity.people.upn import upn_problem
 from servicekit.params import IsoDate
 
@@ -115,21 +114,8 @@ class CarerLinkRead(BaseModel):
     pupil_id: uuid.UUID
     carer_id: uuid.UUID
     relationship: str
-    parental_responsibility: bool
+    # Read from the row's `has_parental_responsibility`; published under the shorter name.
+    parental_responsibility: bool = Field(validation_alias="has_parental_responsibility")
     is_active: bool
     created_at: datetime
     ended_at: datetime | None
-
-    @classmethod
-    def of(cls, link: CarerLink) -> CarerLinkRead:
-        return cls(
-            id=link.id,
-            school_id=link.school_id,
-            pupil_id=link.pupil_id,
-            carer_id=link.carer_id,
-            relationship=link.relationship,
-            parental_responsibility=link.has_parental_responsibility,
-            is_active=link.is_active,
-            created_at=link.created_at,
-            ended_at=link.ended_at,
-        )

@@ -113,20 +113,20 @@ async def create_person(
     session: AsyncSession,
     *,
     school_id: uuid.UUID,
-    data: PersonCreate,
+    body: PersonCreate,
     actor: Principal | str,
     now: datetime,
     audited: bool = True,
 ) -> Person:
-    await _check_external_ref_free(session, school_id, data.external_ref, None)
+    await _check_external_ref_free(session, school_id, body.external_ref, None)
     person = Person(
         school_id=school_id,
-        kind=data.kind,
-        given_name=data.given_name,
-        family_name=data.family_name,
-        year_group=data.year_group,
-        external_ref=data.external_ref,
-        date_of_birth=data.date_of_birth,
+        kind=body.kind,
+        given_name=body.given_name,
+        family_name=body.family_name,
+        year_group=body.year_group,
+        external_ref=body.external_ref,
+        date_of_birth=body.date_of_birth,
         is_on_roll=True,
         created_at=now,
         updated_at=now,
@@ -149,13 +149,13 @@ async def update_person(
     session: AsyncSession,
     person: Person,
     *,
-    data: PersonUpdate,
+    body: PersonUpdate,
     actor: Principal | str,
     now: datetime,
     audited: bool = True,
 ) -> list[str]:
     """Apply the fields sent; returns the names of the fields that changed."""
-    sent = data.model_dump(exclude_unset=True)
+    sent = body.model_dump(exclude_unset=True)
     for required in ("given_name", "family_name"):
         if required in sent and sent[required] is None:
             raise InvalidPerson(f"{required} cannot be removed.")
@@ -309,7 +309,7 @@ async def link_carer(
     pupil: Person,
     carer: Person,
     *,
-    data: CarerLinkCreate,
+    body: CarerLinkCreate,
     actor: Principal | str,
     now: datetime,
     audited: bool = True,
@@ -326,8 +326,8 @@ async def link_carer(
         school_id=pupil.school_id,
         pupil_id=pupil.id,
         carer_id=carer.id,
-        relationship=data.relationship,
-        has_parental_responsibility=data.parental_responsibility,
+        relationship=body.relationship,
+        has_parental_responsibility=body.parental_responsibility,
         is_active=True,
         created_at=now,
     )

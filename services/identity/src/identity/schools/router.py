@@ -31,7 +31,7 @@ async def create_school(
     require_platform_admin(principal)
     if idem.replay is not None:
         return idem.replay
-    school = await school_service.create(session, data=body, actor=principal, now=clock.now())
+    school = await school_service.create(session, body=body, actor=principal, now=clock.now())
     return await idem.respond(
         SchoolRead.model_validate(school), status_code=201, headers=etag_header(school.version)
     )
@@ -78,6 +78,6 @@ async def update_school(
     """Change a school's name, URN or LA code (platform administrators; If-Match required)."""
     require_platform_admin(principal)
     if_match.check(school.version)
-    school = await school_service.update(session, school, data=body, actor=principal, now=clock.now())
+    school = await school_service.update(session, school, body=body, actor=principal, now=clock.now())
     set_etag(response, school.version)
     return SchoolRead.model_validate(school)

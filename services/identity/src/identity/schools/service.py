@@ -31,10 +31,10 @@ async def _check_urn_free(session: AsyncSession, urn: str, school_id: uuid.UUID 
         raise UrnTaken(f"A school with URN {urn} already exists.")
 
 
-async def create(session: AsyncSession, *, data: SchoolCreate, actor: Principal, now: datetime) -> School:
-    await _check_urn_free(session, data.urn, None)
+async def create(session: AsyncSession, *, body: SchoolCreate, actor: Principal, now: datetime) -> School:
+    await _check_urn_free(session, body.urn, None)
     school = School(
-        name=data.name, urn=data.urn, la_code=data.la_code, created_at=now, updated_at=now, version=1
+        name=body.name, urn=body.urn, la_code=body.la_code, created_at=now, updated_at=now, version=1
     )
     session.add(school)
     await session.flush()
@@ -53,9 +53,9 @@ async def create(session: AsyncSession, *, data: SchoolCreate, actor: Principal,
 
 
 async def update(
-    session: AsyncSession, school: School, *, data: SchoolUpdate, actor: Principal, now: datetime
+    session: AsyncSession, school: School, *, body: SchoolUpdate, actor: Principal, now: datetime
 ) -> School:
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
     changed = {k: v for k, v in changes.items() if getattr(school, k) != v}
     if not changed:
         return school
