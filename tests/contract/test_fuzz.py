@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from tests.contract.access import operations
-from tests.contract.world import World
 from tests.platform import RunningPlatform
+from tests.world import World
 
 pytestmark = pytest.mark.processes
 
