@@ -25,26 +25,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from identity.roles import ROLE_SCOPES, scopes_for_roles
+from identity.roles import ROLE_SCOPES, ROLES, scopes_for_roles
 from servicekit.models import ReplicaCarerLink, ReplicaPerson, ReplicaSchool
 from servicekit.testing import TokenFactory
 
 if TYPE_CHECKING:
     from tests.platform import RunningPlatform, SchoolKit
 
-ROLES = (
-    "platform_admin",
-    "head_teacher",
-    "safeguarding_lead",
-    "computing_lead",
-    "office",
-    "teacher",
-    "governor",
-    "parent",
-    "pupil",
-    "visitor",
-    "la_officer",
-)
+__all__ = ["CLIENTS", "ROLES", "PlatformSchool", "School", "World", "build_world"]
+
 # A school's staff: one person of each of these roles is in every school.
 STAFF_ROLES = ("head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher", "governor")
 # The outside systems' OAuth clients (CONTRACT.md): the learning platform, the MIS, an LA's reporting.
@@ -247,6 +236,19 @@ def _ago(minutes: int) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
+def asset_body() -> dict[str, Any]:
+    """A new laptop for the inventory (its own tag), holding personal data, encrypted."""
+    return {
+        "asset_tag": f"A-{uuid.uuid4().hex[:8]}",
+        "kind": "laptop",
+        "make": "Acme",
+        "model": "Book 14",
+        "location": "ICT suite",
+        "holds_personal_data": True,
+        "is_encrypted": True,
+    }
+
+
 @dataclass
 class PlatformSchool:
     """One school of the running platform and the id of one record of each kind (`ids["incident_id"]`)."""
@@ -376,15 +378,7 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
     asset = _created(
         gw.post(
             "/v1/devices/assets",
-            json={
-                "asset_tag": f"A-{uuid.uuid4().hex[:8]}",
-                "kind": "laptop",
-                "make": "Acme",
-                "model": "Book 14",
-                "location": "ICT suite",
-                "holds_personal_data": True,
-                "is_encrypted": True,
-            },
+            json=asset_body(),
             headers=kit.headers("head_teacher"),
         )
     )

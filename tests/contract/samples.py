@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.world import PlatformSchool
+from tests.world import PlatformSchool, asset_body
 
 # Allowed, yet no call of the matrix can succeed: the status the route answers instead, and why.
 EXCEPTIONS: dict[str, tuple[int, str]] = {
@@ -101,15 +101,18 @@ def _new_link(school: PlatformSchool) -> dict[str, str]:
     return {"pupil_id": pupil["id"], "link_id": link["id"]}
 
 
-def _new_custody(school: PlatformSchool) -> str:
-    body = {
+def _custody_body(school: PlatformSchool) -> dict[str, Any]:
+    return {
         "pupil_id": school.ids["pupil_id"],
         "kind": "confiscation",
         "description": "Blue phone",
         "storage_location": "Office safe",
         "reason": "Used in a lesson",
     }
-    return str(_post(school, "/v1/devices/phone-custody", body, "office")["id"])
+
+
+def _new_custody(school: PlatformSchool) -> str:
+    return str(_post(school, "/v1/devices/phone-custody", _custody_body(school), "office")["id"])
 
 
 def _device_body(school: PlatformSchool) -> dict[str, Any]:
@@ -126,20 +129,8 @@ def _new_device(school: PlatformSchool) -> str:
     return str(_post(school, "/v1/devices/staff-devices", _device_body(school))["id"])
 
 
-def _asset_body() -> dict[str, Any]:
-    return {
-        "asset_tag": f"M-{_tag()}",
-        "kind": "laptop",
-        "make": "Acme",
-        "model": "Book 14",
-        "location": "ICT suite",
-        "holds_personal_data": True,
-        "is_encrypted": True,
-    }
-
-
 def _new_asset(school: PlatformSchool) -> str:
-    return str(_post(school, "/v1/devices/assets", _asset_body())["id"])
+    return str(_post(school, "/v1/devices/assets", asset_body())["id"])
 
 
 def _loan_body(school: PlatformSchool) -> dict[str, Any]:
@@ -283,15 +274,7 @@ SAMPLES: dict[str, Sample] = {
         }
     ),
     # devices
-    "POST /v1/devices/phone-custody": lambda s, who: Call(
-        json={
-            "pupil_id": s.ids["pupil_id"],
-            "kind": "confiscation",
-            "description": "Red phone",
-            "storage_location": "Office safe",
-            "reason": "Used in a lesson",
-        }
-    ),
+    "POST /v1/devices/phone-custody": lambda s, who: Call(json=_custody_body(s)),
     "POST /v1/devices/phone-custody/{custody_id}/moves": lambda s, who: Call(
         json={"storage_location": "Head's office"}, headers=_etag(s, _custody_path(s))
     ),
@@ -323,7 +306,7 @@ SAMPLES: dict[str, Sample] = {
     "POST /v1/devices/staff-devices/{device_id}/removal": lambda s, who: Call(
         ids={"device_id": _new_device(s)}, json={"reason": "replaced"}
     ),
-    "POST /v1/devices/assets": lambda s, who: Call(json=_asset_body()),
+    "POST /v1/devices/assets": lambda s, who: Call(json=asset_body()),
     "PATCH /v1/devices/assets/{asset_id}": lambda s, who: Call(
         json={"location": "ICT suite"}, headers=_etag(s, f"/v1/devices/assets/{s.ids['asset_id']}")
     ),
