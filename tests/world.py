@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from identity.people.upn import check_letter
 from identity.roles import ROLE_SCOPES, ROLES, scopes_for_roles
 from servicekit.models import ReplicaCarerLink, ReplicaPerson, ReplicaSchool
 from servicekit.testing import TokenFactory
@@ -51,17 +52,21 @@ def caller_headers(
     tokens: TokenFactory,
     who: str,
     *,
-    school_id: uuid.UUID | str,
-    la_code: str,
+    school_id: uuid.UUID | str | None = None,
+    la_code: str | None = None,
     person_id: uuid.UUID | str | None = None,
     subject: str | None = None,
+    client_id: str | None = None,
+    **claims: Any,
 ) -> dict[str, str]:
-    """A token for `who` (a role or an outside client) of this school, as identity would sign it.
+    """A token for `who` (a role or an outside client) of a school, as identity would sign it.
 
-    `platform_admin` belongs to no school; `la_officer` and `la` to the school's LA code.
+    `platform_admin` belongs to no school; `la_officer` and `la` to the school's LA code. `claims`
+    are added to a person's token as they are (a test's own `amr`, `sid`, ...).
     """
     if who == "la":
-        return tokens.headers(scopes=CLIENT_SCOPES["la"], client_id=LA_REPORTING_CLIENT, la_code=la_code)
+        client_id = client_id or LA_REPORTING_CLIENT
+        return tokens.headers(scopes=CLIENT_SCOPES["la"], client_id=client_id, la_code=la_code)
     if who in CLIENT_SCOPES:
         client_id = f"{_CLIENT_PREFIX[who]}-{str(school_id)[:8]}"
         return tokens.headers(scopes=CLIENT_SCOPES[who], client_id=client_id, school_id=school_id)
@@ -79,6 +84,7 @@ def caller_headers(
         school_id=school_id,
         person_id=person_id,
         subject=subject,
+        **claims,
     )
 
 
@@ -266,13 +272,37 @@ class PlatformSchool:
         if who in STAFF_ROLES or who in ("parent", "pupil", "visitor"):
             # Identity's people, with the stable subject the platform's own tests use.
             return self.kit.headers(who, person_id=person)
-        return caller_headers(self.kit.platform.tokens, who, school_id=self.kit.id, la_code=self.kit.la_code)
+        # Each school's LA client is a client of its own (quotas are per client).
+        client_id = f"la-{self.kit.la_code}-{self.kit.id[:8]}" if who == "la" else None
+        tokens, la_code = self.kit.platform.tokens, self.kit.la_code
+        return caller_headers(tokens, who, school_id=self.kit.id, la_code=la_code, client_id=client_id)
+
+
+def upn() -> str:
+    """A valid unique pupil number (DfE format, check letter first) of LA 202."""
+    body = "202" + f"{uuid.uuid4().int % 10**9:09d}"
+    return check_letter(body) + body
+
+
+def with_account(platform: RunningPlatform, school: SchoolKit, role: str) -> str:
+    """A member of staff holding `role` on an identity account (the replica learns roles from accounts)."""
+    person = school.staff_person(role)
+    created = platform.gateway.post(
+        "/v1/identity/users",
+        json={
+            "person_id": person,
+            "username": f"{role}-{uuid.uuid4().hex[:8]}",
+            "password": secrets.token_urlsafe(16),
+            "roles": [role],
+        },
+        headers=platform.admin_headers,
+    )
+    assert created.status_code == 201, created.text
+    return person
 
 
 def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
     """A school with one record of every kind, each made through the gateway."""
-    from tests.devices.test_gateway_phones import upn, with_account
-
     kit = platform.new_school(la_code=la_code)
     world = PlatformSchool(kit)
     ids = world.ids
