@@ -5,7 +5,8 @@ outside client, made one of two ways.
   feed would, for tests that run that service's app in this process (tests/devices, incidents,
   media_consent).
 - Through the platform (`PlatformSchool`, `build_world`): real records made through the gateway
-  with the API the schools use, for tests of the running platform (tests/contract, tests/security).
+  with the API the schools use (people by `tests/platform.py`'s `SchoolKit`), for tests of the
+  running platform (tests/contract, tests/security).
 
 Both speak one vocabulary: `school.id`, `school.la_code`, `school.staff[role]` (a person id), the
 people by kind, and `school.headers(who)`: a token for a role of `ROLES` (its scopes from
@@ -33,7 +34,21 @@ from servicekit.testing import TokenFactory
 if TYPE_CHECKING:
     from tests.platform import RunningPlatform, SchoolKit
 
-__all__ = ["CLIENTS", "ROLES", "PlatformSchool", "School", "World", "build_world"]
+__all__ = [
+    "CLIENTS",
+    "CLIENT_SCOPES",
+    "ROLES",
+    "STAFF_ROLES",
+    "PlatformSchool",
+    "School",
+    "World",
+    "asset_body",
+    "build_school",
+    "build_world",
+    "caller_headers",
+    "upn",
+    "with_account",
+]
 
 # A school's staff: one person of each of these roles is in every school.
 STAFF_ROLES = ("head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher", "governor")
