@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.people.upn import check_letter
@@ -248,11 +247,6 @@ class School:
 GRANTS = [{"purpose": "mle", "media_type": "photo", "level": "group"}]
 
 
-def _created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), f"{response.request.url}: {response.text}"
-    return dict(response.json())
-
-
 def _ago(minutes: int) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
@@ -292,6 +286,12 @@ class PlatformSchool:
         tokens, la_code = self.kit.platform.tokens, self.kit.la_code
         return caller_headers(tokens, who, school_id=self.kit.id, la_code=la_code, client_id=client_id)
 
+    def post(self, path: str, body: Any, who: str = "head_teacher") -> dict[str, Any]:
+        """A record of this school made through the gateway by `who` (the head unless told): the body."""
+        response = self.kit.platform.gateway.post(path, json=body, headers=self.headers(who))
+        assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
+        return dict(response.json())
+
 
 def upn() -> str:
     """A valid unique pupil number (DfE format, check letter first) of LA 202."""
@@ -321,7 +321,6 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
     kit = platform.new_school(la_code=la_code)
     world = PlatformSchool(kit)
     ids = world.ids
-    gw, admin = platform.gateway, platform.admin_headers
     ids["school_id"] = kit.id
     pupil = kit.pupil(year_group="4", external_ref=upn())
     carer = kit.carer(pupil)
@@ -332,12 +331,10 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
     ids["leaver_id"] = kit.pupil(year_group="5")["id"]
     spare = kit.pupil(year_group="5")
     spare_carer = kit.person("parent")
-    link = _created(
-        gw.post(
-            f"/v1/identity/people/{spare['id']}/carers",
-            json={"carer_id": spare_carer["id"], "relationship": "father", "parental_responsibility": True},
-            headers=admin,
-        )
+    link = world.post(
+        f"/v1/identity/people/{spare['id']}/carers",
+        {"carer_id": spare_carer["id"], "relationship": "father", "parental_responsibility": True},
+        "platform_admin",
     )
     ids["link_pupil_id"], ids["link_id"] = spare["id"], link["id"]
     head = with_account(platform, kit, "head_teacher")
@@ -345,139 +342,107 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
     for role in ("teacher", "office", "safeguarding_lead", "computing_lead", "governor"):
         kit.staff_person(role)
     ids["visitor_id"] = kit.person("visitor")["id"]
-    account = _created(
-        gw.post(
-            "/v1/identity/users",
-            json={
-                "person_id": kit.person("staff")["id"],
-                "username": f"staff-{uuid.uuid4().hex[:8]}",
-                "password": secrets.token_urlsafe(16),
-                "roles": ["teacher"],
-            },
-            headers=admin,
-        )
+    account = world.post(
+        "/v1/identity/users",
+        {
+            "person_id": kit.person("staff")["id"],
+            "username": f"staff-{uuid.uuid4().hex[:8]}",
+            "password": secrets.token_urlsafe(16),
+            "roles": ["teacher"],
+        },
+        "platform_admin",
     )
     ids["account_id"] = account["id"]
-    client = _created(
-        gw.post(
-            "/v1/identity/clients",
-            json={"name": f"MLE {kit.id[:8]}", "school_id": kit.id, "scopes": list(CLIENT_SCOPES["mle"])},
-            headers=kit.headers("head_teacher"),
-        )
+    client = world.post(
+        "/v1/identity/clients",
+        {"name": f"MLE {kit.id[:8]}", "school_id": kit.id, "scopes": list(CLIENT_SCOPES["mle"])},
     )
     ids["id"] = client.get("id") or client["client_id"]
-    agreement = _created(
-        gw.post(
-            "/v1/identity/agreements",
-            json={"audience": "staff", "title": "Staff AUP", "text": "Use ICT safely.", "school_id": kit.id},
-            headers=kit.headers("head_teacher"),
-        )
+    agreement = world.post(
+        "/v1/identity/agreements",
+        {"audience": "staff", "title": "Staff AUP", "text": "Use ICT safely.", "school_id": kit.id},
     )
     ids["version_id"] = agreement["id"]
     kit.sync()
 
-    incident = _created(
-        gw.post(
-            "/v1/incidents",
-            json={
-                "category": "cyberbullying",
-                "severity": "medium",
-                "occurred_at": _ago(90),
-                "location": "on_site",
-                "summary": "Unkind messages in a class chat",
-                "people": [{"person_id": pupil["id"], "role": "affected"}],
-            },
-            headers=kit.headers("teacher"),
-        )
+    incident = world.post(
+        "/v1/incidents",
+        {
+            "category": "cyberbullying",
+            "severity": "medium",
+            "occurred_at": _ago(90),
+            "location": "on_site",
+            "summary": "Unkind messages in a class chat",
+            "people": [{"person_id": pupil["id"], "role": "affected"}],
+        },
+        "teacher",
     )
     ids["incident_id"] = incident["id"]
     ids["incident_etag"] = incident.get("etag", "")
-    phone = _created(
-        gw.post(
-            "/v1/devices/phone-custody",
-            json={
-                "pupil_id": pupil["id"],
-                "kind": "confiscation",
-                "description": "Black phone, cracked case",
-                "storage_location": "Office safe",
-                "reason": "Used in a lesson",
-            },
-            headers=kit.headers("office"),
-        )
+    phone = world.post(
+        "/v1/devices/phone-custody",
+        {
+            "pupil_id": pupil["id"],
+            "kind": "confiscation",
+            "description": "Black phone, cracked case",
+            "storage_location": "Office safe",
+            "reason": "Used in a lesson",
+        },
+        "office",
     )
     ids["custody_id"] = phone["id"]
-    device = _created(
-        gw.post(
-            "/v1/devices/staff-devices",
-            json={
-                "owner_id": kit.staff_person("teacher"),
-                "kind": "tablet",
-                "make": "Acme",
-                "model": "Tab 10",
-                "serial_number": f"SN{uuid.uuid4().hex[:10]}",
-            },
-            headers=kit.headers("head_teacher"),
-        )
+    device = world.post(
+        "/v1/devices/staff-devices",
+        {
+            "owner_id": kit.staff_person("teacher"),
+            "kind": "tablet",
+            "make": "Acme",
+            "model": "Tab 10",
+            "serial_number": f"SN{uuid.uuid4().hex[:10]}",
+        },
     )
     ids["device_id"] = device["id"]
-    asset = _created(
-        gw.post(
-            "/v1/devices/assets",
-            json=asset_body(),
-            headers=kit.headers("head_teacher"),
-        )
-    )
+    asset = world.post("/v1/devices/assets", asset_body())
     ids["asset_id"] = asset["id"]
-    loan = _created(
-        gw.post(
-            f"/v1/devices/assets/{asset['id']}/loans",
-            json={
-                "borrower_id": kit.staff_person("teacher"),
-                "due_on": str(date.today() + timedelta(days=7)),
-            },
-            headers=kit.headers("head_teacher"),
-        )
+    loan = world.post(
+        f"/v1/devices/assets/{asset['id']}/loans",
+        {
+            "borrower_id": kit.staff_person("teacher"),
+            "due_on": str(date.today() + timedelta(days=7)),
+        },
     )
     ids["loan_id"] = loan["id"]
-    disposed = _created(
-        gw.post(
-            "/v1/devices/assets",
-            json={
-                "asset_tag": f"D-{uuid.uuid4().hex[:8]}",
-                "kind": "desktop",
-                "make": "Acme",
-                "model": "Tower",
-                "location": "Store",
-                "holds_personal_data": False,
-                "is_encrypted": False,
-            },
-            headers=kit.headers("head_teacher"),
-        )
+    disposed = world.post(
+        "/v1/devices/assets",
+        {
+            "asset_tag": f"D-{uuid.uuid4().hex[:8]}",
+            "kind": "desktop",
+            "make": "Acme",
+            "model": "Tower",
+            "location": "Store",
+            "holds_personal_data": False,
+            "is_encrypted": False,
+        },
     )
-    _created(
-        gw.post(
-            f"/v1/devices/assets/{disposed['id']}/disposal",
-            json={
-                "disposed_on": str(date.today()),
-                "agency": "WEEE Recycling Ltd",
-                "receipt_reference": f"R-{uuid.uuid4().hex[:6]}",
-                "data_destruction": "no_storage",
-            },
-            headers=kit.headers("head_teacher"),
-        )
+    world.post(
+        f"/v1/devices/assets/{disposed['id']}/disposal",
+        {
+            "disposed_on": str(date.today()),
+            "agency": "WEEE Recycling Ltd",
+            "receipt_reference": f"R-{uuid.uuid4().hex[:6]}",
+            "data_destruction": "no_storage",
+        },
     )
     ids["disposed_asset_id"] = disposed["id"]
-    _created(
-        gw.post(
-            "/v1/media-consent/records",
-            json={
-                "pupil_id": pupil["id"],
-                "given_by": carer["id"],
-                "grants": GRANTS,
-                "form_dated_on": str(date.today()),
-            },
-            headers=kit.headers("office"),
-        )
+    world.post(
+        "/v1/media-consent/records",
+        {
+            "pupil_id": pupil["id"],
+            "given_by": carer["id"],
+            "grants": GRANTS,
+            "form_dated_on": str(date.today()),
+        },
+        "office",
     )
     return world
 

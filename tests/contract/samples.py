@@ -53,14 +53,6 @@ def _tag() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def _post(school: PlatformSchool, path: str, body: Any, who: str = "head_teacher") -> dict[str, Any]:
-    """A record made through the gateway for a call to use (by the head, or `who`)."""
-    headers = school.kit.platform.admin_headers if who == "platform_admin" else school.headers(who)
-    response = school.kit.platform.gateway.post(path, json=body, headers=headers)
-    assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
-    return dict(response.json())
-
-
 def _etag(school: PlatformSchool, path: str) -> dict[str, str]:
     """If-Match with the record's current ETag (read as the head, or the admin for identity)."""
     headers = (
@@ -92,8 +84,7 @@ def _new_pupil(school: PlatformSchool) -> str:
 def _new_link(school: PlatformSchool) -> dict[str, str]:
     pupil = school.kit.pupil(year_group="5")
     carer = school.kit.person("parent")
-    link = _post(
-        school,
+    link = school.post(
         f"/v1/identity/people/{pupil['id']}/carers",
         {"carer_id": carer["id"], "relationship": "aunt", "parental_responsibility": False},
         "platform_admin",
@@ -112,7 +103,7 @@ def _custody_body(school: PlatformSchool) -> dict[str, Any]:
 
 
 def _new_custody(school: PlatformSchool) -> str:
-    return str(_post(school, "/v1/devices/phone-custody", _custody_body(school), "office")["id"])
+    return str(school.post("/v1/devices/phone-custody", _custody_body(school), "office")["id"])
 
 
 def _device_body(school: PlatformSchool) -> dict[str, Any]:
@@ -126,11 +117,11 @@ def _device_body(school: PlatformSchool) -> dict[str, Any]:
 
 
 def _new_device(school: PlatformSchool) -> str:
-    return str(_post(school, "/v1/devices/staff-devices", _device_body(school))["id"])
+    return str(school.post("/v1/devices/staff-devices", _device_body(school))["id"])
 
 
 def _new_asset(school: PlatformSchool) -> str:
-    return str(_post(school, "/v1/devices/assets", asset_body())["id"])
+    return str(school.post("/v1/devices/assets", asset_body())["id"])
 
 
 def _loan_body(school: PlatformSchool) -> dict[str, Any]:
@@ -139,7 +130,7 @@ def _loan_body(school: PlatformSchool) -> dict[str, Any]:
 
 def _new_client(school: PlatformSchool) -> str:
     body = {"name": f"MLE {_tag()}", "school_id": school.kit.id, "scopes": ["consent:check"]}
-    client = _post(school, "/v1/identity/clients", body)
+    client = school.post("/v1/identity/clients", body)
     return str(client.get("id") or client["client_id"])
 
 
@@ -150,7 +141,7 @@ def _school_of_admin(school: PlatformSchool, who: str) -> dict[str, str]:
 
 def _own_report(school: PlatformSchool, who: str) -> Call:
     """An incident `who` reported (staff other than the head and the lead read only their own)."""
-    return Call(ids={"incident_id": _post(school, "/v1/incidents", _incident(school), who)["id"]})
+    return Call(ids={"incident_id": school.post("/v1/incidents", _incident(school), who)["id"]})
 
 
 # --- one call per route ---------------------------------------------------------------------------
@@ -221,8 +212,7 @@ SAMPLES: dict[str, Sample] = {
     ),
     "POST /v1/identity/agreements/{version_id}/signatures": lambda s, who: Call(
         ids={
-            "version_id": _post(
-                s,
+            "version_id": s.post(
                 "/v1/identity/agreements",
                 {
                     "audience": AUDIENCE.get(who, "staff"),
@@ -314,7 +304,7 @@ SAMPLES: dict[str, Sample] = {
         ids={"asset_id": _new_asset(s)}, json=_loan_body(s)
     ),
     "POST /v1/devices/asset-loans/{loan_id}/return": lambda s, who: Call(
-        ids={"loan_id": _post(s, f"/v1/devices/assets/{_new_asset(s)}/loans", _loan_body(s))["id"]}, json={}
+        ids={"loan_id": s.post(f"/v1/devices/assets/{_new_asset(s)}/loans", _loan_body(s))["id"]}, json={}
     ),
     "POST /v1/devices/assets/{asset_id}/scans": lambda s, who: Call(
         json={"scanned_at": _ago(10), "tool": "Defender", "result": "clean"}
