@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 import pytest
 
-from identity.roles import ROLE_SCOPES, scopes_for_roles
 from servicekit.clock import SystemClock
 from servicekit.keystore import KeyStore
 from servicekit.platform import PlatformRunner, PlatformSecrets, PlatformSpec, load_spec
 from servicekit.testing import TokenFactory, drop_test_database, free_port, fresh_database_url
+from tests.world import caller_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,10 +95,11 @@ class SchoolKit:
     def headers(self, role: str, *, person_id: str | None = None, **claims: Any) -> dict[str, str]:
         """A token for someone of this school holding `role` (the role's scopes from identity/roles.py)."""
         person = person_id or self.staff_person(role)
-        return self.platform.tokens.headers(
-            scopes=sorted(scopes_for_roles([role])),
-            roles=[role],
+        return caller_headers(
+            self.platform.tokens,
+            role,
             school_id=self.id,
+            la_code=self.la_code,
             person_id=person,
             subject=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.id}/{person}/{role}")),
             **claims,
@@ -122,11 +123,7 @@ class RunningPlatform:
 
     @property
     def admin_headers(self) -> dict[str, str]:
-        return self.tokens.headers(
-            scopes=sorted(ROLE_SCOPES["platform_admin"]),
-            roles=["platform_admin"],
-            subject="platform-admin-test",
-        )
+        return caller_headers(self.tokens, "platform_admin")
 
     def new_school(self, *, la_code: str = "202", name: str | None = None) -> SchoolKit:
         urn = f"{uuid.uuid4().int % 900000 + 100000}"

@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.contract.world import SchoolWorld
+from tests.contract.samples import Call
+from tests.world import PlatformSchool
 
 ACCESS_MD = Path(__file__).resolve().parents[2] / "docs" / "access.md"
 CELLS = frozenset({"allow", "deny", "own", "public"})
@@ -78,9 +79,15 @@ def operations(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def fill_path(path: str, school: SchoolWorld) -> str:
+def fill_path(path: str, school: PlatformSchool, ids: dict[str, str] | None = None) -> str:
+    """The path with the ids of `school`'s records (`ids` first: a call's records of its own)."""
     names = OVERRIDES.get(path, {})
-    return _PARAM.sub(lambda m: school.ids[names.get(m.group(1), m.group(1))], path)
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return (ids or {}).get(name) or school.ids[names.get(name, name)]
+
+    return _PARAM.sub(value, path)
 
 
 def required_query(operation: dict[str, Any]) -> dict[str, str]:
@@ -96,17 +103,33 @@ def send(
     platform_gateway: httpx.Client,
     rule: Rule,
     operation: dict[str, Any],
-    school: SchoolWorld,
+    school: PlatformSchool,
     headers: dict[str, str],
+    call: Call | None = None,
 ) -> httpx.Response:
-    """One request for this route, with a deliberately empty body (so an allowed write changes nothing)."""
+    """One request for this route: `call`'s body and ids (tests/contract/samples.py), else a
+    deliberately empty body (so a write that is let through changes nothing)."""
     kwargs: dict[str, Any] = {"params": required_query(operation), "headers": dict(headers)}
     body = operation.get("requestBody")
-    if body is not None:
+    if call is not None:
+        kwargs["headers"].update(call.headers)
+        kwargs["params"].update(call.params)
+        if call.content is not None:
+            kwargs["content"] = call.content
+        elif call.json is not None:
+            kwargs["json"] = call.json
+    elif body is not None:
         content_types = list(body.get("content", {}))
         if "application/json" in content_types:
             kwargs["json"] = {}
         else:
             kwargs["content"] = b""
             kwargs["headers"]["Content-Type"] = content_types[0]
-    return platform_gateway.request(rule.method, fill_path(rule.path, school), **kwargs)
+    path = fill_path(rule.path, school, call.ids if call else None)
+    return platform_gateway.request(rule.method, path, **kwargs)
+
+
+def success_status(operation: dict[str, Any]) -> int | None:
+    """The route's success status as its OpenAPI declares it (its one 2xx response)."""
+    declared = sorted(int(status) for status in operation.get("responses", {}) if status.startswith("2"))
+    return declared[0] if declared else None

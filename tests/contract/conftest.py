@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract.world import World, build_world
 from tests.platform import RunningPlatform
+from tests.world import World, build_world
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,9 @@ from schemathesis.config import SchemathesisConfig
 
 from gateway.config import GatewaySettings
 from tests.contract.access import operations
-from tests.contract.world import CLIENTS, World
-from tests.contract.world import ROLES as WORLD_ROLES
 from tests.platform import RunningPlatform
+from tests.world import CLIENTS, World
+from tests.world import ROLES as WORLD_ROLES
 
 pytestmark = pytest.mark.processes
 
@@ -51,7 +51,7 @@ SEMANTIC_422 = {
     "POST /v1/media-consent/pupils/{pupil_id}/withdrawals": "given_by must be a carer with PR",
     "POST /v1/identity/people/imports": "each row is checked against the roll (refused rows)",
 }
-# A token of each role and outside client (tests/contract/world.py makes each of them).
+# A token of each role and outside client (tests/world.py makes each of them).
 ROLES = (*WORLD_ROLES, *CLIENTS)
 # School A's staff in the order schemathesis tries them for an operation, then school B's.
 IDENTITIES = (

@@ -8,7 +8,7 @@ import io
 import httpx
 
 from servicekit.clock import FrozenClock
-from tests.devices.conftest import World
+from tests.world import School
 
 ASSETS = "/v1/devices/assets"
 LOANS = "/v1/devices/asset-loans"
@@ -29,35 +29,35 @@ def laptop(**overrides: object) -> dict[str, object]:
     return body
 
 
-async def add(client: httpx.AsyncClient, school: World, **overrides: object) -> dict:
-    response = await client.post(ASSETS, json=laptop(**overrides), headers=school.as_role("computing_lead"))
+async def add(client: httpx.AsyncClient, school: School, **overrides: object) -> dict:
+    response = await client.post(ASSETS, json=laptop(**overrides), headers=school.headers("computing_lead"))
     assert response.status_code == 201, response.text
     return response.json()
 
 
-async def test_inventory_and_lookup_by_tag_or_serial(client: httpx.AsyncClient, school: World) -> None:
+async def test_inventory_and_lookup_by_tag_or_serial(client: httpx.AsyncClient, school: School) -> None:
     item = await add(client, school)
     assert item["status"] == "in_service"
     await add(
         client, school, asset_tag="STAR-0043", serial_number="ZZ999", kind="tablet", holds_personal_data=False
     )
-    office = school.as_role("office")
+    office = school.headers("office")
     by_tag = (await client.get(ASSETS, params={"asset_tag": "STAR-0042"}, headers=office)).json()["items"]
     assert [a["id"] for a in by_tag] == [item["id"]]
     by_serial = (await client.get(ASSETS, params={"serial_number": "7XK2P93"}, headers=office)).json()[
         "items"
     ]
     assert [a["id"] for a in by_serial] == [item["id"]]
-    duplicate = await client.post(ASSETS, json=laptop(), headers=school.as_role("computing_lead"))
+    duplicate = await client.post(ASSETS, json=laptop(), headers=school.headers("computing_lead"))
     assert duplicate.status_code == 409
     # The office may read the inventory but not change it; a teacher may not even read it.
     assert (await client.post(ASSETS, json=laptop(asset_tag="X"), headers=office)).status_code == 403
-    assert (await client.get(ASSETS, headers=school.as_role("teacher"))).status_code == 403
+    assert (await client.get(ASSETS, headers=school.headers("teacher"))).status_code == 403
 
 
-async def test_changes_need_a_current_etag(client: httpx.AsyncClient, school: World) -> None:
+async def test_changes_need_a_current_etag(client: httpx.AsyncClient, school: School) -> None:
     item = await add(client, school)
-    lead = school.as_role("computing_lead")
+    lead = school.headers("computing_lead")
     url = f"{ASSETS}/{item['id']}"
     assert (await client.patch(url, json={"location": "ICT suite"}, headers=lead)).status_code == 428
     etag = (await client.get(url, headers=lead)).headers["ETag"]
@@ -82,7 +82,7 @@ async def test_changes_need_a_current_etag(client: httpx.AsyncClient, school: Wo
 
 
 async def test_loans_overdue_and_returns(
-    client: httpx.AsyncClient, school: World, clock: FrozenClock
+    client: httpx.AsyncClient, school: School, clock: FrozenClock
 ) -> None:
     item = await add(client, school)
     lend = {
@@ -91,30 +91,30 @@ async def test_loans_overdue_and_returns(
         "purpose": "Planning at home",
     }
     loan = await client.post(
-        f"{ASSETS}/{item['id']}/loans", json=lend, headers=school.as_role("computing_lead")
+        f"{ASSETS}/{item['id']}/loans", json=lend, headers=school.headers("computing_lead")
     )
     assert loan.status_code == 201, loan.text
-    assert (await client.get(f"{ASSETS}/{item['id']}", headers=school.as_role("office"))).json()[
+    assert (await client.get(f"{ASSETS}/{item['id']}", headers=school.headers("office"))).json()[
         "status"
     ] == "on_loan"
     twice = await client.post(
-        f"{ASSETS}/{item['id']}/loans", json=lend, headers=school.as_role("computing_lead")
+        f"{ASSETS}/{item['id']}/loans", json=lend, headers=school.headers("computing_lead")
     )
     assert twice.status_code == 409
-    for borrower in (school.pupil, school.leaver):
+    for borrower in (school.pupils[0], school.leavers[0]):
         other = await add(client, school, asset_tag=f"T-{borrower.hex[:6]}", serial_number=None)
         refused = await client.post(
             f"{ASSETS}/{other['id']}/loans",
             json={**lend, "borrower_id": str(borrower)},
-            headers=school.as_role("computing_lead"),
+            headers=school.headers("computing_lead"),
         )
         assert refused.status_code == 422
 
-    assert (await client.get(LOANS, params={"state": "overdue"}, headers=school.as_role("office"))).json()[
+    assert (await client.get(LOANS, params={"state": "overdue"}, headers=school.headers("office"))).json()[
         "items"
     ] == []
     clock.advance(days=5)
-    overdue = (await client.get(LOANS, params={"state": "overdue"}, headers=school.as_role("office"))).json()[
+    overdue = (await client.get(LOANS, params={"state": "overdue"}, headers=school.headers("office"))).json()[
         "items"
     ]
     assert [(o["id"], o["asset_tag"], o["is_overdue"]) for o in overdue] == [
@@ -122,26 +122,26 @@ async def test_loans_overdue_and_returns(
     ]
 
     returned = await client.post(
-        f"{LOANS}/{loan.json()['id']}/return", json={}, headers=school.as_role("computing_lead")
+        f"{LOANS}/{loan.json()['id']}/return", json={}, headers=school.headers("computing_lead")
     )
     assert returned.status_code == 200
     assert returned.json()["returned_at"] == "2026-09-12T08:30:00Z"
     again = await client.post(
-        f"{LOANS}/{loan.json()['id']}/return", json={}, headers=school.as_role("computing_lead")
+        f"{LOANS}/{loan.json()['id']}/return", json={}, headers=school.headers("computing_lead")
     )
     assert again.status_code == 409
-    assert (await client.get(LOANS, params={"state": "overdue"}, headers=school.as_role("office"))).json()[
+    assert (await client.get(LOANS, params={"state": "overdue"}, headers=school.headers("office"))).json()[
         "items"
     ] == []
-    assert (await client.get(f"{ASSETS}/{item['id']}", headers=school.as_role("office"))).json()[
+    assert (await client.get(f"{ASSETS}/{item['id']}", headers=school.headers("office"))).json()[
         "status"
     ] == "in_service"
 
 
-async def test_stale_scans(client: httpx.AsyncClient, school: World, clock: FrozenClock) -> None:
+async def test_stale_scans(client: httpx.AsyncClient, school: School, clock: FrozenClock) -> None:
     scanned = await add(client, school)
     never = await add(client, school, asset_tag="STAR-0050", serial_number="NEVER1")
-    lead = school.as_role("computing_lead")
+    lead = school.headers("computing_lead")
     scan = {"scanned_at": "2026-09-07T08:00:00Z", "tool": "Sophos Endpoint", "result": "clean"}
     response = await client.post(f"{ASSETS}/{scanned['id']}/scans", json=scan, headers=lead)
     assert response.status_code == 201
@@ -152,22 +152,22 @@ async def test_stale_scans(client: httpx.AsyncClient, school: World, clock: Froz
     stale = (await client.get(f"{ASSETS}/stale-scans", headers=lead)).json()
     assert [s["asset"]["id"] for s in stale] == [never["id"]]
     clock.advance(days=31)
-    stale = (await client.get(f"{ASSETS}/stale-scans", headers=school.as_role("computing_lead"))).json()
+    stale = (await client.get(f"{ASSETS}/stale-scans", headers=school.headers("computing_lead"))).json()
     assert {s["asset"]["id"] for s in stale} == {never["id"], scanned["id"]}
     # A scan that found threats is recorded but does not count as clean.
     dirty = {"scanned_at": "2026-10-08T08:00:00Z", "tool": "Sophos Endpoint", "result": "threats_found"}
-    await client.post(f"{ASSETS}/{scanned['id']}/scans", json=dirty, headers=school.as_role("computing_lead"))
-    stale = (await client.get(f"{ASSETS}/stale-scans", headers=school.as_role("computing_lead"))).json()
+    await client.post(f"{ASSETS}/{scanned['id']}/scans", json=dirty, headers=school.headers("computing_lead"))
+    stale = (await client.get(f"{ASSETS}/stale-scans", headers=school.headers("computing_lead"))).json()
     assert scanned["id"] in {s["asset"]["id"] for s in stale}
-    scans = (await client.get(f"{ASSETS}/{scanned['id']}/scans", headers=school.as_role("office"))).json()
+    scans = (await client.get(f"{ASSETS}/{scanned['id']}/scans", headers=school.headers("office"))).json()
     assert [s["result"] for s in scans] == ["threats_found", "clean"]
 
 
 async def test_disposal_of_equipment_that_held_personal_data(
-    client: httpx.AsyncClient, school: World
+    client: httpx.AsyncClient, school: School
 ) -> None:
     item = await add(client, school)
-    lead = school.as_role("computing_lead")
+    lead = school.headers("computing_lead")
     url = f"{ASSETS}/{item['id']}/disposal"
     base = {"disposed_on": "2026-09-07", "agency": "Green IT Recycling Ltd", "receipt_reference": "GIT-5531"}
     refused = [
@@ -194,7 +194,7 @@ async def test_disposal_of_equipment_that_held_personal_data(
     disposed = await client.post(url, json=ok, headers=lead)
     assert disposed.status_code == 201, disposed.text
     assert (await client.get(f"{ASSETS}/{item['id']}", headers=lead)).json()["status"] == "disposed"
-    assert (await client.get(url, headers=school.as_role("office"))).json()[
+    assert (await client.get(url, headers=school.headers("office"))).json()[
         "certificate_reference"
     ] == "WIPE-88121"
     assert (await client.post(url, json=ok, headers=lead)).status_code == 409
@@ -214,29 +214,29 @@ async def test_disposal_of_equipment_that_held_personal_data(
     assert plain.status_code == 201
 
 
-async def test_inventory_report_csv(client: httpx.AsyncClient, school: World, other_school: World) -> None:
+async def test_inventory_report_csv(client: httpx.AsyncClient, school: School, other_school: School) -> None:
     await add(client, school)
     await add(client, school, asset_tag="STAR-0001", serial_number='=HYPERLINK("http://x")', kind="camera")
-    response = await client.get(f"{ASSETS}/report.csv", headers=school.as_role("computing_lead"))
+    response = await client.get(f"{ASSETS}/report.csv", headers=school.headers("computing_lead"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["asset_tag"] for r in rows] == ["STAR-0001", "STAR-0042"]
     assert rows[1]["holds_personal_data"] == "yes"
     assert rows[0]["serial_number"].startswith("'=")
-    theirs = await client.get(f"{ASSETS}/report.csv", headers=other_school.as_role("computing_lead"))
+    theirs = await client.get(f"{ASSETS}/report.csv", headers=other_school.headers("computing_lead"))
     assert list(csv.DictReader(io.StringIO(theirs.text))) == []
 
 
 async def test_another_schools_equipment_is_404(
-    client: httpx.AsyncClient, school: World, other_school: World
+    client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
     item = await add(client, school)
-    theirs = other_school.as_role("computing_lead")
+    theirs = other_school.headers("computing_lead")
     loan = await client.post(
         f"{ASSETS}/{item['id']}/loans",
         json={"borrower_id": str(school.staff["teacher"]), "due_on": "2026-09-30"},
-        headers=school.as_role("computing_lead"),
+        headers=school.headers("computing_lead"),
     )
     attempts = [
         client.get(f"{ASSETS}/{item['id']}", headers=theirs),
@@ -267,9 +267,9 @@ def assert_date_refused(response: httpx.Response, field: str, expected: str) -> 
 
 
 async def test_dates_and_times_in_bodies_are_text_never_numbers(
-    client: httpx.AsyncClient, school: World
+    client: httpx.AsyncClient, school: School
 ) -> None:
-    lead = school.as_role("computing_lead")
+    lead = school.headers("computing_lead")
     bought = await client.post(ASSETS, json=laptop(purchased_on=1700000000), headers=lead)
     assert_date_refused(bought, "purchased_on", "YYYY-MM-DD")
     assert (await client.get(ASSETS, headers=lead)).json()["items"] == []
@@ -299,5 +299,5 @@ async def test_dates_and_times_in_bodies_are_text_never_numbers(
     assert after["status"] == "in_service" and after["purchased_on"] is None
     assert after["last_clean_scan_at"] is None and after["updated_at"] == item["updated_at"]
     assert (await client.get(f"{url}/scans", headers=lead)).json() == []
-    assert (await client.get(LOANS, headers=school.as_role("office"))).json()["items"] == []
+    assert (await client.get(LOANS, headers=school.headers("office"))).json()["items"] == []
     assert (await client.get(f"{url}/disposal", headers=lead)).status_code == 404

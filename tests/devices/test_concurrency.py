@@ -20,7 +20,8 @@ from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
 from servicekit.testing import TokenFactory, migrated_database
 from tests.conftest import SERVICE_DIRS
-from tests.devices.conftest import World, make_world
+from tests.devices.conftest import make_world
+from tests.world import School
 
 URL = "/v1/devices/phone-custody"
 
@@ -38,35 +39,35 @@ async def committed_app(tmp_path: Path, clock: FrozenClock, tokens: TokenFactory
 async def test_two_concurrent_returns_exactly_one_succeeds(
     committed_app: FastAPI, tokens: TokenFactory
 ) -> None:
-    world: World = await make_world(committed_app, tokens, "Star Primary School")
+    world: School = await make_world(committed_app, tokens, "Star Primary School")
     transport = httpx.ASGITransport(app=committed_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://devices.test") as client:
         for round_ in range(3):
             created = await client.post(
                 URL,
                 json={
-                    "pupil_id": str(world.pupil),
+                    "pupil_id": str(world.pupils[0]),
                     "kind": "daily_handin",
                     "description": f"Phone {round_}",
                     "storage_location": "Reception",
                 },
-                headers=world.as_role("office"),
+                headers=world.headers("office"),
             )
             assert created.status_code == 201
             record = created.json()["id"]
             to_pupil = client.post(
                 f"{URL}/{record}/return",
-                json={"to_person_id": str(world.pupil)},
-                headers=world.as_role("office"),
+                json={"to_person_id": str(world.pupils[0])},
+                headers=world.headers("office"),
             )
             to_carer = client.post(
                 f"{URL}/{record}/return",
-                json={"to_person_id": str(world.carer)},
-                headers=world.office_client(),
+                json={"to_person_id": str(world.carers[0])},
+                headers=world.headers("office_system"),
             )
             responses = await asyncio.gather(to_pupil, to_carer)
             assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
             winner = next(r for r in responses if r.status_code == 200).json()
-            stored = (await client.get(f"{URL}/{record}", headers=world.as_role("office"))).json()
+            stored = (await client.get(f"{URL}/{record}", headers=world.headers("office"))).json()
             assert [e["kind"] for e in stored["events"]] == ["received", "returned"]
             assert stored["closed_to_person_id"] == winner["closed_to_person_id"]

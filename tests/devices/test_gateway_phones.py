@@ -6,14 +6,13 @@ role) and reach the devices service through its people replica (`school.sync()`)
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Any
 
 import pytest
 
-from identity.people.upn import check_letter
 from tests.platform import RunningPlatform, SchoolKit
+from tests.world import upn, with_account
 
 pytestmark = pytest.mark.processes
 
@@ -21,30 +20,8 @@ URL = "/v1/devices/phone-custody"
 OFFICE_SCOPES = ["phones:read", "phones:write", "people:read"]
 
 
-def upn() -> str:
-    body = "202" + f"{uuid.uuid4().int % 10**9:09d}"
-    return check_letter(body) + body
-
-
 def office_system(school: SchoolKit) -> dict[str, str]:
     return school.client_headers(OFFICE_SCOPES, client_id=f"mis-{school.id[:8]}")
-
-
-def with_account(platform: RunningPlatform, school: SchoolKit, role: str) -> str:
-    """A member of staff holding `role` on an identity account (the replica learns roles from accounts)."""
-    person = school.staff_person(role)
-    created = platform.gateway.post(
-        "/v1/identity/users",
-        json={
-            "person_id": person,
-            "username": f"{role}-{uuid.uuid4().hex[:8]}",
-            "password": secrets.token_urlsafe(16),
-            "roles": [role],
-        },
-        headers=platform.admin_headers,
-    )
-    assert created.status_code == 201, created.text
-    return person
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,20 @@ from __future__ import annotations
 import httpx
 
 from servicekit.clock import FrozenClock
-from tests.devices.conftest import World
+from tests.world import School
 
 DEVICES = "/v1/devices/staff-devices"
 SCHOOL_USES = "/v1/devices/image-uses"
 
 
-async def note(client: httpx.AsyncClient, school: World, owner: str) -> str:
+async def note(client: httpx.AsyncClient, school: School, owner: str) -> str:
     body = {"owner_id": owner, "kind": "phone", "make": "Apple", "model": "iPhone 13", "serial_number": "F2"}
-    response = await client.post(DEVICES, json=body, headers=school.as_role("computing_lead"))
+    response = await client.post(DEVICES, json=body, headers=school.headers("computing_lead"))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-async def permit(client: httpx.AsyncClient, school: World, device_id: str, until: str) -> str:
+async def permit(client: httpx.AsyncClient, school: School, device_id: str, until: str) -> str:
     """The head's grant, until `until`; returns the grant's id."""
     grant = {
         "permitted_by": str(school.staff["head_teacher"]),
@@ -29,17 +29,17 @@ async def permit(client: httpx.AsyncClient, school: World, device_id: str, until
         "purpose": "Photos of the Year 5 trip for the class blog",
     }
     response = await client.post(
-        f"{DEVICES}/{device_id}/image-permissions", json=grant, headers=school.as_role("head_teacher")
+        f"{DEVICES}/{device_id}/image-permissions", json=grant, headers=school.headers("head_teacher")
     )
     assert response.status_code == 201, response.text
     return str(response.json()["image_permissions"][-1]["id"])
 
 
-async def withdraw(client: httpx.AsyncClient, school: World, device_id: str) -> None:
+async def withdraw(client: httpx.AsyncClient, school: School, device_id: str) -> None:
     response = await client.post(
         f"{DEVICES}/{device_id}/image-permission-withdrawals",
         json={"withdrawn_by": str(school.staff["head_teacher"]), "reason": "Not downloaded the same day"},
-        headers=school.as_role("head_teacher"),
+        headers=school.headers("head_teacher"),
     )
     assert response.status_code == 201, response.text
 
@@ -55,20 +55,20 @@ def use(taken_on: object, **overrides: object) -> dict[str, object]:
     return body
 
 
-async def uses_of(client: httpx.AsyncClient, school: World, device_id: str) -> list[dict]:
-    response = await client.get(f"{DEVICES}/{device_id}/image-uses", headers=school.as_role("head_teacher"))
+async def uses_of(client: httpx.AsyncClient, school: School, device_id: str) -> list[dict]:
+    response = await client.get(f"{DEVICES}/{device_id}/image-uses", headers=school.headers("head_teacher"))
     assert response.status_code == 200, response.text
     items: list[dict] = response.json()["items"]
     return items
 
 
-async def test_the_owner_records_a_permitted_use(client: httpx.AsyncClient, school: World) -> None:
+async def test_the_owner_records_a_permitted_use(client: httpx.AsyncClient, school: School) -> None:
     teacher = str(school.staff["teacher"])
     device = await note(client, school, teacher)
     grant_id = await permit(client, school, device, "2026-09-11T16:00:00Z")
     url = f"{DEVICES}/{device}/image-uses"
 
-    recorded = await client.post(url, json=use("2026-09-07"), headers=school.as_role("teacher"))
+    recorded = await client.post(url, json=use("2026-09-07"), headers=school.headers("teacher"))
     assert recorded.status_code == 201, recorded.text
     body = recorded.json()
     assert body["device_id"] == device
@@ -85,7 +85,7 @@ async def test_the_owner_records_a_permitted_use(client: httpx.AsyncClient, scho
     by_head = await client.post(
         url,
         json=use("2026-09-07", purpose="event", pupils_count=None),
-        headers=school.as_role("head_teacher"),
+        headers=school.headers("head_teacher"),
     )
     assert by_head.status_code == 201, by_head.text
     assert by_head.json()["recorded_by"] == str(school.staff["head_teacher"])
@@ -95,17 +95,17 @@ async def test_the_owner_records_a_permitted_use(client: httpx.AsyncClient, scho
     audit = await client.get(
         "/v1/devices/audit",
         params={"action": "staff_device.image_use_recorded"},
-        headers=school.as_role("head_teacher"),
+        headers=school.headers("head_teacher"),
     )
     entries = audit.json()["items"]
     assert {e["target_id"] for e in entries} == {body["id"], by_head.json()["id"]}
     assert all(e["detail"]["device_id"] == device for e in entries)
 
 
-async def test_a_use_without_permission_is_refused(client: httpx.AsyncClient, school: World) -> None:
+async def test_a_use_without_permission_is_refused(client: httpx.AsyncClient, school: School) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     url = f"{DEVICES}/{device}/image-uses"
-    teacher = school.as_role("teacher")
+    teacher = school.headers("teacher")
 
     refused = await client.post(url, json=use("2026-09-07"), headers=teacher)
     assert refused.status_code == 422
@@ -130,24 +130,24 @@ async def test_a_use_without_permission_is_refused(client: httpx.AsyncClient, sc
 
 
 async def test_a_use_after_expiry_is_refused(
-    client: httpx.AsyncClient, school: World, clock: FrozenClock
+    client: httpx.AsyncClient, school: School, clock: FrozenClock
 ) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     await permit(client, school, device, "2026-09-08T15:00:00Z")
     url = f"{DEVICES}/{device}/image-uses"
     clock.advance(days=3)  # Thursday 10 September
 
-    expired = await client.post(url, json=use("2026-09-09"), headers=school.as_role("teacher"))
+    expired = await client.post(url, json=use("2026-09-09"), headers=school.headers("teacher"))
     assert expired.status_code == 422
     assert "expired" in expired.json()["detail"]
     # Tuesday's use, recorded late, was within the permission.
-    late = await client.post(url, json=use("2026-09-08"), headers=school.as_role("teacher"))
+    late = await client.post(url, json=use("2026-09-08"), headers=school.headers("teacher"))
     assert late.status_code == 201, late.text
     assert [u["taken_on"] for u in await uses_of(client, school, device)] == ["2026-09-08"]
 
 
 async def test_a_use_after_withdrawal_is_refused(
-    client: httpx.AsyncClient, school: World, clock: FrozenClock
+    client: httpx.AsyncClient, school: School, clock: FrozenClock
 ) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     await permit(client, school, device, "2026-09-30T16:00:00Z")
@@ -156,35 +156,35 @@ async def test_a_use_after_withdrawal_is_refused(
     await withdraw(client, school, device)
 
     # Fail closed on the day of the withdrawal: nothing says the photos came before it.
-    same_day = await client.post(url, json=use("2026-09-09"), headers=school.as_role("teacher"))
+    same_day = await client.post(url, json=use("2026-09-09"), headers=school.headers("teacher"))
     assert same_day.status_code == 422
     assert "withdrawn" in same_day.json()["detail"]
     clock.advance(days=1)
-    next_day = await client.post(url, json=use("2026-09-10"), headers=school.as_role("teacher"))
+    next_day = await client.post(url, json=use("2026-09-10"), headers=school.headers("teacher"))
     assert next_day.status_code == 422
     assert "withdrawn" in next_day.json()["detail"]
     # Before the withdrawal the permission was in force.
-    earlier = await client.post(url, json=use("2026-09-08"), headers=school.as_role("teacher"))
+    earlier = await client.post(url, json=use("2026-09-08"), headers=school.headers("teacher"))
     assert earlier.status_code == 201, earlier.text
 
     # A fresh grant covers uses from the day it is recorded.
     await permit(client, school, device, "2026-09-30T16:00:00Z")
-    again = await client.post(url, json=use("2026-09-10"), headers=school.as_role("teacher"))
+    again = await client.post(url, json=use("2026-09-10"), headers=school.headers("teacher"))
     assert again.status_code == 201, again.text
     assert [u["taken_on"] for u in await uses_of(client, school, device)] == ["2026-09-08", "2026-09-10"]
 
 
-async def test_no_use_is_recorded_on_a_removed_device(client: httpx.AsyncClient, school: World) -> None:
+async def test_no_use_is_recorded_on_a_removed_device(client: httpx.AsyncClient, school: School) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     await permit(client, school, device, "2026-09-30T16:00:00Z")
     removed = await client.post(
         f"{DEVICES}/{device}/removal",
         json={"reason": "no_longer_brought_in"},
-        headers=school.as_role("computing_lead"),
+        headers=school.headers("computing_lead"),
     )
     assert removed.status_code == 200
     refused = await client.post(
-        f"{DEVICES}/{device}/image-uses", json=use("2026-09-07"), headers=school.as_role("teacher")
+        f"{DEVICES}/{device}/image-uses", json=use("2026-09-07"), headers=school.headers("teacher")
     )
     assert refused.status_code == 422
     assert refused.json()["type"].endswith("staff-device-removed")
@@ -192,56 +192,56 @@ async def test_no_use_is_recorded_on_a_removed_device(client: httpx.AsyncClient,
 
 
 async def test_another_schools_device_is_404(
-    client: httpx.AsyncClient, school: World, other_school: World
+    client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     await permit(client, school, device, "2026-09-30T16:00:00Z")
     url = f"{DEVICES}/{device}/image-uses"
-    other_head = other_school.as_role("head_teacher")
+    other_head = other_school.headers("head_teacher")
     assert (await client.post(url, json=use("2026-09-07"), headers=other_head)).status_code == 404
     assert (await client.get(url, headers=other_head)).status_code == 404
     # Nor does the other school's head see this school's uses in their school-wide view.
-    await client.post(url, json=use("2026-09-07"), headers=school.as_role("teacher"))
+    await client.post(url, json=use("2026-09-07"), headers=school.headers("teacher"))
     theirs = await client.get(SCHOOL_USES, headers=other_head)
     assert theirs.status_code == 200
     assert theirs.json()["items"] == []
 
 
 async def test_only_the_owner_or_the_head_records_and_reads_uses(
-    client: httpx.AsyncClient, school: World
+    client: httpx.AsyncClient, school: School
 ) -> None:
     # The safeguarding lead's own phone, permitted; the teacher tries to use it as theirs.
     device = await note(client, school, str(school.staff["safeguarding_lead"]))
     await permit(client, school, device, "2026-09-30T16:00:00Z")
     url = f"{DEVICES}/{device}/image-uses"
 
-    teacher = school.as_role("teacher")
+    teacher = school.headers("teacher")
     assert (await client.post(url, json=use("2026-09-07"), headers=teacher)).status_code == 404
     assert (await client.get(url, headers=teacher)).status_code == 404
     # Those who keep the register see the device but not its uses, and cannot record them.
     for role in ("computing_lead", "office"):
-        refused = await client.post(url, json=use("2026-09-07"), headers=school.as_role(role))
+        refused = await client.post(url, json=use("2026-09-07"), headers=school.headers(role))
         assert refused.status_code == 403, role
-        assert (await client.get(url, headers=school.as_role(role))).status_code == 403, role
+        assert (await client.get(url, headers=school.headers(role))).status_code == 403, role
     # The office system has no business here at all.
-    office_system = await client.post(url, json=use("2026-09-07"), headers=school.office_client())
+    office_system = await client.post(url, json=use("2026-09-07"), headers=school.headers("office_system"))
     assert office_system.status_code == 403
     assert await uses_of(client, school, device) == []
 
-    own = await client.post(url, json=use("2026-09-07"), headers=school.as_role("safeguarding_lead"))
+    own = await client.post(url, json=use("2026-09-07"), headers=school.headers("safeguarding_lead"))
     assert own.status_code == 201, own.text
-    mine = await client.get(url, headers=school.as_role("safeguarding_lead"))
+    mine = await client.get(url, headers=school.headers("safeguarding_lead"))
     assert [u["id"] for u in mine.json()["items"]] == [own.json()["id"]]
     # The school-wide view is the head teacher's alone.
     for role in ("computing_lead", "office", "teacher", "safeguarding_lead"):
-        assert (await client.get(SCHOOL_USES, headers=school.as_role(role))).status_code == 403, role
+        assert (await client.get(SCHOOL_USES, headers=school.headers(role))).status_code == 403, role
 
 
-async def test_an_idempotent_retry_records_one_use(client: httpx.AsyncClient, school: World) -> None:
+async def test_an_idempotent_retry_records_one_use(client: httpx.AsyncClient, school: School) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     await permit(client, school, device, "2026-09-30T16:00:00Z")
     url = f"{DEVICES}/{device}/image-uses"
-    headers = {**school.as_role("teacher"), "Idempotency-Key": "use-2026-09-07-trip"}
+    headers = {**school.headers("teacher"), "Idempotency-Key": "use-2026-09-07-trip"}
 
     first = await client.post(url, json=use("2026-09-07"), headers=headers)
     retry = await client.post(url, json=use("2026-09-07"), headers=headers)
@@ -252,11 +252,11 @@ async def test_an_idempotent_retry_records_one_use(client: httpx.AsyncClient, sc
     assert [u["id"] for u in await uses_of(client, school, device)] == [first.json()["id"]]
 
 
-async def test_bad_input_is_refused_and_records_nothing(client: httpx.AsyncClient, school: World) -> None:
+async def test_bad_input_is_refused_and_records_nothing(client: httpx.AsyncClient, school: School) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     await permit(client, school, device, "2026-09-30T16:00:00Z")
     url = f"{DEVICES}/{device}/image-uses"
-    teacher = school.as_role("teacher")
+    teacher = school.headers("teacher")
     for body in (
         use("2026-09-07", recorded_by=str(school.staff["head_teacher"])),
         use("2026-09-07", description="x" * 501),
@@ -274,7 +274,7 @@ async def test_bad_input_is_refused_and_records_nothing(client: httpx.AsyncClien
 
 
 async def test_the_history_of_uses_is_paged_and_the_head_sees_the_school(
-    client: httpx.AsyncClient, school: World, clock: FrozenClock
+    client: httpx.AsyncClient, school: School, clock: FrozenClock
 ) -> None:
     teacher_phone = await note(client, school, str(school.staff["teacher"]))
     office_phone = await note(client, school, str(school.staff["office"]))
@@ -283,13 +283,13 @@ async def test_the_history_of_uses_is_paged_and_the_head_sees_the_school(
     clock.advance(days=4)  # Friday 11 September
     for day in ("2026-09-07", "2026-09-09", "2026-09-11"):
         response = await client.post(
-            f"{DEVICES}/{teacher_phone}/image-uses", json=use(day), headers=school.as_role("teacher")
+            f"{DEVICES}/{teacher_phone}/image-uses", json=use(day), headers=school.headers("teacher")
         )
         assert response.status_code == 201, response.text
     office_use = await client.post(
         f"{DEVICES}/{office_phone}/image-uses",
         json=use("2026-09-10", purpose="event", description="Harvest festival assembly"),
-        headers=school.as_role("office"),
+        headers=school.headers("office"),
     )
     assert office_use.status_code == 201, office_use.text
 
@@ -298,7 +298,7 @@ async def test_the_history_of_uses_is_paged_and_the_head_sees_the_school(
     page_url: str | None = f"{DEVICES}/{teacher_phone}/image-uses?limit=2"
     pages = 0
     while page_url is not None:
-        page = await client.get(page_url, headers=school.as_role("teacher"))
+        page = await client.get(page_url, headers=school.headers("teacher"))
         assert page.status_code == 200
         seen += [u["taken_on"] for u in page.json()["items"]]
         link = page.headers.get("link")
@@ -307,10 +307,10 @@ async def test_the_history_of_uses_is_paged_and_the_head_sees_the_school(
     assert seen == ["2026-09-07", "2026-09-09", "2026-09-11"]
     assert pages == 2
     # The office sees only its own device's uses, not the teacher's.
-    office_own = await client.get(f"{DEVICES}/{office_phone}/image-uses", headers=school.as_role("office"))
+    office_own = await client.get(f"{DEVICES}/{office_phone}/image-uses", headers=school.headers("office"))
     assert [u["taken_on"] for u in office_own.json()["items"]] == ["2026-09-10"]
 
-    head = school.as_role("head_teacher")
+    head = school.headers("head_teacher")
     everything = await client.get(SCHOOL_USES, headers=head)
     assert [(u["device_id"], u["taken_on"]) for u in everything.json()["items"]] == [
         (teacher_phone, "2026-09-07"),

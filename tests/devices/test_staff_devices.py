@@ -7,12 +7,12 @@ from fastapi import FastAPI
 
 from servicekit.clock import FrozenClock
 from servicekit.models import ReplicaPerson
-from tests.devices.conftest import World
+from tests.world import School
 
 URL = "/v1/devices/staff-devices"
 
 
-async def note(client: httpx.AsyncClient, school: World, owner: str, **overrides: object) -> dict:
+async def note(client: httpx.AsyncClient, school: School, owner: str, **overrides: object) -> dict:
     body: dict[str, object] = {
         "owner_id": owner,
         "kind": "phone",
@@ -21,34 +21,40 @@ async def note(client: httpx.AsyncClient, school: World, owner: str, **overrides
         "serial_number": "F2LXK1",
     }
     body.update(overrides)
-    response = await client.post(URL, json=body, headers=school.as_role("computing_lead"))
+    response = await client.post(URL, json=body, headers=school.headers("computing_lead"))
     assert response.status_code == 201, response.text
     return response.json()
 
 
 async def test_a_device_is_noted_with_its_owner(
-    client: httpx.AsyncClient, school: World, other_school: World
+    client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     assert device["owner_name"] == "Teacher Star Primary School"
     assert device["images_permitted"] is False
     await note(
-        client, school, str(school.visitor), kind="camera", make="Canon", model="EOS R50", serial_number="C9"
+        client,
+        school,
+        str(school.visitors[0]),
+        kind="camera",
+        make="Canon",
+        model="EOS R50",
+        serial_number="C9",
     )
-    for owner in (school.pupil, other_school.staff["teacher"], school.leaver):
+    for owner in (school.pupils[0], other_school.staff["teacher"], school.leavers[0]):
         body = {"owner_id": str(owner), "kind": "phone", "make": "A", "model": "B", "serial_number": "C"}
         assert (
-            await client.post(URL, json=body, headers=school.as_role("computing_lead"))
+            await client.post(URL, json=body, headers=school.headers("computing_lead"))
         ).status_code == 422
-    listed = (await client.get(URL, headers=school.as_role("office"))).json()["items"]
+    listed = (await client.get(URL, headers=school.headers("office"))).json()["items"]
     assert len(listed) == 2
     assert (
-        await client.get(f"{URL}/{device['id']}", headers=other_school.as_role("head_teacher"))
+        await client.get(f"{URL}/{device['id']}", headers=other_school.headers("head_teacher"))
     ).status_code == 404
 
 
 async def test_the_head_permits_images_until_a_time(
-    client: httpx.AsyncClient, school: World, clock: FrozenClock
+    client: httpx.AsyncClient, school: School, clock: FrozenClock
 ) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     url = f"{URL}/{device['id']}/image-permissions"
@@ -57,26 +63,26 @@ async def test_the_head_permits_images_until_a_time(
         "valid_until": "2026-09-07T16:00:00Z",
         "purpose": "Photos of the Year 5 trip for the class blog",
     }
-    assert (await client.post(url, json=grant, headers=school.as_role("head_teacher"))).status_code == 422
+    assert (await client.post(url, json=grant, headers=school.headers("head_teacher"))).status_code == 422
     grant["permitted_by"] = str(school.staff["head_teacher"])
-    granted = await client.post(url, json=grant, headers=school.as_role("head_teacher"))
+    granted = await client.post(url, json=grant, headers=school.headers("head_teacher"))
     assert granted.status_code == 201
     body = granted.json()
     assert body["images_permitted"] is True
     assert body["images_permitted_by"] == str(school.staff["head_teacher"])
     assert body["images_permitted_until"] == "2026-09-07T16:00:00Z"
     clock.advance(hours=8)
-    later = (await client.get(f"{URL}/{device['id']}", headers=school.as_role("head_teacher"))).json()
+    later = (await client.get(f"{URL}/{device['id']}", headers=school.headers("head_teacher"))).json()
     assert later["images_permitted"] is False
     assert [p["action"] for p in later["image_permissions"]] == ["granted"]
 
 
 async def test_a_permission_ends_at_an_rfc3339_time_never_a_number(
-    client: httpx.AsyncClient, school: World
+    client: httpx.AsyncClient, school: School
 ) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     url = f"{URL}/{device['id']}/image-permissions"
-    head = school.as_role("head_teacher")
+    head = school.headers("head_teacher")
     for until in (1788800000, "1788800000", "0.5", "2026-09-07T16:00:00"):
         grant = {
             "permitted_by": str(school.staff["head_teacher"]),
@@ -92,18 +98,18 @@ async def test_a_permission_ends_at_an_rfc3339_time_never_a_number(
     assert after["images_permitted"] is False and after["image_permissions"] == []
 
 
-async def test_the_head_can_withdraw_permission(client: httpx.AsyncClient, school: World) -> None:
+async def test_the_head_can_withdraw_permission(client: httpx.AsyncClient, school: School) -> None:
     device = await note(client, school, str(school.staff["teacher"]))
     head = str(school.staff["head_teacher"])
     await client.post(
         f"{URL}/{device['id']}/image-permissions",
         json={"permitted_by": head, "valid_until": "2026-12-31T16:00:00Z", "purpose": "Sports day"},
-        headers=school.as_role("head_teacher"),
+        headers=school.headers("head_teacher"),
     )
     withdrawn = await client.post(
         f"{URL}/{device['id']}/image-permission-withdrawals",
         json={"withdrawn_by": head, "reason": "Photos not downloaded the same day"},
-        headers=school.as_role("head_teacher"),
+        headers=school.headers("head_teacher"),
     )
     assert withdrawn.status_code == 201
     assert withdrawn.json()["images_permitted"] is False
@@ -111,17 +117,17 @@ async def test_the_head_can_withdraw_permission(client: httpx.AsyncClient, schoo
 
 
 async def test_devices_of_leavers_are_listed_and_removed(
-    app: FastAPI, client: httpx.AsyncClient, school: World
+    app: FastAPI, client: httpx.AsyncClient, school: School
 ) -> None:
     staying = await note(client, school, str(school.staff["teacher"]))
-    device = await note(client, school, str(school.visitor))
+    device = await note(client, school, str(school.visitors[0]))
     # The visitor's time at the school ends: identity's feed marks them off roll.
     async with app.state.sessionmaker() as session:
-        visitor = await session.get(ReplicaPerson, school.visitor)
+        visitor = await session.get(ReplicaPerson, school.visitors[0])
         assert visitor is not None
         visitor.is_on_roll = False
         await session.commit()
-    lead = school.as_role("computing_lead")
+    lead = school.headers("computing_lead")
     to_remove = (
         await client.get(URL, params={"owner_has_left": "true", "status": "active"}, headers=lead)
     ).json()

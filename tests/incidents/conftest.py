@@ -1,56 +1,25 @@
 """Incidents tests run in-process against a migrated database, each test in a rolled-back transaction.
 
-`school` puts a school with its people into the replica tables directly (as identity's feed would),
-and `as_role(...)` gives request headers for a member of that school's staff.
+`school` puts a school with its people into the replica tables directly (tests/world.py, as identity's
+feed would), and `school.headers(role)` gives request headers for a member of that school's staff.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import date
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from identity.roles import scopes_for_roles
 from incidents.config import IncidentsSettings
 from incidents.main import create_app
 from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
-from servicekit.models import ReplicaPerson, ReplicaSchool
 from servicekit.testing import TokenFactory, rollback_sessions
-
-STAFF_ROLES = ("head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher", "governor")
-
-
-@dataclass
-class School:
-    id: uuid.UUID
-    la_code: str
-    staff: dict[str, uuid.UUID]
-    pupils: list[uuid.UUID]
-    tokens: TokenFactory
-    extra_staff: list[uuid.UUID] = field(default_factory=list)
-
-    def headers(self, role: str, *, person_id: uuid.UUID | None = None) -> dict[str, str]:
-        """A signed-in member of staff with `role` (their own person id unless one is given)."""
-        return self.tokens.headers(
-            scopes=scopes_for_roles([role]),
-            roles=[role],
-            school_id=self.id,
-            person_id=person_id or self.staff[role],
-        )
-
-    def la_headers(self, la_code: str | None = None) -> dict[str, str]:
-        """The LA's reporting client (the contract's scopes; bound to an LA, not a school)."""
-        return self.tokens.headers(
-            scopes=["incidents:export", "incidents:stats"],
-            client_id="la-reporting",
-            la_code=la_code or self.la_code,
-        )
+from tests.world import School
 
 
 @pytest.fixture
@@ -79,42 +48,18 @@ async def add_school(
     pupils: int = 3,
     births: list[date | None] | None = None,
 ) -> School:
-    school_id = uuid.uuid4()
-    staff = {role: uuid.uuid4() for role in STAFF_ROLES}
-    pupil_ids = [uuid.uuid4() for _ in range(pupils)]
+    """A school of `la_code` with its staff and `pupils` pupils (Pupil0 Child, ...; `births` their dates of birth)."""
+    school = await School.create(app.state.sessionmaker, tokens, name=f"School {la_code}", la_code=la_code)
     births = births or [date(2016, 3, 1 + i) for i in range(pupils)]
-    async with app.state.sessionmaker() as session:
-        session.add(ReplicaSchool(id=school_id, name=f"School {la_code}", urn="100000", la_code=la_code))
-        for role, pid in staff.items():
-            kind = "governor" if role == "governor" else "staff"
-            session.add(
-                ReplicaPerson(
-                    id=pid,
-                    school_id=school_id,
-                    kind=kind,
-                    given_name=role,
-                    family_name="Staff",
-                    roles=[role],
-                    is_on_roll=True,
-                )
-            )
-        for i, pid in enumerate(pupil_ids):
-            session.add(
-                ReplicaPerson(
-                    id=pid,
-                    school_id=school_id,
-                    kind="pupil",
-                    given_name=f"Pupil{i}",
-                    family_name="Child",
-                    year_group=str(3 + i % 4),
-                    date_of_birth=births[i] if i < len(births) else None,
-                    external_ref=f"UPN{i:04d}",
-                    is_on_roll=True,
-                    roles=[],
-                )
-            )
-        await session.commit()
-    return School(id=school_id, la_code=la_code, staff=staff, pupils=pupil_ids, tokens=tokens)
+    for i in range(pupils):
+        await school.add_pupil(
+            f"Pupil{i}",
+            "Child",
+            year_group=str(3 + i % 4),
+            date_of_birth=births[i] if i < len(births) else None,
+            external_ref=f"UPN{i:04d}",
+        )
+    return school
 
 
 @pytest.fixture
@@ -143,9 +88,16 @@ def incident_body(school: School) -> Callable[..., dict[str, object]]:
 
 
 async def report(
-    client: httpx.AsyncClient, school: School, body: dict, role: str = "teacher", **kw: uuid.UUID
+    client: httpx.AsyncClient,
+    school: School,
+    body: dict,
+    role: str = "teacher",
+    *,
+    person_id: uuid.UUID | None = None,
 ) -> dict:
     """Report an incident as `role` and return the created incident."""
-    response = await client.post("/v1/incidents", json=body, headers=school.headers(role, **kw))
+    response = await client.post(
+        "/v1/incidents", json=body, headers=school.headers(role, person_id=person_id)
+    )
     assert response.status_code == 201, response.text
     return response.json()

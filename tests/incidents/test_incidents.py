@@ -151,7 +151,7 @@ async def test_allegation_against_staff_is_the_heads_alone(client, school, incid
 
 async def test_governors_and_the_la_get_no_incidents(client, school, incident_body) -> None:
     created = await report(client, school, incident_body())
-    for headers in (school.headers("governor"), school.la_headers()):
+    for headers in (school.headers("governor"), school.headers("la")):
         assert (await client.get("/v1/incidents", headers=headers)).status_code == 403
         assert (await client.get(f"/v1/incidents/{created['id']}", headers=headers)).status_code == 403
 

@@ -44,7 +44,7 @@ async def test_pull_resumes_after_an_interruption_without_gaps_or_repeats(
     app, client, school, incident_body, tmp_path: Path
 ) -> None:
     ids = [(await report(client, school, incident_body()))["id"] for _ in range(11)]
-    token = school.la_headers()["Authorization"].removeprefix("Bearer ")
+    token = school.headers("la")["Authorization"].removeprefix("Bearer ")
     out = tmp_path / "la.csv"
 
     cut = Network(app, token, cut_at=3)
@@ -100,7 +100,7 @@ async def test_a_state_file_that_does_not_match_the_csv_is_refused(app, school, 
     out = tmp_path / "la.csv"
     (tmp_path / "la.csv.state.json").write_text('{"cursor": "eyJzZXEiOjV9", "offset": 500, "rows": 5}')
     out.write_text("id\r\n")
-    token = school.la_headers()["Authorization"].removeprefix("Bearer ")
+    token = school.headers("la")["Authorization"].removeprefix("Bearer ")
     puller = Puller(base_url="http://gw", out=out, token=token, transport=Network(app, token))
     with pytest.raises(PullError, match="shorter"):
         await puller.run()

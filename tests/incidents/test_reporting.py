@@ -52,7 +52,7 @@ async def test_la_export_has_every_school_of_the_la_and_no_personal_data(
         for _ in range(4)
     }
     await report(client, elsewhere, incident_body(people=[]))
-    response = await pull(client, school.la_headers())
+    response = await pull(client, school.headers("la"))
     assert response.status_code == 200
     assert response.headers["X-Has-More"] == "false"
     body = response.json()
@@ -69,7 +69,7 @@ async def test_la_export_has_every_school_of_the_la_and_no_personal_data(
 
 async def test_pseudonyms_are_stable_per_la_and_differ_between_las(client, app, school, incident_body):
     created = await report(client, school, incident_body())
-    first = (await pull(client, school.la_headers())).json()["items"]
+    first = (await pull(client, school.headers("la"))).json()["items"]
     again = (await pull(client, school.headers("head_teacher"))).json()["items"]
     assert first[0]["people"] == again[0]["people"]
     secret = app.state.settings.pseudonym_secret.get_secret_value().encode()
@@ -86,7 +86,7 @@ async def test_feed_pages_oldest_change_first_and_brings_back_changed_records(
     client, school, incident_body, clock
 ):
     ids = [(await report(client, school, incident_body()))["id"] for _ in range(10)]
-    la = school.la_headers()
+    la = school.headers("la")
     first = await pull(client, la, limit=4)
     assert first.headers["X-Has-More"] == "true"
     page1 = first.json()
@@ -136,7 +136,7 @@ async def test_csv_export_streams_one_row_per_incident_with_cursor_headers(clien
         },
         headers=lead,
     )
-    response = await pull(client, school.la_headers(), fmt="csv", limit=100)
+    response = await pull(client, school.headers("la"), fmt="csv", limit=100)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["X-Has-More"] == "false"
@@ -149,7 +149,7 @@ async def test_csv_export_streams_one_row_per_incident_with_cursor_headers(clien
     pseudonyms = [cell.split(":") for cell in last["people"].split(";")]
     assert sorted((p[1], p[2]) for p in pseudonyms) == [("affected", "3"), ("subject", "4")]
     assert "No offence" not in response.text and "Unkind" not in response.text
-    json_cursor = (await pull(client, school.la_headers(), limit=100)).json()["next_cursor"]
+    json_cursor = (await pull(client, school.headers("la"), limit=100)).json()["next_cursor"]
     assert response.headers["X-Next-Cursor"] == json_cursor
 
 
@@ -157,10 +157,10 @@ async def test_export_access(client, app, tokens, school, incident_body):
     await report(client, school, incident_body())
     for role in ("teacher", "governor", "computing_lead", "office"):
         assert (await pull(client, school.headers(role))).status_code == 403, role
-    assert (await pull(client, school.la_headers(), cursor="not-a-cursor")).status_code == 422
-    assert (await pull(client, school.la_headers(), fmt="xml")).status_code == 422
-    assert (await pull(client, school.la_headers(), limit=0)).status_code == 422
-    other_la = (await pull(client, school.la_headers("999"))).json()
+    assert (await pull(client, school.headers("la"), cursor="not-a-cursor")).status_code == 422
+    assert (await pull(client, school.headers("la"), fmt="xml")).status_code == 422
+    assert (await pull(client, school.headers("la"), limit=0)).status_code == 422
+    other_la = (await pull(client, school.headers("la", la_code="999"))).json()
     assert other_la["items"] == []
     nowhere = tokens.headers(scopes=["incidents:export"], client_id="stray")
     assert (await pull(client, nowhere)).status_code == 403
@@ -169,7 +169,7 @@ async def test_export_access(client, app, tokens, school, incident_body):
 async def test_export_audits_restricted_reads(client, app, school, incident_body):
     restricted = await report(client, school, incident_body("radicalisation"))
     await report(client, school, incident_body())
-    assert (await pull(client, school.la_headers(), fmt="csv")).status_code == 200
+    assert (await pull(client, school.headers("la"), fmt="csv")).status_code == 200
     async with app.state.sessionmaker() as session:
         entries = list(
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "incident.restricted_read"))
@@ -240,7 +240,7 @@ async def test_la_stats_by_school_are_rounded_too(client, app, tokens, school, i
         await report(client, sibling, incident_body(people=[]))
     await report(client, sibling, incident_body("grooming", people=[]))
     response = await client.get(
-        "/v1/incidents/stats", params=[("group_by", "school")], headers=school.la_headers()
+        "/v1/incidents/stats", params=[("group_by", "school")], headers=school.headers("la")
     )
     items = response.json()["items"]
     counts = {i["school_id"]: i["count"] for i in items}
@@ -251,7 +251,7 @@ async def test_la_stats_by_school_are_rounded_too(client, app, tokens, school, i
     finer = await client.get(
         "/v1/incidents/stats",
         params=[("group_by", "school"), ("group_by", "category")],
-        headers=school.la_headers(),
+        headers=school.headers("la"),
     )
     assert [(i["category"], i["count"]) for i in finer.json()["items"]] == [
         ("cyberbullying", 5),
@@ -297,8 +297,8 @@ async def test_csv_and_json_pages_say_the_same_with_times_to_the_microsecond(cli
         response = await client.post(f"/v1/incidents/{ids[0]}/actions", json=body, headers=lead)
         assert response.status_code == 201, response.text
 
-    page = (await pull(client, school.la_headers(), limit=100)).json()
-    response = await pull(client, school.la_headers(), fmt="csv", limit=100)
+    page = (await pull(client, school.headers("la"), limit=100)).json()
+    response = await pull(client, school.headers("la"), fmt="csv", limit=100)
     rows = list(csv.DictReader(io.StringIO(response.text)))
 
     items = {item["id"]: item for item in page["items"]}

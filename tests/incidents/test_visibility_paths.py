@@ -18,7 +18,8 @@ import pytest
 
 from servicekit.auth import Principal
 from servicekit.models import ReplicaPerson
-from tests.incidents.conftest import School, report
+from tests.incidents.conftest import report
+from tests.world import School
 
 GROUPINGS = ["category", "month", "year_group", "school"]
 
@@ -133,10 +134,10 @@ async def test_the_la_still_gets_it_as_the_contract_says(
     client, school: School, incident_body, case: str
 ) -> None:
     _, hidden, _ = await _hidden(client, school, incident_body, case)
-    la = await client.get("/v1/incidents/export", headers=school.la_headers())
+    la = await client.get("/v1/incidents/export", headers=school.headers("la"))
     assert hidden["id"] in {i["id"] for i in la.json()["items"]}
     assert len(la.json()["items"]) == 8
-    la_total = (await client.get("/v1/incidents/stats", headers=school.la_headers())).json()["total"]
+    la_total = (await client.get("/v1/incidents/stats", headers=school.headers("la"))).json()["total"]
     assert la_total == 10  # 8 incidents, rounded
 
 
@@ -193,7 +194,7 @@ async def test_the_platform_administrator_reads_no_entry_about_an_incident(
 ) -> None:
     created = await report(client, school, incident_body("grooming"), role="computing_lead")
     await client.get(f"/v1/incidents/{created['id']}", headers=school.headers("safeguarding_lead"))
-    await client.get("/v1/incidents/export", headers=school.la_headers())
+    await client.get("/v1/incidents/export", headers=school.headers("la"))
     admin = school.tokens.headers(scopes=["audit:read"], roles=["platform_admin"])
     log = await client.get("/v1/incidents/audit", params={"limit": 500}, headers=admin)
     assert log.status_code == 200

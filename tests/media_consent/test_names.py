@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.media_consent.conftest import School
+from tests.media_consent.conftest import record_consent
 from tests.media_consent.test_checks import ALL_INDIVIDUAL, check, reasons
+from tests.world import School
 
 # (given, family): filenames naming the pupil, filenames that do not, captions naming them in full.
 PUPILS = {
@@ -59,8 +60,8 @@ PUPILS = {
 @pytest.mark.parametrize("script", list(PUPILS))
 async def test_a_name_in_any_script_in_the_filename_is_denied(client, school: School, script: str) -> None:
     (given, family), named, harmless, _ = PUPILS[script]
-    pupil = await school.pupil(given, family)
-    await school.consent(client, pupil, ALL_INDIVIDUAL)
+    pupil = await school.add_pupil(given, family)
+    await record_consent(client, school, pupil, ALL_INDIVIDUAL)
     for filename in named:
         result = await check(client, school, [pupil], filename=filename)
         assert reasons(result) == {str(pupil): "name_in_filename"}, filename
@@ -72,8 +73,8 @@ async def test_a_name_in_any_script_in_the_filename_is_denied(client, school: Sc
 @pytest.mark.parametrize("script", list(PUPILS))
 async def test_a_full_name_in_any_script_in_a_caption_is_denied(client, school: School, script: str) -> None:
     (given, family), _, _, captions = PUPILS[script]
-    pupil = await school.pupil(given, family)
-    await school.consent(client, pupil, ALL_INDIVIDUAL)
+    pupil = await school.add_pupil(given, family)
+    await record_consent(client, school, pupil, ALL_INDIVIDUAL)
     for caption in captions:
         result = await check(client, school, [pupil], caption=caption)
         assert reasons(result) == {str(pupil): "full_name_in_caption"}, caption
@@ -85,8 +86,8 @@ async def test_a_full_name_in_any_script_in_a_caption_is_denied(client, school: 
 
 
 async def test_what_the_check_cannot_read_is_denied_with_its_reason(client, school: School) -> None:
-    amy = await school.pupil("Amy", "Khan")
-    await school.consent(client, amy, ALL_INDIVIDUAL)
+    amy = await school.add_pupil("Amy", "Khan")
+    await record_consent(client, school, amy, ALL_INDIVIDUAL)
     # A private-use or unassigned code point could be a letter of the name: no allow.
     for filename in ("IMG_\ue000\ue001.jpg", "A\u0378my.jpg"):
         result = await check(client, school, [amy], filename=filename)
@@ -102,8 +103,8 @@ async def test_what_the_check_cannot_read_is_denied_with_its_reason(client, scho
     hidden = await check(client, school, [amy], filename="A\u200bm\u200dy.jpg")
     assert reasons(hidden) == {str(amy): "name_in_filename"}
     # A pupil whose name is nothing the check reads as letters: never cleared.
-    unreadable = await school.pupil("\ue000\ue001", "\ue002")
-    await school.consent(client, unreadable, ALL_INDIVIDUAL)
+    unreadable = await school.add_pupil("\ue000\ue001", "\ue002")
+    await record_consent(client, school, unreadable, ALL_INDIVIDUAL)
     result = await check(client, school, [unreadable], filename="IMG_0042.jpg")
     assert reasons(result) == {str(unreadable): "name_not_matchable"}
     # Without a filename or caption there is nothing to match.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.media_consent.conftest import BASE, School
+from tests.media_consent.conftest import BASE, record_consent
+from tests.world import School
 
 GRANTS = {"grants": [{"purpose": "mle", "media_type": "photo", "level": "individual"}]}
 
@@ -12,9 +13,9 @@ GRANTS = {"grants": [{"purpose": "mle", "media_type": "photo", "level": "individ
 async def test_a_parent_gives_and_withdraws_consent_for_their_child(
     client: httpx.AsyncClient, school: School
 ) -> None:
-    amy = await school.pupil()
-    mum = await school.carer(amy)
-    parent = school.as_parent(mum)
+    amy = await school.add_pupil()
+    mum = await school.add_carer(amy)
+    parent = school.headers("parent", person_id=mum)
     response = await client.post(f"{BASE}/children/{amy}/records", json=GRANTS, headers=parent)
     assert response.status_code == 201, response.text
     version = response.json()["version"]
@@ -38,12 +39,12 @@ async def test_a_parent_gives_and_withdraws_consent_for_their_child(
 
 
 async def test_a_parent_cannot_touch_another_familys_child(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    ben = await school.pupil("Ben", "Cole")
-    amys_mum = await school.carer(amy)
-    bens_dad = await school.carer(ben)
-    await school.consent(client, ben, {"mle/photo": "individual"}, given_by=bens_dad)
-    attacker = school.as_parent(amys_mum)
+    amy = await school.add_pupil()
+    ben = await school.add_pupil("Ben", "Cole")
+    amys_mum = await school.add_carer(amy)
+    bens_dad = await school.add_carer(ben)
+    await record_consent(client, school, ben, {"mle/photo": "individual"}, given_by=bens_dad)
+    attacker = school.headers("parent", person_id=amys_mum)
     assert (await client.get(f"{BASE}/children/{ben}", headers=attacker)).status_code == 404
     assert (
         await client.post(f"{BASE}/children/{ben}/records", json=GRANTS, headers=attacker)
@@ -61,16 +62,16 @@ async def test_a_parent_cannot_touch_another_familys_child(client: httpx.AsyncCl
             f"{BASE}/children/{amy}/records", json={**GRANTS, "given_by": str(bens_dad)}, headers=attacker
         )
     ).status_code == 422
-    view = await client.get(f"{BASE}/pupils/{ben}", headers=await school.as_role("office"))
+    view = await client.get(f"{BASE}/pupils/{ben}", headers=school.headers("office"))
     assert [v["version"] for v in view.json()["versions"]] == [1]
 
 
 async def test_a_carer_without_parental_responsibility_is_not_a_parent_here(
     client: httpx.AsyncClient, school: School
 ) -> None:
-    amy = await school.pupil()
-    step = await school.carer(amy, parental_responsibility=False)
-    headers = school.as_parent(step)
+    amy = await school.add_pupil()
+    step = await school.add_carer(amy, parental_responsibility=False)
+    headers = school.headers("parent", person_id=step)
     assert (await client.get(f"{BASE}/children/{amy}", headers=headers)).status_code == 404
     assert (await client.get(f"{BASE}/children", headers=headers)).json() == []
 
@@ -78,8 +79,8 @@ async def test_a_carer_without_parental_responsibility_is_not_a_parent_here(
 async def test_a_parent_of_another_school_sees_nothing(
     client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
-    amy = await school.pupil()
-    mum = await school.carer(amy)
+    amy = await school.add_pupil()
+    mum = await school.add_carer(amy)
     # The same person's token bound to another school does not reach this school's pupil.
-    elsewhere = other_school.as_parent(mum)
+    elsewhere = other_school.headers("parent", person_id=mum)
     assert (await client.get(f"{BASE}/children/{amy}", headers=elsewhere)).status_code == 404

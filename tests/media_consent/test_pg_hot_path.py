@@ -31,7 +31,8 @@ from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
 from servicekit.models import ReplicaPerson
 from servicekit.testing import TokenFactory, free_port, migrated_database
-from tests.media_consent.conftest import BASE, School
+from tests.media_consent.conftest import BASE, record_consent
+from tests.world import School
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
@@ -71,7 +72,7 @@ async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def pg_school(pg_app: FastAPI, tokens: TokenFactory) -> School:
-    return await School(pg_app, tokens).create()
+    return await School.create(pg_app.state.sessionmaker, tokens, la_code="316")
 
 
 async def check(
@@ -84,7 +85,7 @@ async def check(
         "pupil_ids": [str(p) for p in pupil_ids],
         **kwargs,
     }
-    response = await client.post(f"{BASE}/checks", json=body, headers=school.as_mle())
+    response = await client.post(f"{BASE}/checks", json=body, headers=school.headers("mle"))
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     return response.json()
@@ -98,30 +99,30 @@ async def test_every_deny_reason_and_the_same_facts_as_the_session_path(
     pg_app: FastAPI, pg_client: httpx.AsyncClient, pg_school: School, tokens: TokenFactory, clock: FrozenClock
 ) -> None:
     school, client = pg_school, pg_client
-    other = await School(pg_app, tokens).create("Other Primary School")
-    foreign = await other.pupil("Olu", "Ade")
-    await other.consent(client, foreign, ALL_INDIVIDUAL)
-    allowed = await school.pupil("Amy", "Khan")
-    await school.consent(client, allowed, ALL_INDIVIDUAL)
-    leaver = await school.pupil("Lee", "Vance", is_on_roll=False)
-    no_record = await school.pupil("Nia", "Roe")
-    withdrawn = await school.pupil("Wes", "Dunn")
-    carer = await school.carer(withdrawn)
-    await school.consent(client, withdrawn, ALL_INDIVIDUAL, given_by=carer)
+    other = await School.create(pg_app.state.sessionmaker, tokens, name="Other Primary School", la_code="316")
+    foreign = await other.add_pupil("Olu", "Ade")
+    await record_consent(client, other, foreign, ALL_INDIVIDUAL)
+    allowed = await school.add_pupil("Amy", "Khan")
+    await record_consent(client, school, allowed, ALL_INDIVIDUAL)
+    leaver = await school.add_pupil("Lee", "Vance", is_on_roll=False)
+    no_record = await school.add_pupil("Nia", "Roe")
+    withdrawn = await school.add_pupil("Wes", "Dunn")
+    carer = await school.add_carer(withdrawn)
+    await record_consent(client, school, withdrawn, ALL_INDIVIDUAL, given_by=carer)
     response = await client.post(
         f"{BASE}/pupils/{withdrawn}/withdrawals",
         json={"given_by": str(carer), "purposes": ["website"]},
-        headers=await school.as_role("office"),
+        headers=school.headers("office"),
     )
     assert response.status_code == 201, response.text
-    expired = await school.pupil("Eve", "Hart")
-    await school.consent(client, expired, ALL_INDIVIDUAL, valid_until="2026-09-30")
-    low = await school.pupil("Lou", "Park")
-    await school.consent(client, low, {"website/photo": "group"})
-    restricted = await school.pupil("Rio", "Shaw")
-    await school.consent(client, restricted, ALL_INDIVIDUAL)
+    expired = await school.add_pupil("Eve", "Hart")
+    await record_consent(client, school, expired, ALL_INDIVIDUAL, valid_until="2026-09-30")
+    low = await school.add_pupil("Lou", "Park")
+    await record_consent(client, school, low, {"website/photo": "group"})
+    restricted = await school.add_pupil("Rio", "Shaw")
+    await record_consent(client, school, restricted, ALL_INDIVIDUAL)
     flagged = await client.put(
-        f"{BASE}/pupils/{restricted}/never-publish", headers=await school.as_role("safeguarding_lead")
+        f"{BASE}/pupils/{restricted}/never-publish", headers=school.headers("safeguarding_lead")
     )
     assert flagged.status_code in (200, 201), flagged.text
     clock.advance(days=30)  # Eve's consent ended on 30 September
@@ -171,16 +172,16 @@ async def test_withdrawal_and_leaving_are_effective_for_the_next_check(
     pg_app: FastAPI, pg_client: httpx.AsyncClient, pg_school: School
 ) -> None:
     school, client = pg_school, pg_client
-    amy = await school.pupil()
-    carer = await school.carer(amy)
-    await school.consent(client, amy, ALL_INDIVIDUAL, given_by=carer)
-    ben = await school.pupil("Ben", "Cole")
-    await school.consent(client, ben, ALL_INDIVIDUAL)
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
+    await record_consent(client, school, amy, ALL_INDIVIDUAL, given_by=carer)
+    ben = await school.add_pupil("Ben", "Cole")
+    await record_consent(client, school, ben, ALL_INDIVIDUAL)
     assert (await check(client, school, [amy, ben]))["decision"] == "allow"
     response = await client.post(
         f"{BASE}/pupils/{amy}/withdrawals",
         json={"given_by": str(carer)},
-        headers=await school.as_role("office"),
+        headers=school.headers("office"),
     )
     assert response.status_code == 201
     assert reasons(await check(client, school, [amy])) == {str(amy): "withdrawn"}
@@ -194,9 +195,9 @@ async def test_every_check_is_recorded_before_its_signed_answer(
     pg_app: FastAPI, pg_client: httpx.AsyncClient, pg_school: School
 ) -> None:
     school, client = pg_school, pg_client
-    amy = await school.pupil()
-    ben = await school.pupil("Ben", "Cole")
-    await school.consent(client, amy, ALL_INDIVIDUAL)
+    amy = await school.add_pupil()
+    ben = await school.add_pupil("Ben", "Cole")
+    await record_consent(client, school, amy, ALL_INDIVIDUAL)
     result = await check(client, school, [amy, ben, amy], filename="trip.jpg")
     async with pg_app.state.sessionmaker() as session:
         rows = (await session.scalars(select(ConsentCheck).where(ConsentCheck.school_id == school.id))).all()
@@ -209,7 +210,7 @@ async def test_every_check_is_recorded_before_its_signed_answer(
     assert row.decision == result["decision"] == "deny"
     assert row.results == result["results"]
     assert row.request_id
-    listed = await client.get(f"{BASE}/checks", headers=await school.as_role("head_teacher"))
+    listed = await client.get(f"{BASE}/checks", headers=school.headers("head_teacher"))
     assert [c["id"] for c in listed.json()["items"]] == [result["check_id"]]
     jwks = (await client.get(f"{BASE}/.well-known/jwks.json")).json()
     header = jwt.get_unverified_header(result["receipt"])
@@ -254,9 +255,9 @@ async def test_concurrent_checks_are_each_recorded(
 ) -> None:
     """Checks in flight together share a commit; each one's own row is there when it is answered."""
     school, client = pg_school, pg_client
-    amy = await school.pupil()
-    ben = await school.pupil("Ben", "Cole")
-    await school.consent(client, amy, ALL_INDIVIDUAL)
+    amy = await school.add_pupil()
+    ben = await school.add_pupil("Ben", "Cole")
+    await record_consent(client, school, amy, ALL_INDIVIDUAL)
     asked = [[amy], [ben], [amy, ben]] * 7
     answers = await asyncio.gather(*(check(client, school, ids) for ids in asked))
     async with pg_app.state.sessionmaker() as session:
@@ -308,7 +309,7 @@ async def test_a_failing_hot_path_statement_logs_no_value_it_was_given(
 ) -> None:
     # PostgreSQL quotes a value it refuses ('invalid input syntax for type integer: "..."'): the
     # statement here casts the pupil's bound id, so the refused value is in the server's message.
-    pupil = await pg_school.pupil("Zia", "Quill")
+    pupil = await pg_school.add_pupil("Zia", "Quill")
     monkeypatch.setattr(pg, "FACTS_SQL", "SELECT ($1::uuid[])[1]::text::int, $2, $3")
     caplog.set_level("DEBUG")
     transport = httpx.ASGITransport(app=pg_app, raise_app_exceptions=False)
@@ -316,7 +317,7 @@ async def test_a_failing_hot_path_statement_logs_no_value_it_was_given(
         response = await client.post(
             f"{BASE}/checks",
             json={"purpose": "website", "media_type": "photo", "framing": "group", "pupil_ids": [str(pupil)]},
-            headers=pg_school.as_mle(),
+            headers=pg_school.headers("mle"),
         )
     assert response.status_code == 500
     assert str(pupil) not in response.text

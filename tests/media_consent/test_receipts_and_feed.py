@@ -5,14 +5,15 @@ from __future__ import annotations
 import httpx
 import jwt
 
-from tests.media_consent.conftest import BASE, School
+from tests.media_consent.conftest import BASE, record_consent
 from tests.media_consent.test_checks import ALL_INDIVIDUAL, check
+from tests.world import School
 
 
 async def test_a_receipt_verifies_with_a_second_library(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    ben = await school.pupil("Ben", "Cole")
-    await school.consent(client, amy, ALL_INDIVIDUAL)
+    amy = await school.add_pupil()
+    ben = await school.add_pupil("Ben", "Cole")
+    await record_consent(client, school, amy, ALL_INDIVIDUAL)
     result = await check(client, school, [amy, ben])
     jwks = await client.get(f"{BASE}/.well-known/jwks.json")
     assert jwks.status_code == 200
@@ -37,8 +38,8 @@ async def test_a_receipt_verifies_with_a_second_library(client: httpx.AsyncClien
 
 
 async def test_a_receipt_is_never_an_access_token(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    await school.consent(client, amy, ALL_INDIVIDUAL)
+    amy = await school.add_pupil()
+    await record_consent(client, school, amy, ALL_INDIVIDUAL)
     receipt = (await check(client, school, [amy]))["receipt"]
     body = {"purpose": "website", "media_type": "photo", "framing": "group", "pupil_ids": [str(amy)]}
     response = await client.post(f"{BASE}/checks", json=body, headers={"Authorization": f"Bearer {receipt}"})
@@ -52,14 +53,14 @@ async def test_a_receipt_is_never_an_access_token(client: httpx.AsyncClient, sch
 async def test_the_change_feed_follows_withdrawals(
     client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
-    amy = await school.pupil()
-    ben = await school.pupil("Ben", "Cole")
-    carer = await school.carer(amy)
-    await school.consent(client, amy, ALL_INDIVIDUAL, given_by=carer)
-    await school.consent(client, ben, ALL_INDIVIDUAL)
-    theirs = await other_school.pupil()
-    await other_school.consent(client, theirs, ALL_INDIVIDUAL)
-    mle = school.as_mle()
+    amy = await school.add_pupil()
+    ben = await school.add_pupil("Ben", "Cole")
+    carer = await school.add_carer(amy)
+    await record_consent(client, school, amy, ALL_INDIVIDUAL, given_by=carer)
+    await record_consent(client, school, ben, ALL_INDIVIDUAL)
+    theirs = await other_school.add_pupil()
+    await record_consent(client, other_school, theirs, ALL_INDIVIDUAL)
+    mle = school.headers("mle")
     first = await client.get(f"{BASE}/changes", params={"limit": 1}, headers=mle)
     assert first.status_code == 200
     assert first.headers["cache-control"] == "no-store"
@@ -72,7 +73,7 @@ async def test_the_change_feed_follows_withdrawals(
     await client.post(
         f"{BASE}/pupils/{amy}/withdrawals",
         json={"given_by": str(carer)},
-        headers=await school.as_role("office"),
+        headers=school.headers("office"),
     )
     later = (await client.get(f"{BASE}/changes", params={"cursor": rest["next_cursor"]}, headers=mle)).json()
     assert [(i["pupil_id"], i["version"], i["kind"]) for i in later["items"]] == [(str(amy), 2, "withdrawn")]

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from media_consent.consent.models import ConsentVersion
 from servicekit.models import AuditEntry
-from tests.media_consent.conftest import BASE, School
+from tests.media_consent.conftest import BASE, record_consent
+from tests.world import School
 
 
 def form(pupil_id: uuid.UUID, given_by: uuid.UUID, **extra: object) -> dict:
@@ -25,9 +26,9 @@ def form(pupil_id: uuid.UUID, given_by: uuid.UUID, **extra: object) -> dict:
 async def test_a_form_becomes_version_one_with_its_paper_details(
     client: httpx.AsyncClient, school: School
 ) -> None:
-    amy = await school.pupil()
-    carer = await school.carer(amy)
-    office = await school.as_role("office")
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
+    office = school.headers("office")
     response = await client.post(
         f"{BASE}/records", json=form(amy, carer, valid_until="2027-08-31"), headers=office
     )
@@ -37,7 +38,7 @@ async def test_a_form_becomes_version_one_with_its_paper_details(
     assert version["version"] == 1
     assert version["source"] == "paper_form"
     assert version["form_dated_on"] == "2026-09-02"
-    assert version["collected_by"] == str(school.staff_ids["office"])
+    assert version["collected_by"] == str(school.staff["office"])
     assert version["given_by"] == str(carer)
     levels = {(g["purpose"], g["media_type"]): g["level"] for g in version["grants"]}
     assert len(levels) == 14
@@ -46,9 +47,9 @@ async def test_a_form_becomes_version_one_with_its_paper_details(
 
 
 async def test_every_version_is_kept(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    carer = await school.carer(amy)
-    office = await school.as_role("office")
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
+    office = school.headers("office")
     await client.post(f"{BASE}/records", json=form(amy, carer), headers=office)
     second = form(amy, carer, grants=[{"purpose": "press", "media_type": "video", "level": "individual"}])
     assert (await client.post(f"{BASE}/records", json=second, headers=office)).status_code == 201
@@ -73,9 +74,9 @@ async def test_every_version_is_kept(client: httpx.AsyncClient, school: School) 
 async def test_an_idempotent_retry_creates_one_version(
     client: httpx.AsyncClient, school: School, app
 ) -> None:
-    amy = await school.pupil()
-    carer = await school.carer(amy)
-    headers = {**await school.as_role("office"), "Idempotency-Key": "form-2026-amy"}
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
+    headers = {**school.headers("office"), "Idempotency-Key": "form-2026-amy"}
     first = await client.post(f"{BASE}/records", json=form(amy, carer), headers=headers)
     again = await client.post(f"{BASE}/records", json=form(amy, carer), headers=headers)
     assert first.status_code == again.status_code == 201
@@ -91,13 +92,13 @@ async def test_an_idempotent_retry_creates_one_version(
 
 
 async def test_given_by_must_have_parental_responsibility(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    ben = await school.pupil("Ben", "Cole")
-    no_pr = await school.carer(amy, parental_responsibility=False)
-    bens_mum = await school.carer(ben)
-    lapsed = await school.carer(amy, is_active=False)
-    office = await school.as_role("office")
-    for given_by in (no_pr, bens_mum, lapsed, uuid.uuid4(), school.staff_ids["office"]):
+    amy = await school.add_pupil()
+    ben = await school.add_pupil("Ben", "Cole")
+    no_pr = await school.add_carer(amy, parental_responsibility=False)
+    bens_mum = await school.add_carer(ben)
+    lapsed = await school.add_carer(amy, is_active=False)
+    office = school.headers("office")
+    for given_by in (no_pr, bens_mum, lapsed, uuid.uuid4(), school.staff["office"]):
         response = await client.post(f"{BASE}/records", json=form(amy, given_by), headers=office)
         assert response.status_code == 422, given_by
         assert "parental responsibility" in response.json()["detail"]
@@ -108,10 +109,10 @@ async def test_given_by_must_have_parental_responsibility(client: httpx.AsyncCli
 async def test_paper_details_are_checked(
     client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
-    amy = await school.pupil()
-    carer = await school.carer(amy)
-    office = await school.as_role("office")
-    outsider = await other_school.staff("office")
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
+    office = school.headers("office")
+    outsider = other_school.staff["office"]
     cases = [
         form(amy, carer, form_dated_on=None),
         form(amy, carer, form_dated_on="2026-12-25"),
@@ -130,10 +131,10 @@ async def test_paper_details_are_checked(
 async def test_consent_dates_are_yyyy_mm_dd_text_never_numbers(
     client: httpx.AsyncClient, school: School, app
 ) -> None:
-    amy = await school.pupil()
-    carer = await school.carer(amy)
-    office = await school.as_role("office")
-    parent = school.as_parent(carer)
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
+    office = school.headers("office")
+    parent = school.headers("parent", person_id=carer)
     grants = [{"purpose": "mle", "media_type": "photo", "level": "individual"}]
     # Pydantic alone would read 0 as 1970-01-01 and 1788739200 as 2026-09-07 (seconds since 1970).
     attempts = [
@@ -157,9 +158,9 @@ async def test_consent_dates_are_yyyy_mm_dd_text_never_numbers(
 async def test_another_schools_pupil_is_not_found(
     client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
-    theirs = await other_school.pupil()
-    carer = await other_school.carer(theirs)
-    office = await school.as_role("office")
+    theirs = await other_school.add_pupil()
+    carer = await other_school.add_carer(theirs)
+    office = school.headers("office")
     assert (await client.post(f"{BASE}/records", json=form(theirs, carer), headers=office)).status_code == 404
     assert (await client.get(f"{BASE}/pupils/{theirs}", headers=office)).status_code == 404
     withdraw = await client.post(
@@ -169,38 +170,32 @@ async def test_another_schools_pupil_is_not_found(
 
 
 async def test_who_may_enter_and_read_consent(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    carer = await school.carer(amy)
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
     for role in ("teacher", "computing_lead", "governor", "safeguarding_lead"):
-        response = await client.post(
-            f"{BASE}/records", json=form(amy, carer), headers=await school.as_role(role)
-        )
+        response = await client.post(f"{BASE}/records", json=form(amy, carer), headers=school.headers(role))
         assert response.status_code == 403, role
-    response = await client.post(f"{BASE}/records", json=form(amy, carer), headers=school.as_mle())
+    response = await client.post(f"{BASE}/records", json=form(amy, carer), headers=school.headers("mle"))
     assert response.status_code == 403
-    head = await client.post(
-        f"{BASE}/records", json=form(amy, carer), headers=await school.as_role("head_teacher")
-    )
+    head = await client.post(f"{BASE}/records", json=form(amy, carer), headers=school.headers("head_teacher"))
     assert head.status_code == 201
-    assert (
-        await client.get(f"{BASE}/pupils/{amy}", headers=await school.as_role("teacher"))
-    ).status_code == 403
-    assert (await client.get(f"{BASE}/pupils/{amy}", headers=school.as_mle())).status_code == 403
+    assert (await client.get(f"{BASE}/pupils/{amy}", headers=school.headers("teacher"))).status_code == 403
+    assert (await client.get(f"{BASE}/pupils/{amy}", headers=school.headers("mle"))).status_code == 403
 
 
 async def test_nobody_edits_history(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    await school.consent(client, amy, {"website/photo": "group"})
-    head = await school.as_role("head_teacher")
+    amy = await school.add_pupil()
+    await record_consent(client, school, amy, {"website/photo": "group"})
+    head = school.headers("head_teacher")
     for method in ("PUT", "PATCH", "DELETE"):
         response = await client.request(method, f"{BASE}/pupils/{amy}", json={}, headers=head)
         assert response.status_code == 405, method
 
 
 async def test_a_stale_if_match_is_refused(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    carer = await school.carer(amy)
-    office = await school.as_role("office")
+    amy = await school.add_pupil()
+    carer = await school.add_carer(amy)
+    office = school.headers("office")
     await client.post(f"{BASE}/records", json=form(amy, carer), headers=office)
     fresh = await client.post(f"{BASE}/records", json=form(amy, carer), headers={**office, "If-Match": '"1"'})
     assert fresh.status_code == 201
@@ -209,15 +204,17 @@ async def test_a_stale_if_match_is_refused(client: httpx.AsyncClient, school: Sc
 
 
 async def test_withdrawal_rules(client: httpx.AsyncClient, school: School) -> None:
-    amy = await school.pupil()
-    pr = await school.carer(amy)
-    no_pr = await school.carer(amy, parental_responsibility=False)
-    office = await school.as_role("office")
+    amy = await school.add_pupil()
+    pr = await school.add_carer(amy)
+    no_pr = await school.add_carer(amy, parental_responsibility=False)
+    office = school.headers("office")
     none_yet = await client.post(
         f"{BASE}/pupils/{amy}/withdrawals", json={"given_by": str(pr)}, headers=office
     )
     assert none_yet.status_code == 409
-    await school.consent(client, amy, {"website/photo": "individual", "mle/photo": "individual"}, given_by=pr)
+    await record_consent(
+        client, school, amy, {"website/photo": "individual", "mle/photo": "individual"}, given_by=pr
+    )
     stranger = await client.post(
         f"{BASE}/pupils/{amy}/withdrawals", json={"given_by": str(uuid.uuid4())}, headers=office
     )
@@ -237,8 +234,8 @@ async def test_withdrawal_rules(client: httpx.AsyncClient, school: School) -> No
 
 
 async def test_changes_are_audited(client: httpx.AsyncClient, school: School, app) -> None:
-    amy = await school.pupil()
-    await school.consent(client, amy, {"website/photo": "group"})
+    amy = await school.add_pupil()
+    await record_consent(client, school, amy, {"website/photo": "group"})
     async with app.state.sessionmaker() as session:
         entries = (await session.scalars(select(AuditEntry).where(AuditEntry.target_id == str(amy)))).all()
     assert [e.action for e in entries] == ["consent.recorded"]

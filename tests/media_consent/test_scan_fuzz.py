@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from tests.media_consent.conftest import School
 from tests.media_consent.test_scans import animated_png, jpeg_with_metadata, png_with_text, scan
+from tests.world import School
 
 
 def _saved(fmt: str, **options: object) -> bytes:

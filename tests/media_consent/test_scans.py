@@ -17,7 +17,8 @@ from PIL import ExifTags, Image, ImageFile, PngImagePlugin
 from media_consent.config import MediaConsentSettings
 from media_consent.scans import service as scan_service
 from media_consent.scans.budget import DecodeBudget
-from tests.media_consent.conftest import BASE, School
+from tests.media_consent.conftest import BASE
+from tests.world import School
 
 
 def jpeg_with_metadata(description: str = "Amy Khan at sports day") -> bytes:
@@ -54,14 +55,14 @@ def clean_png() -> bytes:
 
 
 async def scan(client: httpx.AsyncClient, school: School, data: bytes, content_type: str, **params: str):
-    headers = {**await school.as_role("teacher"), "Content-Type": content_type}
+    headers = {**school.headers("teacher"), "Content-Type": content_type}
     return await client.post(f"{BASE}/media-scans", content=data, headers=headers, params=params)
 
 
 async def test_a_jpeg_with_location_and_identifying_metadata(
     client: httpx.AsyncClient, school: School
 ) -> None:
-    await school.pupil("Amy", "Khan")
+    await school.add_pupil("Amy", "Khan")
     response = await scan(client, school, jpeg_with_metadata(), "image/jpeg")
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
@@ -79,10 +80,10 @@ async def test_a_jpeg_with_location_and_identifying_metadata(
 async def test_a_pupils_name_is_found_only_for_this_schools_pupils(
     client: httpx.AsyncClient, school: School, other_school: School
 ) -> None:
-    await other_school.pupil("Amy", "Khan")
+    await other_school.add_pupil("Amy", "Khan")
     report = (await scan(client, school, jpeg_with_metadata(), "image/jpeg")).json()
     assert "pupil_name" not in {f["kind"] for f in report["findings"]}
-    await school.pupil("Ben", "Cole")
+    await school.add_pupil("Ben", "Cole")
     png = (await scan(client, school, png_with_text(), "image/png")).json()
     assert ("pupil_name", "png.text.Description") in {(f["kind"], f["field"]) for f in png["findings"]}
 
@@ -131,7 +132,7 @@ async def test_scans_need_a_token_with_the_check_scope(client: httpx.AsyncClient
         f"{BASE}/media-scans", content=clean_png(), headers={"Content-Type": "image/png"}
     )
     assert response.status_code == 401
-    parent = school.as_parent(await school.carer(await school.pupil()))
+    parent = school.headers("parent", person_id=await school.add_carer(await school.add_pupil()))
     response = await client.post(
         f"{BASE}/media-scans", content=clean_png(), headers={**parent, "Content-Type": "image/png"}
     )
@@ -141,8 +142,8 @@ async def test_scans_need_a_token_with_the_check_scope(client: httpx.AsyncClient
 async def test_a_pupils_name_in_any_script_is_found_in_the_metadata(
     client: httpx.AsyncClient, school: School
 ) -> None:
-    await school.pupil("Анна", "Иванова")
-    await school.pupil("小明", "王")
+    await school.add_pupil("Анна", "Иванова")
+    await school.add_pupil("小明", "王")
     for text in ("Анна на празднике", "ИВАНОВА, 3 класс", "王小明的画"):
         info = PngImagePlugin.PngInfo()
         info.add_itxt("Description", text)
@@ -158,7 +159,7 @@ async def test_the_names_are_looked_for_in_a_bounded_amount_of_text(
     client: httpx.AsyncClient, school: School, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A PNG's compressed text can unpack to 64 MB; names are looked for in its first 250 000 characters."""
-    await school.pupil("Анна", "Иванова")
+    await school.add_pupil("Анна", "Иванова")
     info = PngImagePlugin.PngInfo()
     for n in range(4):
         info.add_itxt(f"Comment{n}", "Анна Иванова " * 10_000 if n == 0 else "слово " * 30_000, zip=True)

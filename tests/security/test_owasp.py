@@ -23,10 +23,10 @@ import pytest
 from gateway.config import GatewaySettings
 from servicekit.testing import ServiceProcess, free_port
 from tests.contract.access import operations, read_access_table, send
-from tests.contract.world import CLIENTS, ROLES, World, build_world
 from tests.identity.signin_support import assert_no_secrets
 from tests.kit.test_tokens import ATTACKER_RSA_PEM, hs256, public_der, public_pem, unsigned
 from tests.platform import RunningPlatform
+from tests.world import CLIENTS, ROLES, World, build_world
 
 pytestmark = pytest.mark.processes
 
