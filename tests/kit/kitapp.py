@@ -81,14 +81,16 @@ async def create_refusable_note(
     principal: Annotated[Principal, Scoped("notes:write")],
     refuse: Literal["no", "raise", "return", "fail-commit"] = "no",
 ) -> Response:
-    """Create a note, then (as asked) refuse it, auditing the refusal (tests audit.record_refusal)."""
+    """Create a note, then (as asked) refuse it, auditing the refusal (tests survives_refusal)."""
     note = Note(text=body.text, created_at=clock.now(), change_seq=await next_sequence(session, "notes"))
     session.add(note)
     await session.flush()
     await audit.record(session, actor=principal, action="note.created", target_type="note", target_id=note.id)
     if refuse != "no":
         detail = {"text": body.text}
-        await audit.record_refusal(session, actor=principal, action="note.refused", detail=detail)
+        await audit.record(
+            session, actor=principal, action="note.refused", detail=detail, survives_refusal=True
+        )
         detail["note_id"] = str(note.id)  # after the call: never in the kept entry
     if refuse == "raise":
         raise NoteRefused("This note is refused.")

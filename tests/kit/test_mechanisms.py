@@ -171,15 +171,18 @@ async def audit_actions(app: FastAPI) -> list[AuditEntry]:
         return list(await session.scalars(select(AuditEntry).order_by(AuditEntry.action)))
 
 
+async def refusable(client: httpx.AsyncClient, headers: dict[str, str], refuse: str) -> httpx.Response:
+    """A note created, audited, then refused as asked (raise, return, fail-commit, no)."""
+    return await client.post(
+        "/v1/notes/refusable", params={"refuse": refuse}, json={"text": "no thanks"}, headers=headers
+    )
+
+
 async def test_a_refusal_that_raises_keeps_its_audit_entry_and_nothing_else(
     kit_client, kit_app, tokens
 ) -> None:
-    refused = await kit_client.post(
-        "/v1/notes/refusable",
-        params={"refuse": "raise"},
-        json={"text": "no thanks"},
-        headers={**tokens.headers(subject="u1", **WRITE), "X-Request-ID": "req-refused"},
-    )
+    headers = {**tokens.headers(subject="u1", **WRITE), "X-Request-ID": "req-refused"}
+    refused = await refusable(kit_client, headers, "raise")
     assert refused.status_code == 422 and refused.json()["type"].endswith("note-refused")
     assert await count_notes(kit_app) == 0  # the change was rolled back ...
     (entry,) = await audit_actions(kit_app)  # ... with its own audit entry; the refusal's is kept
@@ -188,30 +191,15 @@ async def test_a_refusal_that_raises_keeps_its_audit_entry_and_nothing_else(
 
 
 async def test_a_refusal_in_a_request_that_commits_is_written_once(kit_client, kit_app, tokens) -> None:
-    returned = await kit_client.post(
-        "/v1/notes/refusable",
-        params={"refuse": "return"},
-        json={"text": "t"},
-        headers=tokens.headers(**WRITE),
-    )
-    assert returned.status_code == 422
+    assert (await refusable(kit_client, tokens.headers(**WRITE), "return")).status_code == 422
     assert [e.action for e in await audit_actions(kit_app)] == ["note.created", "note.refused"]
-    plain = await kit_client.post("/v1/notes/refusable", json={"text": "t"}, headers=tokens.headers(**WRITE))
-    assert plain.status_code == 201
-    assert [e.action for e in await audit_actions(kit_app)] == [
-        "note.created",
-        "note.created",
-        "note.refused",
-    ]
+    assert (await refusable(kit_client, tokens.headers(**WRITE), "no")).status_code == 201
+    actions = [e.action for e in await audit_actions(kit_app)]
+    assert actions == ["note.created", "note.created", "note.refused"]
 
 
 async def test_a_refusal_is_kept_when_the_commit_itself_fails(kit_client, kit_app, tokens) -> None:
-    failed = await kit_client.post(
-        "/v1/notes/refusable",
-        params={"refuse": "fail-commit"},
-        json={"text": "t"},
-        headers=tokens.headers(**WRITE),
-    )
+    failed = await refusable(kit_client, tokens.headers(**WRITE), "fail-commit")
     assert failed.status_code == 409  # the duplicate key, found by the commit
     assert await count_notes(kit_app) == 0
     assert [e.action for e in await audit_actions(kit_app)] == ["note.refused"]
@@ -220,7 +208,7 @@ async def test_a_refusal_is_kept_when_the_commit_itself_fails(kit_client, kit_ap
 async def test_only_the_requests_session_keeps_a_refusal(kit_app) -> None:
     async with kit_app.state.sessionmaker() as session:
         with pytest.raises(RuntimeError, match="SessionDep"):
-            await audit.record_refusal(session, actor="system", action="note.refused")
+            await audit.record(session, actor="system", action="note.refused", survives_refusal=True)
 
 
 async def test_times_come_back_aware_utc(kit_client, clock, tokens) -> None:

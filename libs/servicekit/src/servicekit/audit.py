@@ -3,8 +3,8 @@
 `record` adds an entry to the caller's session, so it commits with the change it describes (and
 is rolled back with it). It is called in the service function, beside the change it records.
 
-`record_refusal` is for an event that must be kept although the request is refused (a failed
-sign-in, a refused search, a refused delete): call it, then raise the refusal as usual. The entry is
+`record(..., survives_refusal=True)` is for an event that must be kept although the request is
+refused (a failed sign-in, a refused search, a refused delete): record it, then raise. The entry is
 built at once (its time, request id and address, a copy of `detail`) and kept aside on the
 request's session (`servicekit.db.keep_through_rollback`): it commits with the request if the
 request commits, or alone, in a transaction of its own, after the rollback. So it never depends on
@@ -55,30 +55,6 @@ class AuditEntryRead(BaseModel):
     detail: dict[str, Any]
 
 
-def _values(
-    *,
-    actor: Principal | str,
-    action: str,
-    target_type: str | None,
-    target_id: object | None,
-    school_id: uuid.UUID | None,
-    detail: dict[str, Any] | None,
-    at: datetime | None,
-) -> dict[str, Any]:
-    """An entry's columns, taken now: the time, and the request id and address of the context."""
-    return {
-        "at": at or datetime.now(UTC),
-        "actor": actor.actor if isinstance(actor, Principal) else actor,
-        "action": action,
-        "target_type": target_type,
-        "target_id": str(target_id) if target_id is not None else None,
-        "school_id": school_id,
-        "request_id": current_request_id(),
-        "source_ip": client_ip_var.get(),
-        "detail": detail or {},
-    }
-
-
 async def record(
     session: AsyncSession,
     *,
@@ -89,45 +65,30 @@ async def record(
     school_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditEntry:
-    entry = AuditEntry(
-        **_values(
-            actor=actor,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            school_id=school_id,
-            detail=detail,
-            at=at,
-        )
-    )
-    session.add(entry)
-    await session.flush()
-    return entry
-
-
-async def record_refusal(
-    session: AsyncSession,
-    *,
-    actor: Principal | str,
-    action: str,
-    target_type: str | None = None,
-    target_id: object | None = None,
-    school_id: uuid.UUID | None = None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
+    survives_refusal: bool = False,
 ) -> None:
-    """Audit a refusal: the entry is stored whether the request then raises or commits (once)."""
-    values = _values(
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        school_id=school_id,
-        detail=copy.deepcopy(detail),
-        at=at,
-    )
-    keep_through_rollback(session, lambda: AuditEntry(**values))
+    """Add an entry to the session: it commits, or rolls back, with the change it records.
+
+    `survives_refusal=True` audits a refusal (record it, then raise): the entry, taken now, is
+    stored once whether the request then raises or commits, never with a rolled-back change.
+    """
+    values: dict[str, Any] = {
+        "at": at or datetime.now(UTC),
+        "actor": actor.actor if isinstance(actor, Principal) else actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "school_id": school_id,
+        "request_id": current_request_id(),
+        "source_ip": client_ip_var.get(),
+        "detail": detail or {},
+    }
+    if survives_refusal:
+        values["detail"] = copy.deepcopy(values["detail"])
+        keep_through_rollback(session, lambda: AuditEntry(**values))
+        return
+    session.add(AuditEntry(**values))
+    await session.flush()
 
 
 def audit_router(

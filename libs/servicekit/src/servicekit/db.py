@@ -4,10 +4,10 @@ The request's session commits when the route returns and rolls back when it rais
 functions only flush. The commit happens before the response is sent (the dependency's scope is
 "function"), so nothing is acknowledged that was not stored.
 
-A row that must be stored even though the request is refused (the audit entry of a refusal, see
-`servicekit.audit.record_refusal`) is kept aside with `keep_through_rollback`: the session adds it
-just before the commit, or, when the request raises, writes it in a transaction of its own after
-the rollback, so it never depends on the route returning instead of raising.
+A row that must be stored even though the request is refused (the audit entry of a refusal,
+`audit.record(..., survives_refusal=True)`) is kept aside with `keep_through_rollback`: the session
+adds it just before the commit, or, when the request raises, writes it in a transaction of its own
+after the rollback, so it never depends on the route returning instead of raising.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def keep_through_rollback(session: AsyncSession, make_row: Callable[[], object]) -> None:
     """Store the row `make_row()` builds whether the request commits or is refused (raises).
 
-    For the audit entries of refusals only (`servicekit.audit.record_refusal`); a change of a
+    For the audit entries of refusals only (`audit.record(..., survives_refusal=True)`); a change of a
     record kept through a refusal would be a half-done change. Only the request's session
     (`SessionDep`) keeps rows: any other session has no one to write them, so it refuses loudly.
     """
