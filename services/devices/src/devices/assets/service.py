@@ -1,7 +1,8 @@
 """The hardware inventory: register and change equipment, lend it, record scans, dispose of it.
 
-Status changes that depend on the current status (lending, returning, disposing) are one
-conditional UPDATE each, so two concurrent requests cannot both lend or both dispose of an item.
+Each change writes its audit entry beside it (the actor is passed as `actor=`). Status changes
+that depend on the current status (lending, returning, disposing) are one conditional UPDATE
+each, so two concurrent requests cannot both lend or both dispose of an item.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from devices import school as people
 from devices.assets.models import Asset, AssetDisposal, AssetLoan, AssetScan
 from devices.assets.schemas import LoanRead
 from devices.etags import StaleVersion
+from servicekit import audit
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.pagination import paginate
 
 ACTIVE_STATUSES = ("in_service", "on_loan", "in_repair")
 STORAGE_DESTRUCTION = ("forensic_wipe", "physically_destroyed")
+REQUIRED_FIELDS = ("kind", "make", "model", "location", "holds_personal_data", "is_encrypted", "status")
 
 
 class AssetNotFound(NotFound):
@@ -68,7 +72,31 @@ async def _tag_taken(session: AsyncSession, school_id: uuid.UUID, tag: str, but:
     return (await session.scalar(stmt)) is not None
 
 
-async def create(session: AsyncSession, *, school_id: uuid.UUID, now: datetime, **fields: Any) -> Asset:
+async def _audit(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    *,
+    asset_id: uuid.UUID,
+    school_id: uuid.UUID,
+    now: datetime,
+    detail: dict[str, Any],
+) -> None:
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="asset",
+        target_id=asset_id,
+        school_id=school_id,
+        at=now,
+        detail=detail,
+    )
+
+
+async def create(
+    session: AsyncSession, *, school_id: uuid.UUID, actor: Principal, now: datetime, **fields: Any
+) -> Asset:
     if await _tag_taken(session, school_id, fields["asset_tag"], None):
         raise DuplicateAssetTag("Another item of this school already has this asset tag.")
     asset = Asset(
@@ -76,6 +104,10 @@ async def create(session: AsyncSession, *, school_id: uuid.UUID, now: datetime, 
     )
     session.add(asset)
     await session.flush()
+    detail = {"asset_tag": asset.asset_tag}
+    await _audit(
+        session, actor, "asset.registered", asset_id=asset.id, school_id=school_id, now=now, detail=detail
+    )
     return asset
 
 
@@ -132,8 +164,17 @@ async def _conditional(
 
 
 async def update_asset(
-    session: AsyncSession, asset: Asset, *, changes: dict[str, Any], now: datetime, expected_version: int
+    session: AsyncSession,
+    asset: Asset,
+    *,
+    changes: dict[str, Any],
+    actor: Principal,
+    now: datetime,
+    expected_version: int,
 ) -> Asset:
+    nulls = [name for name in REQUIRED_FIELDS if name in changes and changes[name] is None]
+    if nulls:
+        raise Unprocessable(f"These fields cannot be emptied: {', '.join(nulls)}.", slug="validation-error")
     if "asset_tag" in changes and await _tag_taken(session, asset.school_id, changes["asset_tag"], asset.id):
         raise DuplicateAssetTag("Another item of this school already has this asset tag.")
     allowed = ("in_service", "in_repair", "lost")
@@ -142,7 +183,7 @@ async def update_asset(
             f"This item is {asset.status.replace('_', ' ')}; return the loan or see its disposal instead."
         )
     from_statuses = allowed if "status" in changes else (*ACTIVE_STATUSES, "lost")
-    return await _conditional(
+    changed = await _conditional(
         session,
         asset,
         now=now,
@@ -150,6 +191,13 @@ async def update_asset(
         expected_version=expected_version,
         values=changes,
     )
+    detail = {
+        k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items() if k != "notes"
+    }
+    await _audit(
+        session, actor, "asset.changed", asset_id=asset.id, school_id=asset.school_id, now=now, detail=detail
+    )
+    return changed
 
 
 async def lend(
@@ -159,7 +207,7 @@ async def lend(
     borrower_id: uuid.UUID,
     due_on: date,
     purpose: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
     today: date,
 ) -> AssetLoan:
@@ -175,11 +223,15 @@ async def lend(
         borrower_id=borrower_id,
         purpose=purpose,
         lent_at=now,
-        lent_by=by,
+        lent_by=people.actor_ref(actor),
         due_on=due_on,
     )
     session.add(loan)
     await session.flush()
+    detail = {"loan_id": str(loan.id), "borrower_id": str(borrower_id), "due_on": due_on.isoformat()}
+    await _audit(
+        session, actor, "asset.lent", asset_id=asset.id, school_id=asset.school_id, now=now, detail=detail
+    )
     return loan
 
 
@@ -192,12 +244,12 @@ async def get_loan(session: AsyncSession, *, school_id: uuid.UUID, loan_id: uuid
 
 
 async def return_loan(
-    session: AsyncSession, loan: AssetLoan, *, note: str | None, by: str, now: datetime
+    session: AsyncSession, loan: AssetLoan, *, note: str | None, actor: Principal, now: datetime
 ) -> AssetLoan:
     result = await session.execute(
         update(AssetLoan)
         .where(AssetLoan.id == loan.id, AssetLoan.returned_at.is_(None))
-        .values(returned_at=now, received_by=by, return_note=note)
+        .values(returned_at=now, received_by=people.actor_ref(actor), return_note=note)
         .returning(AssetLoan.id)
         .execution_options(synchronize_session=False)
     )
@@ -211,6 +263,16 @@ async def return_loan(
         )
     fresh = await get_loan(session, school_id=loan.school_id, loan_id=loan.id)
     assert fresh is not None
+    detail = {"loan_id": str(loan.id)}
+    await _audit(
+        session,
+        actor,
+        "asset.returned",
+        asset_id=loan.asset_id,
+        school_id=loan.school_id,
+        now=now,
+        detail=detail,
+    )
     return fresh
 
 
@@ -275,7 +337,7 @@ async def record_scan(
     tool: str,
     result: str,
     detail: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
 ) -> AssetScan:
     if scanned_at > now + timedelta(minutes=5):
@@ -291,11 +353,15 @@ async def record_scan(
         tool=tool,
         result=result,
         detail=detail,
-        recorded_by=by,
+        recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
     session.add(scan)
     await session.flush()
+    audited = {"scan_id": str(scan.id), "result": result}
+    await _audit(
+        session, actor, "asset.scanned", asset_id=asset.id, school_id=asset.school_id, now=now, detail=audited
+    )
     return scan
 
 
@@ -336,7 +402,7 @@ async def dispose(
     data_destruction: str,
     certificate_reference: str | None,
     note: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
     today: date,
 ) -> AssetDisposal:
@@ -369,11 +435,15 @@ async def dispose(
         data_destruction=data_destruction,
         certificate_reference=certificate_reference,
         note=note,
-        recorded_by=by,
+        recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
     session.add(disposal)
     await session.flush()
+    detail = {"receipt_reference": receipt_reference, "data_destruction": data_destruction}
+    await _audit(
+        session, actor, "asset.disposed", asset_id=asset.id, school_id=asset.school_id, now=now, detail=detail
+    )
     return disposal
 
 

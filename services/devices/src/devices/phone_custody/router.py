@@ -23,7 +23,6 @@ from devices.phone_custody.schemas import (
     PhoneSearchRead,
     PoliceHandover,
 )
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
@@ -57,18 +56,8 @@ async def register_phone(
         description=body.description,
         storage_location=body.storage_location,
         reason=body.reason,
-        by=people.actor_ref(principal),
-        now=clock.now(),
-    )
-    await audit.record(
-        session,
         actor=principal,
-        action=f"phone.{body.kind}.received",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=school_id,
-        at=clock.now(),
-        detail={"pupil_id": str(body.pupil_id), "storage_location": body.storage_location},
+        now=clock.now(),
     )
     read = PhoneCustodyRead.of(custody, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=201, headers={"ETag": etag(custody.version)})
@@ -156,19 +145,9 @@ async def move_phone(
         custody,
         storage_location=body.storage_location,
         note=body.note,
-        by=people.actor_ref(principal),
+        actor=principal,
         now=clock.now(),
         expected_version=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone.moved",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={"storage_location": body.storage_location},
     )
     read = PhoneCustodyRead.of(moved, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=200, headers={"ETag": etag(moved.version)})
@@ -192,19 +171,9 @@ async def return_phone(
         custody,
         to_person_id=body.to_person_id,
         note=body.note,
-        by=people.actor_ref(principal),
+        actor=principal,
         now=clock.now(),
         expected_version=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action=f"phone.{returned.status}",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={"to_person_id": str(body.to_person_id)},
     )
     read = PhoneCustodyRead.of(returned, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=200, headers={"ETag": etag(returned.version)})
@@ -229,19 +198,9 @@ async def hand_phone_to_police(
         officer_name=body.officer_name,
         police_reference=body.police_reference,
         note=body.note,
-        by=people.actor_ref(principal),
+        actor=principal,
         now=clock.now(),
         expected_version=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone.handed_to_police",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={"police_reference": body.police_reference},
     )
     read = PhoneCustodyRead.of(handed, show_searches=True)
     return await idem.respond(read, status_code=200, headers={"ETag": etag(handed.version)})
@@ -267,23 +226,9 @@ async def record_search(
         reason=body.reason,
         outcome=body.outcome,
         findings=body.findings,
-        by=people.actor_ref(principal),
+        actor=principal,
         now=clock.now(),
         expected_version=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone.searched",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={
-            "search_id": str(search.id),
-            "authorised_by": str(body.authorised_by),
-            "outcome": body.outcome,
-        },
     )
     return await idem.respond(PhoneSearchRead.model_validate(search), status_code=201)
 
@@ -293,15 +238,5 @@ async def list_searches(
     principal: SearchOfficer, custody: ValidCustody, session: SessionDep, clock: ClockDep
 ) -> list[PhoneSearchRead]:
     """The searches of a phone (head teacher and safeguarding lead only)."""
-    searches = await service.list_searches(session, custody)
-    # Reads of restricted records are audited too.
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone_search.read",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-    )
+    searches = await service.list_searches(session, custody, actor=principal, now=clock.now())
     return [PhoneSearchRead.model_validate(s) for s in searches]

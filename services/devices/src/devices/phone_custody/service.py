@@ -3,7 +3,8 @@
 Every step appends an event and bumps the record's version with one conditional UPDATE that only
 matches a held phone. On PostgreSQL a second, concurrent step waits on that row and then finds it
 no longer held; on SQLite transactions begin IMMEDIATE and run one at a time. Either way, two
-returns of one phone cannot both succeed.
+returns of one phone cannot both succeed. Each step writes its audit entry beside it (the actor
+is passed as `actor=`), and so does each read of a phone's searches.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy.orm import selectinload
 from devices import school as people
 from devices.etags import StaleVersion
 from devices.phone_custody.models import PhoneCustody, PhoneCustodyEvent, PhoneSearch
+from servicekit import audit
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.pagination import paginate
 
@@ -34,6 +37,27 @@ class PhoneNotHeld(Conflict):
 
 class ReturnNotAllowed(Unprocessable):
     slug = "return-not-allowed"
+
+
+async def _audit(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    custody: PhoneCustody,
+    *,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="phone_custody",
+        target_id=custody.id,
+        school_id=custody.school_id,
+        at=now,
+        detail=detail,
+    )
 
 
 def _with_events() -> Select[PhoneCustody]:
@@ -57,10 +81,11 @@ async def create(
     description: str,
     storage_location: str,
     reason: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
 ) -> PhoneCustody:
     await people.require_pupil(session, school_id, pupil_id)
+    by = people.actor_ref(actor)
     custody = PhoneCustody(
         id=uuid.uuid4(),
         school_id=school_id,
@@ -80,6 +105,8 @@ async def create(
     )
     session.add(custody)
     await session.flush()
+    detail = {"pupil_id": str(pupil_id), "storage_location": storage_location}
+    await _audit(session, actor, f"phone.{kind}.received", custody, now=now, detail=detail)
     return custody
 
 
@@ -169,19 +196,23 @@ async def move(
     *,
     storage_location: str,
     note: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneCustody:
     _ensure_held(custody)
-    return await _advance(
+    moved = await _advance(
         session,
         custody,
         now=now,
         expected_version=expected_version,
-        event={"kind": "moved", "by": by, "location": storage_location, "note": note},
+        event={"kind": "moved", "by": people.actor_ref(actor), "location": storage_location, "note": note},
         changes={"storage_location": storage_location},
     )
+    await _audit(
+        session, actor, "phone.moved", custody, now=now, detail={"storage_location": storage_location}
+    )
+    return moved
 
 
 async def return_phone(
@@ -190,7 +221,7 @@ async def return_phone(
     *,
     to_person_id: uuid.UUID,
     note: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneCustody:
@@ -220,20 +251,24 @@ async def return_phone(
                 "A confiscated phone is released only to a carer with parental responsibility for this pupil."
             )
         status = "released"
-    return await _advance(
+    returned = await _advance(
         session,
         custody,
         now=now,
         expected_version=expected_version,
         event={
             "kind": status,
-            "by": by,
+            "by": people.actor_ref(actor),
             "location": custody.storage_location,
             "to_person_id": to_person_id,
             "note": note,
         },
         changes={"status": status, "closed_at": now, "closed_to_person_id": to_person_id},
     )
+    await _audit(
+        session, actor, f"phone.{status}", custody, now=now, detail={"to_person_id": str(to_person_id)}
+    )
+    return returned
 
 
 async def hand_to_police(
@@ -243,7 +278,7 @@ async def hand_to_police(
     officer_name: str,
     police_reference: str,
     note: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneCustody:
@@ -251,14 +286,22 @@ async def hand_to_police(
     text = f"Handed to {officer_name}, police reference {police_reference}."
     if note:
         text = f"{text} {note}"
-    return await _advance(
+    handed = await _advance(
         session,
         custody,
         now=now,
         expected_version=expected_version,
-        event={"kind": "handed_to_police", "by": by, "location": custody.storage_location, "note": text},
+        event={
+            "kind": "handed_to_police",
+            "by": people.actor_ref(actor),
+            "location": custody.storage_location,
+            "note": text,
+        },
         changes={"status": "handed_to_police", "closed_at": now},
     )
+    detail = {"police_reference": police_reference}
+    await _audit(session, actor, "phone.handed_to_police", custody, now=now, detail=detail)
+    return handed
 
 
 async def record_search(
@@ -269,13 +312,14 @@ async def record_search(
     reason: str,
     outcome: str,
     findings: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneSearch:
     """A search of a held phone, authorised by a head teacher of the phone's school."""
     _ensure_held(custody)
     await people.require_head_teacher(session, custody.school_id, authorised_by, field="authorised_by")
+    by = people.actor_ref(actor)
     await _advance(
         session,
         custody,
@@ -295,13 +339,19 @@ async def record_search(
     )
     session.add(search)
     await session.flush()
+    detail = {"search_id": str(search.id), "authorised_by": str(authorised_by), "outcome": outcome}
+    await _audit(session, actor, "phone.searched", custody, now=now, detail=detail)
     return search
 
 
-async def list_searches(session: AsyncSession, custody: PhoneCustody) -> list[PhoneSearch]:
+async def list_searches(
+    session: AsyncSession, custody: PhoneCustody, *, actor: Principal, now: datetime
+) -> list[PhoneSearch]:
+    """The searches of a phone; reading them (restricted records) is audited too."""
     rows = await session.scalars(
         select(PhoneSearch)
         .where(PhoneSearch.custody_id == custody.id, PhoneSearch.school_id == custody.school_id)
         .order_by(PhoneSearch.searched_at, PhoneSearch.id)
     )
+    await _audit(session, actor, "phone_search.read", custody, now=now)
     return list(rows.all())

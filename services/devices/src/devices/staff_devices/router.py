@@ -21,7 +21,6 @@ from devices.staff_devices.schemas import (
     StaffDeviceRead,
     StaffDeviceRemoval,
 )
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
@@ -59,18 +58,8 @@ async def note_staff_device(
         make=body.make,
         model=body.model,
         serial_number=body.serial_number,
-        by=people.actor_ref(principal),
-        now=now,
-    )
-    await audit.record(
-        session,
         actor=principal,
-        action="staff_device.noted",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=school_id,
-        at=now,
-        detail={"owner_id": str(body.owner_id)},
+        now=now,
     )
     [read] = await service.describe(session, [device], now=now)
     return await idem.respond(read, status_code=201, headers={"ETag": etag(device.version)})
@@ -133,18 +122,8 @@ async def grant_image_permission(
         permitted_by=body.permitted_by,
         valid_until=body.valid_until,
         purpose=body.purpose,
-        by=people.actor_ref(principal),
-        now=now,
-    )
-    await audit.record(
-        session,
         actor=principal,
-        action="staff_device.images_permitted",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=device.school_id,
-        at=now,
-        detail={"permitted_by": str(body.permitted_by), "valid_until": body.valid_until.isoformat()},
+        now=now,
     )
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
@@ -168,18 +147,8 @@ async def withdraw_image_permission(
         device,
         withdrawn_by=body.withdrawn_by,
         reason=body.reason,
-        by=people.actor_ref(principal),
-        now=now,
-    )
-    await audit.record(
-        session,
         actor=principal,
-        action="staff_device.images_withdrawn",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=device.school_id,
-        at=now,
-        detail={"withdrawn_by": str(body.withdrawn_by)},
+        now=now,
     )
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
@@ -198,19 +167,7 @@ async def remove_staff_device(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    removed = await service.remove(
-        session, device, reason=body.reason, by=people.actor_ref(principal), now=now
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="staff_device.removed",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=device.school_id,
-        at=now,
-        detail={"reason": body.reason},
-    )
+    removed = await service.remove(session, device, reason=body.reason, actor=principal, now=now)
     [read] = await service.describe(session, [removed], now=now)
     return await idem.respond(read, status_code=200, headers={"ETag": etag(removed.version)})
 
@@ -236,24 +193,9 @@ async def record_image_use(
         purpose=body.purpose,
         description=body.description,
         pupils_count=body.pupils_count,
-        by=people.actor_ref(principal),
+        actor=principal,
         now=now,
         tz=tz,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="staff_device.image_use_recorded",
-        target_type="image_use",
-        target_id=use.id,
-        school_id=device.school_id,
-        at=now,
-        detail={
-            "device_id": str(device.id),
-            "taken_on": body.taken_on.isoformat(),
-            "purpose": body.purpose,
-            "permission_id": str(use.permission_id),
-        },
     )
     [read] = await service.describe_image_uses(session, [use])
     return await idem.respond(read, status_code=201)

@@ -1,4 +1,7 @@
-"""The staff and visitor device register: note a device, the head's image permissions, each use, removal."""
+"""The staff and visitor device register: note a device, the head's image permissions, each use, removal.
+
+Each change writes its audit entry beside it (the actor is passed as `actor=`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -14,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from devices import school as people
 from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
 from devices.staff_devices.schemas import ImagePermissionRead, ImageUseRead, StaffDeviceRead
+from servicekit import audit
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.models import ReplicaPerson
 from servicekit.pagination import paginate
@@ -37,6 +43,27 @@ class ImageUseOnRemovedDevice(Unprocessable):
     slug = "staff-device-removed"
 
 
+async def _audit(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    device: StaffDevice,
+    *,
+    now: datetime,
+    detail: dict[str, Any],
+) -> None:
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="staff_device",
+        target_id=device.id,
+        school_id=device.school_id,
+        at=now,
+        detail=detail,
+    )
+
+
 async def get(session: AsyncSession, *, school_id: uuid.UUID, device_id: uuid.UUID) -> StaffDevice | None:
     return await session.scalar(
         select(StaffDevice)
@@ -54,7 +81,7 @@ async def create(
     make: str,
     model: str,
     serial_number: str,
-    by: str,
+    actor: Principal,
     now: datetime,
 ) -> StaffDevice:
     await people.require_member(
@@ -69,12 +96,13 @@ async def create(
         serial_number=serial_number,
         status="active",
         noted_at=now,
-        noted_by=by,
+        noted_by=people.actor_ref(actor),
         version=1,
         updated_at=now,
     )
     session.add(device)
     await session.flush()
+    await _audit(session, actor, "staff_device.noted", device, now=now, detail={"owner_id": str(owner_id)})
     return device
 
 
@@ -130,7 +158,7 @@ async def grant_images(
     permitted_by: uuid.UUID,
     valid_until: datetime,
     purpose: str,
-    by: str,
+    actor: Principal,
     now: datetime,
 ) -> StaffDevice:
     """The head's consent to take images on this device until a given time (the policy asks for it)."""
@@ -144,13 +172,15 @@ async def grant_images(
             position=device.version,
             action="granted",
             decided_by=permitted_by,
-            recorded_by=by,
+            recorded_by=people.actor_ref(actor),
             recorded_at=now,
             valid_until=valid_until,
             purpose=purpose,
         )
     )
     await session.flush()
+    detail = {"permitted_by": str(permitted_by), "valid_until": valid_until.isoformat()}
+    await _audit(session, actor, "staff_device.images_permitted", device, now=now, detail=detail)
     return device
 
 
@@ -160,7 +190,7 @@ async def withdraw_images(
     *,
     withdrawn_by: uuid.UUID,
     reason: str | None,
-    by: str,
+    actor: Principal,
     now: datetime,
 ) -> StaffDevice:
     await people.require_head_teacher(session, device.school_id, withdrawn_by, field="withdrawn_by")
@@ -171,22 +201,27 @@ async def withdraw_images(
             position=device.version,
             action="withdrawn",
             decided_by=withdrawn_by,
-            recorded_by=by,
+            recorded_by=people.actor_ref(actor),
             recorded_at=now,
             purpose=reason,
         )
     )
     await session.flush()
+    detail = {"withdrawn_by": str(withdrawn_by)}
+    await _audit(session, actor, "staff_device.images_withdrawn", device, now=now, detail=detail)
     return device
 
 
 async def remove(
-    session: AsyncSession, device: StaffDevice, *, reason: str, by: str, now: datetime
+    session: AsyncSession, device: StaffDevice, *, reason: str, actor: Principal, now: datetime
 ) -> StaffDevice:
     """Take a device off the register (its owner left...); the record itself is kept."""
-    return await _change(
+    by = people.actor_ref(actor)
+    removed = await _change(
         session, device, now=now, status="removed", removed_at=now, removed_by=by, removal_reason=reason
     )
+    await _audit(session, actor, "staff_device.removed", device, now=now, detail={"reason": reason})
+    return removed
 
 
 async def describe(
@@ -256,7 +291,7 @@ async def record_image_use(
     purpose: str,
     description: str,
     pupils_count: int | None,
-    by: str,
+    actor: Principal,
     now: datetime,
     tz: ZoneInfo,
 ) -> ImageUse:
@@ -316,11 +351,26 @@ async def record_image_use(
         purpose=purpose,
         description=description,
         pupils_count=pupils_count,
-        recorded_by=by,
+        recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
     session.add(use)
     await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="staff_device.image_use_recorded",
+        target_type="image_use",
+        target_id=use.id,
+        school_id=device.school_id,
+        at=now,
+        detail={
+            "device_id": str(device.id),
+            "taken_on": taken_on.isoformat(),
+            "purpose": purpose,
+            "permission_id": str(use.permission_id),
+        },
+    )
     return use
 
 
