@@ -52,9 +52,7 @@ async def register_asset(
     """Add an item of school hardware to the inventory."""
     if idem.replay is not None:
         return idem.replay
-    asset = await service.create(
-        session, school_id=school_id, actor=principal, now=clock.now(), **body.model_dump()
-    )
+    asset = await service.create(session, school_id=school_id, body=body, actor=principal, now=clock.now())
     return await idem.respond(
         AssetRead.model_validate(asset), status_code=201, headers={"ETag": etag(asset.version)}
     )
@@ -152,12 +150,7 @@ async def update_asset(
     if if_match is None:
         raise PreconditionRequired("Send If-Match with the item's ETag.")
     changed = await service.update_asset(
-        session,
-        asset,
-        changes=body.model_dump(exclude_unset=True),
-        actor=principal,
-        now=clock.now(),
-        expected_version=if_match,
+        session, asset, body=body, actor=principal, now=clock.now(), expected_version=if_match
     )
     response.headers["ETag"] = etag(changed.version)
     return AssetRead.model_validate(changed)
@@ -177,17 +170,9 @@ async def lend_asset(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    loan = await service.lend(
-        session,
-        asset,
-        borrower_id=body.borrower_id,
-        due_on=body.due_on,
-        purpose=body.purpose,
-        actor=principal,
-        now=now,
-        today=people.local_date(now, tz),
-    )
-    [read] = await service.describe_loans(session, [loan], today=people.local_date(now, tz))
+    today = people.local_date(now, tz)
+    loan = await service.lend(session, asset, body=body, actor=principal, now=now, today=today)
+    [read] = await service.describe_loans(session, [loan], today=today)
     return await idem.respond(read, status_code=201)
 
 
@@ -236,7 +221,7 @@ async def return_loan(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    returned = await service.return_loan(session, loan, note=body.note, actor=principal, now=now)
+    returned = await service.return_loan(session, loan, body=body, actor=principal, now=now)
     [read] = await service.describe_loans(session, [returned], today=people.local_date(now, tz))
     return await idem.respond(read, status_code=200)
 
@@ -254,16 +239,7 @@ async def record_scan(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    scan = await service.record_scan(
-        session,
-        asset,
-        scanned_at=body.scanned_at,
-        tool=body.tool,
-        result=body.result,
-        detail=body.detail,
-        actor=principal,
-        now=now,
-    )
+    scan = await service.record_scan(session, asset, body=body, actor=principal, now=now)
     return await idem.respond(ScanRead.model_validate(scan), status_code=201)
 
 
@@ -287,14 +263,8 @@ async def dispose_asset(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    disposal = await service.dispose(
-        session,
-        asset,
-        actor=principal,
-        now=now,
-        today=people.local_date(now, tz),
-        **body.model_dump(),
-    )
+    today = people.local_date(now, tz)
+    disposal = await service.dispose(session, asset, body=body, actor=principal, now=now, today=today)
     return await idem.respond(DisposalRead.model_validate(disposal), status_code=201)
 
 

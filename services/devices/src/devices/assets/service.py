@@ -19,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
 from devices.assets.models import Asset, AssetDisposal, AssetLoan, AssetScan
-from devices.assets.schemas import LoanRead
+from devices.assets.schemas import (
+    AssetCreate,
+    AssetUpdate,
+    DisposalCreate,
+    LoanCreate,
+    LoanRead,
+    LoanReturn,
+    ScanCreate,
+)
 from devices.etags import StaleVersion
 from servicekit import audit
 from servicekit.auth import Principal
@@ -95,12 +103,17 @@ async def _audit(
 
 
 async def create(
-    session: AsyncSession, *, school_id: uuid.UUID, actor: Principal, now: datetime, **fields: Any
+    session: AsyncSession, *, school_id: uuid.UUID, body: AssetCreate, actor: Principal, now: datetime
 ) -> Asset:
-    if await _tag_taken(session, school_id, fields["asset_tag"], None):
+    if await _tag_taken(session, school_id, body.asset_tag, None):
         raise DuplicateAssetTag("Another item of this school already has this asset tag.")
     asset = Asset(
-        school_id=school_id, status="in_service", created_at=now, updated_at=now, version=1, **fields
+        school_id=school_id,
+        status="in_service",
+        created_at=now,
+        updated_at=now,
+        version=1,
+        **body.model_dump(),
     )
     session.add(asset)
     await session.flush()
@@ -167,11 +180,12 @@ async def update_asset(
     session: AsyncSession,
     asset: Asset,
     *,
-    changes: dict[str, Any],
+    body: AssetUpdate,
     actor: Principal,
     now: datetime,
     expected_version: int,
 ) -> Asset:
+    changes = body.model_dump(exclude_unset=True)
     nulls = [name for name in REQUIRED_FIELDS if name in changes and changes[name] is None]
     if nulls:
         raise Unprocessable(f"These fields cannot be emptied: {', '.join(nulls)}.", slug="validation-error")
@@ -204,13 +218,12 @@ async def lend(
     session: AsyncSession,
     asset: Asset,
     *,
-    borrower_id: uuid.UUID,
-    due_on: date,
-    purpose: str | None,
+    body: LoanCreate,
     actor: Principal,
     now: datetime,
     today: date,
 ) -> AssetLoan:
+    borrower_id, due_on = body.borrower_id, body.due_on
     await people.require_member(
         session, asset.school_id, borrower_id, kinds=people.STAFF_KINDS, field="borrower_id"
     )
@@ -221,7 +234,7 @@ async def lend(
         school_id=asset.school_id,
         asset_id=asset.id,
         borrower_id=borrower_id,
-        purpose=purpose,
+        purpose=body.purpose,
         lent_at=now,
         lent_by=people.actor_ref(actor),
         due_on=due_on,
@@ -244,12 +257,12 @@ async def get_loan(session: AsyncSession, *, school_id: uuid.UUID, loan_id: uuid
 
 
 async def return_loan(
-    session: AsyncSession, loan: AssetLoan, *, note: str | None, actor: Principal, now: datetime
+    session: AsyncSession, loan: AssetLoan, *, body: LoanReturn, actor: Principal, now: datetime
 ) -> AssetLoan:
     result = await session.execute(
         update(AssetLoan)
         .where(AssetLoan.id == loan.id, AssetLoan.returned_at.is_(None))
-        .values(returned_at=now, received_by=people.actor_ref(actor), return_note=note)
+        .values(returned_at=now, received_by=people.actor_ref(actor), return_note=body.note)
         .returning(AssetLoan.id)
         .execution_options(synchronize_session=False)
     )
@@ -333,13 +346,11 @@ async def record_scan(
     session: AsyncSession,
     asset: Asset,
     *,
-    scanned_at: datetime,
-    tool: str,
-    result: str,
-    detail: str | None,
+    body: ScanCreate,
     actor: Principal,
     now: datetime,
 ) -> AssetScan:
+    scanned_at, result = body.scanned_at, body.result
     if scanned_at > now + timedelta(minutes=5):
         raise Unprocessable("scanned_at must not be in the future.", slug="validation-error")
     values: dict[str, Any] = {}
@@ -350,9 +361,9 @@ async def record_scan(
         school_id=asset.school_id,
         asset_id=asset.id,
         scanned_at=scanned_at,
-        tool=tool,
+        tool=body.tool,
         result=result,
-        detail=detail,
+        detail=body.detail,
         recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
@@ -396,24 +407,20 @@ async def dispose(
     session: AsyncSession,
     asset: Asset,
     *,
-    disposed_on: date,
-    agency: str,
-    receipt_reference: str,
-    data_destruction: str,
-    certificate_reference: str | None,
-    note: str | None,
+    body: DisposalCreate,
     actor: Principal,
     now: datetime,
     today: date,
 ) -> AssetDisposal:
     """WEEE disposal: equipment that held personal data needs its storage wiped or destroyed, certified."""
+    disposed_on, data_destruction = body.disposed_on, body.data_destruction
     if disposed_on > today:
         raise DisposalRefused("disposed_on must not be in the future.")
     if asset.holds_personal_data and data_destruction not in STORAGE_DESTRUCTION:
         raise DisposalRefused(
             "This item held personal data: its storage must be forensically wiped or physically destroyed."
         )
-    if data_destruction in STORAGE_DESTRUCTION and not certificate_reference:
+    if data_destruction in STORAGE_DESTRUCTION and not body.certificate_reference:
         raise DisposalRefused(
             "A data destruction certificate reference is required when storage is wiped or destroyed."
         )
@@ -429,18 +436,13 @@ async def dispose(
     disposal = AssetDisposal(
         school_id=asset.school_id,
         asset_id=asset.id,
-        disposed_on=disposed_on,
-        agency=agency,
-        receipt_reference=receipt_reference,
-        data_destruction=data_destruction,
-        certificate_reference=certificate_reference,
-        note=note,
+        **body.model_dump(),
         recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
     session.add(disposal)
     await session.flush()
-    detail = {"receipt_reference": receipt_reference, "data_destruction": data_destruction}
+    detail = {"receipt_reference": body.receipt_reference, "data_destruction": data_destruction}
     await _audit(
         session, actor, "asset.disposed", asset_id=asset.id, school_id=asset.school_id, now=now, detail=detail
     )

@@ -48,17 +48,7 @@ async def register_phone(
     """Register a phone handed in for the day or confiscated."""
     if idem.replay is not None:
         return idem.replay
-    custody = await service.create(
-        session,
-        school_id=school_id,
-        pupil_id=body.pupil_id,
-        kind=body.kind,
-        description=body.description,
-        storage_location=body.storage_location,
-        reason=body.reason,
-        actor=principal,
-        now=clock.now(),
-    )
+    custody = await service.create(session, school_id=school_id, body=body, actor=principal, now=clock.now())
     read = PhoneCustodyRead.of(custody, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=201, headers={"ETag": etag(custody.version)})
 
@@ -141,13 +131,7 @@ async def move_phone(
     if idem.replay is not None:
         return idem.replay
     moved = await service.move(
-        session,
-        custody,
-        storage_location=body.storage_location,
-        note=body.note,
-        actor=principal,
-        now=clock.now(),
-        expected_version=if_match,
+        session, custody, body=body, actor=principal, now=clock.now(), expected_version=if_match
     )
     read = PhoneCustodyRead.of(moved, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=200, headers={"ETag": etag(moved.version)})
@@ -167,13 +151,7 @@ async def return_phone(
     if idem.replay is not None:
         return idem.replay
     returned = await service.return_phone(
-        session,
-        custody,
-        to_person_id=body.to_person_id,
-        note=body.note,
-        actor=principal,
-        now=clock.now(),
-        expected_version=if_match,
+        session, custody, body=body, actor=principal, now=clock.now(), expected_version=if_match
     )
     read = PhoneCustodyRead.of(returned, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=200, headers={"ETag": etag(returned.version)})
@@ -193,14 +171,7 @@ async def hand_phone_to_police(
     if idem.replay is not None:
         return idem.replay
     handed = await service.hand_to_police(
-        session,
-        custody,
-        officer_name=body.officer_name,
-        police_reference=body.police_reference,
-        note=body.note,
-        actor=principal,
-        now=clock.now(),
-        expected_version=if_match,
+        session, custody, body=body, actor=principal, now=clock.now(), expected_version=if_match
     )
     read = PhoneCustodyRead.of(handed, show_searches=True)
     return await idem.respond(read, status_code=200, headers={"ETag": etag(handed.version)})
@@ -220,15 +191,7 @@ async def record_search(
     if idem.replay is not None:
         return idem.replay
     search = await service.record_search(
-        session,
-        custody,
-        authorised_by=body.authorised_by,
-        reason=body.reason,
-        outcome=body.outcome,
-        findings=body.findings,
-        actor=principal,
-        now=clock.now(),
-        expected_version=if_match,
+        session, custody, body=body, actor=principal, now=clock.now(), expected_version=if_match
     )
     return await idem.respond(PhoneSearchRead.model_validate(search), status_code=201)
 

@@ -21,6 +21,13 @@ from sqlalchemy.orm import selectinload
 from devices import school as people
 from devices.etags import StaleVersion
 from devices.phone_custody.models import PhoneCustody, PhoneCustodyEvent, PhoneSearch
+from devices.phone_custody.schemas import (
+    PhoneCustodyCreate,
+    PhoneMove,
+    PhoneReturn,
+    PhoneSearchCreate,
+    PoliceHandover,
+)
 from servicekit import audit
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
@@ -76,14 +83,11 @@ async def create(
     session: AsyncSession,
     *,
     school_id: uuid.UUID,
-    pupil_id: uuid.UUID,
-    kind: str,
-    description: str,
-    storage_location: str,
-    reason: str | None,
+    body: PhoneCustodyCreate,
     actor: Principal,
     now: datetime,
 ) -> PhoneCustody:
+    pupil_id, kind, storage_location = body.pupil_id, body.kind, body.storage_location
     await people.require_pupil(session, school_id, pupil_id)
     by = people.actor_ref(actor)
     custody = PhoneCustody(
@@ -92,9 +96,9 @@ async def create(
         pupil_id=pupil_id,
         kind=kind,
         status="held",
-        description=description,
+        description=body.description,
         storage_location=storage_location,
-        reason=reason,
+        reason=body.reason,
         received_at=now,
         received_by=by,
         version=1,
@@ -194,13 +198,13 @@ async def move(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    storage_location: str,
-    note: str | None,
+    body: PhoneMove,
     actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneCustody:
     _ensure_held(custody)
+    storage_location, note = body.storage_location, body.note
     moved = await _advance(
         session,
         custody,
@@ -219,14 +223,14 @@ async def return_phone(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    to_person_id: uuid.UUID,
-    note: str | None,
+    body: PhoneReturn,
     actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneCustody:
     """A daily hand-in back to its pupil or a carer; a confiscated phone only to a carer with PR."""
     _ensure_held(custody)
+    to_person_id = body.to_person_id
     if custody.kind == "daily_handin":
         # Back to the pupil needs no lookup (and so no call to identity when the replica misses).
         if (
@@ -261,7 +265,7 @@ async def return_phone(
             "by": people.actor_ref(actor),
             "location": custody.storage_location,
             "to_person_id": to_person_id,
-            "note": note,
+            "note": body.note,
         },
         changes={"status": status, "closed_at": now, "closed_to_person_id": to_person_id},
     )
@@ -275,17 +279,15 @@ async def hand_to_police(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    officer_name: str,
-    police_reference: str,
-    note: str | None,
+    body: PoliceHandover,
     actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneCustody:
     _ensure_held(custody)
-    text = f"Handed to {officer_name}, police reference {police_reference}."
-    if note:
-        text = f"{text} {note}"
+    text = f"Handed to {body.officer_name}, police reference {body.police_reference}."
+    if body.note:
+        text = f"{text} {body.note}"
     handed = await _advance(
         session,
         custody,
@@ -299,7 +301,7 @@ async def hand_to_police(
         },
         changes={"status": "handed_to_police", "closed_at": now},
     )
-    detail = {"police_reference": police_reference}
+    detail = {"police_reference": body.police_reference}
     await _audit(session, actor, "phone.handed_to_police", custody, now=now, detail=detail)
     return handed
 
@@ -308,16 +310,14 @@ async def record_search(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    authorised_by: uuid.UUID,
-    reason: str,
-    outcome: str,
-    findings: str | None,
+    body: PhoneSearchCreate,
     actor: Principal,
     now: datetime,
     expected_version: int | None,
 ) -> PhoneSearch:
     """A search of a held phone, authorised by a head teacher of the phone's school."""
     _ensure_held(custody)
+    authorised_by = body.authorised_by
     await people.require_head_teacher(session, custody.school_id, authorised_by, field="authorised_by")
     by = people.actor_ref(actor)
     await _advance(
@@ -333,13 +333,13 @@ async def record_search(
         authorised_by=authorised_by,
         searched_by=by,
         searched_at=now,
-        reason=reason,
-        outcome=outcome,
-        findings=findings,
+        reason=body.reason,
+        outcome=body.outcome,
+        findings=body.findings,
     )
     session.add(search)
     await session.flush()
-    detail = {"search_id": str(search.id), "authorised_by": str(authorised_by), "outcome": outcome}
+    detail = {"search_id": str(search.id), "authorised_by": str(authorised_by), "outcome": body.outcome}
     await _audit(session, actor, "phone.searched", custody, now=now, detail=detail)
     return search
 

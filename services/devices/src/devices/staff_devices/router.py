@@ -50,17 +50,7 @@ async def note_staff_device(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    device = await service.create(
-        session,
-        school_id=school_id,
-        owner_id=body.owner_id,
-        kind=body.kind,
-        make=body.make,
-        model=body.model,
-        serial_number=body.serial_number,
-        actor=principal,
-        now=now,
-    )
+    device = await service.create(session, school_id=school_id, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [device], now=now)
     return await idem.respond(read, status_code=201, headers={"ETag": etag(device.version)})
 
@@ -116,15 +106,7 @@ async def grant_image_permission(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    changed = await service.grant_images(
-        session,
-        device,
-        permitted_by=body.permitted_by,
-        valid_until=body.valid_until,
-        purpose=body.purpose,
-        actor=principal,
-        now=now,
-    )
+    changed = await service.grant_images(session, device, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
 
@@ -142,14 +124,7 @@ async def withdraw_image_permission(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    changed = await service.withdraw_images(
-        session,
-        device,
-        withdrawn_by=body.withdrawn_by,
-        reason=body.reason,
-        actor=principal,
-        now=now,
-    )
+    changed = await service.withdraw_images(session, device, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers={"ETag": etag(changed.version)})
 
@@ -167,7 +142,7 @@ async def remove_staff_device(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    removed = await service.remove(session, device, reason=body.reason, actor=principal, now=now)
+    removed = await service.remove(session, device, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [removed], now=now)
     return await idem.respond(read, status_code=200, headers={"ETag": etag(removed.version)})
 
@@ -186,17 +161,7 @@ async def record_image_use(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    use = await service.record_image_use(
-        session,
-        device,
-        taken_on=body.taken_on,
-        purpose=body.purpose,
-        description=body.description,
-        pupils_count=body.pupils_count,
-        actor=principal,
-        now=now,
-        tz=tz,
-    )
+    use = await service.record_image_use(session, device, body=body, actor=principal, now=now, tz=tz)
     [read] = await service.describe_image_uses(session, [use])
     return await idem.respond(read, status_code=201)
 

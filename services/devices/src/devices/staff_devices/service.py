@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
 from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
-from devices.staff_devices.schemas import ImagePermissionRead, ImageUseRead, StaffDeviceRead
+from devices.staff_devices.schemas import (
+    ImagePermissionGrant,
+    ImagePermissionRead,
+    ImagePermissionWithdrawal,
+    ImageUseCreate,
+    ImageUseRead,
+    StaffDeviceCreate,
+    StaffDeviceRead,
+    StaffDeviceRemoval,
+)
 from servicekit import audit
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
@@ -76,24 +85,21 @@ async def create(
     session: AsyncSession,
     *,
     school_id: uuid.UUID,
-    owner_id: uuid.UUID,
-    kind: str,
-    make: str,
-    model: str,
-    serial_number: str,
+    body: StaffDeviceCreate,
     actor: Principal,
     now: datetime,
 ) -> StaffDevice:
+    owner_id = body.owner_id
     await people.require_member(
         session, school_id, owner_id, kinds=people.DEVICE_OWNER_KINDS, field="owner_id"
     )
     device = StaffDevice(
         school_id=school_id,
         owner_id=owner_id,
-        kind=kind,
-        make=make,
-        model=model,
-        serial_number=serial_number,
+        kind=body.kind,
+        make=body.make,
+        model=body.model,
+        serial_number=body.serial_number,
         status="active",
         noted_at=now,
         noted_by=people.actor_ref(actor),
@@ -155,13 +161,12 @@ async def grant_images(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    permitted_by: uuid.UUID,
-    valid_until: datetime,
-    purpose: str,
+    body: ImagePermissionGrant,
     actor: Principal,
     now: datetime,
 ) -> StaffDevice:
     """The head's consent to take images on this device until a given time (the policy asks for it)."""
+    permitted_by, valid_until = body.permitted_by, body.valid_until
     await people.require_head_teacher(session, device.school_id, permitted_by, field="permitted_by")
     if valid_until <= now:
         raise Unprocessable("valid_until must be in the future.", slug="validation-error")
@@ -175,7 +180,7 @@ async def grant_images(
             recorded_by=people.actor_ref(actor),
             recorded_at=now,
             valid_until=valid_until,
-            purpose=purpose,
+            purpose=body.purpose,
         )
     )
     await session.flush()
@@ -188,11 +193,11 @@ async def withdraw_images(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    withdrawn_by: uuid.UUID,
-    reason: str | None,
+    body: ImagePermissionWithdrawal,
     actor: Principal,
     now: datetime,
 ) -> StaffDevice:
+    withdrawn_by = body.withdrawn_by
     await people.require_head_teacher(session, device.school_id, withdrawn_by, field="withdrawn_by")
     device = await _change(session, device, now=now)
     session.add(
@@ -203,7 +208,7 @@ async def withdraw_images(
             decided_by=withdrawn_by,
             recorded_by=people.actor_ref(actor),
             recorded_at=now,
-            purpose=reason,
+            purpose=body.reason,
         )
     )
     await session.flush()
@@ -213,10 +218,10 @@ async def withdraw_images(
 
 
 async def remove(
-    session: AsyncSession, device: StaffDevice, *, reason: str, actor: Principal, now: datetime
+    session: AsyncSession, device: StaffDevice, *, body: StaffDeviceRemoval, actor: Principal, now: datetime
 ) -> StaffDevice:
     """Take a device off the register (its owner left...); the record itself is kept."""
-    by = people.actor_ref(actor)
+    by, reason = people.actor_ref(actor), body.reason
     removed = await _change(
         session, device, now=now, status="removed", removed_at=now, removed_by=by, removal_reason=reason
     )
@@ -287,10 +292,7 @@ async def record_image_use(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    taken_on: date,
-    purpose: str,
-    description: str,
-    pupils_count: int | None,
+    body: ImageUseCreate,
     actor: Principal,
     now: datetime,
     tz: ZoneInfo,
@@ -302,6 +304,7 @@ async def record_image_use(
     day began. A withdrawal recorded on that day refuses the day's uses (fail closed: nothing says
     the images were taken before it).
     """
+    taken_on = body.taken_on
     if taken_on > people.local_date(now, tz):
         raise Unprocessable("taken_on must not be in the future: record a use once it happened.")
     # Lock the device row (PostgreSQL) so a withdrawal or removal committed at the same moment is
@@ -348,9 +351,9 @@ async def record_image_use(
         device_id=device.id,
         permission_id=latest.id,
         taken_on=taken_on,
-        purpose=purpose,
-        description=description,
-        pupils_count=pupils_count,
+        purpose=body.purpose,
+        description=body.description,
+        pupils_count=body.pupils_count,
         recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
@@ -367,7 +370,7 @@ async def record_image_use(
         detail={
             "device_id": str(device.id),
             "taken_on": taken_on.isoformat(),
-            "purpose": purpose,
+            "purpose": body.purpose,
             "permission_id": str(use.permission_id),
         },
     )
