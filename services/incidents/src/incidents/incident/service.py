@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from incidents.incident.schemas import (
     IncidentCreate,
     IncidentRead,
     IncidentUpdate,
+    PeopleAdd,
     PersonIn,
     PersonRead,
 )
@@ -31,6 +32,7 @@ from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from servicekit.feeds import next_sequence
 from servicekit.models import ReplicaPerson
+from servicekit.pagination import paginate
 from servicekit.replica import caught_up, confirmed
 
 FEED = "incidents"
@@ -125,6 +127,33 @@ def to_read(incident: Incident) -> IncidentRead:
 
 def visible(principal: Principal) -> Select[Incident]:
     return select(Incident).where(visible_incidents(principal))
+
+
+async def list_visible(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    category: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Incident], str | None]:
+    """The incidents `principal` may see, newest first; the restricted ones among them are audited."""
+    stmt = visible(principal)
+    if status is not None:
+        stmt = stmt.where(Incident.status == status)
+    if category is not None:
+        stmt = stmt.where(Incident.category == category)
+    rows, next_cursor = await paginate(
+        session,
+        stmt,
+        order_by=(Incident.recorded_at, Incident.id),
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
+    await record_restricted_reads(session, principal, rows, how="list")
+    return rows, next_cursor
 
 
 async def get_visible(
@@ -227,7 +256,7 @@ async def _changed(
     session: AsyncSession,
     incident: Incident,
     *,
-    principal: Principal,
+    actor: Principal,
     action: str,
     changes: dict[str, Any],
     now: datetime,
@@ -239,7 +268,7 @@ async def _changed(
     incident.updated_at = now
     await audit.record(
         session,
-        actor=principal,
+        actor=actor,
         action=f"incident.{action}",
         target_type="incident",
         target_id=incident.id,
@@ -255,7 +284,7 @@ async def _changed(
             seq=incident.change_seq,
             version=incident.version,
             at=now,
-            actor=principal.actor,
+            actor=actor.actor,
             action=action,
             changes=changes,
         )
@@ -264,7 +293,7 @@ async def _changed(
 
 
 async def create(
-    session: AsyncSession, *, principal: Principal, school_id: uuid.UUID, body: IncidentCreate, now: datetime
+    session: AsyncSession, *, actor: Principal, school_id: uuid.UUID, body: IncidentCreate, now: datetime
 ) -> Incident:
     _check_not_future(body.occurred_at, now)
     people = await _people_rows(session, school_id, body.people, now)
@@ -281,8 +310,8 @@ async def create(
         summary=body.summary,
         occurred_at=body.occurred_at,
         recorded_at=now,
-        reported_by_person_id=principal.person_id,
-        reported_by=principal.actor,
+        reported_by_person_id=actor.person_id,
+        reported_by=actor.actor,
         version=1,
         updated_at=now,
         change_seq=0,
@@ -303,7 +332,7 @@ async def create(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="created",
         changes=changes,
         now=now,
@@ -324,7 +353,7 @@ async def update(
     session: AsyncSession,
     incident: Incident,
     *,
-    principal: Principal,
+    actor: Principal,
     body: IncidentUpdate,
     if_match: str,
     now: datetime,
@@ -353,7 +382,7 @@ async def update(
     if hold is True and not incident.has_legal_hold:
         changes |= _hold(incident, reason or "", now)
     elif hold is False and incident.has_legal_hold:
-        if not principal.has_role("head_teacher"):
+        if not actor.has_role("head_teacher"):
             raise LegalHoldRelease("Only the head teacher can release a legal hold.")
         if await session.scalar(
             select(IncidentAction.id).where(
@@ -376,7 +405,7 @@ async def update(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="updated",
         changes=changes,
         now=now,
@@ -389,12 +418,12 @@ async def add_people(
     session: AsyncSession,
     incident: Incident,
     *,
-    principal: Principal,
-    people: Sequence[PersonIn],
+    actor: Principal,
+    body: PeopleAdd,
     now: datetime,
 ) -> Incident:
     existing = {(p.person_id, p.role) for p in incident.people}
-    fresh = [p for p in people if (p.person_id, p.role) not in existing]
+    fresh = [p for p in body.people if (p.person_id, p.role) not in existing]
     rows = await _people_rows(session, incident.school_id, fresh, now)
     if caught_up(session):
         # The catch-up committed the request's reads, and with them the incident's row lock: take
@@ -411,7 +440,7 @@ async def add_people(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="people_added",
         changes={"people": [None, [{"person_id": str(r.person_id), "role": r.role} for r in rows]]},
         now=now,
@@ -421,7 +450,7 @@ async def add_people(
 
 
 async def add_action(
-    session: AsyncSession, incident: Incident, *, principal: Principal, body: ActionCreate, now: datetime
+    session: AsyncSession, incident: Incident, *, actor: Principal, body: ActionCreate, now: datetime
 ) -> IncidentAction:
     _check_not_future(body.occurred_at, now)
     if body.person_id is not None and body.person_id not in {p.person_id for p in incident.people}:
@@ -429,7 +458,7 @@ async def add_action(
     action = IncidentAction(
         incident_id=incident.id,
         recorded_at=now,
-        recorded_by=principal.actor,
+        recorded_by=actor.actor,
         **body.model_dump(),
     )
     session.add(action)
@@ -445,7 +474,7 @@ async def add_action(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="action_added",
         changes=changes,
         now=now,
@@ -457,7 +486,7 @@ async def add_action(
 
 
 async def add_evidence(
-    session: AsyncSession, incident: Incident, *, principal: Principal, body: EvidenceCreate, now: datetime
+    session: AsyncSession, incident: Incident, *, actor: Principal, body: EvidenceCreate, now: datetime
 ) -> Evidence:
     if incident.category == "sexting" and (body.kind != "device" or not body.device_secured):
         raise ImageryNotStored(
@@ -476,14 +505,14 @@ async def add_evidence(
         handed_to_police_at=body.handed_to_police_at,
         police_reference=body.police_reference,
         recorded_at=now,
-        recorded_by=principal.actor,
+        recorded_by=actor.actor,
     )
     session.add(evidence)
     await session.flush()
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="evidence_added",
         changes={"evidence": [None, {"id": str(evidence.id), "kind": body.kind}]},
         now=now,
@@ -494,20 +523,16 @@ async def add_evidence(
     return evidence
 
 
-async def refuse_delete(
-    session: AsyncSession, incident: Incident, *, principal: Principal
-) -> IncidentNeverDeleted:
-    """Nothing is deleted through the API: the reason to give, with a record of the attempt.
-
-    The error is returned rather than raised so that the audit entry commits with the refusal.
-    """
+async def refuse_delete(session: AsyncSession, incident: Incident, *, actor: Principal) -> NoReturn:
+    """Nothing is deleted through the API: refuse with the reason, keeping a record of the attempt."""
     await audit.record(
         session,
-        actor=principal,
+        actor=actor,
         action="incident.delete_refused",
         target_type="incident",
         target_id=incident.id,
         school_id=incident.school_id,
+        survives_refusal=True,
     )
     reason = (
         f"Incidents are never deleted through the API. This safeguarding record is kept until its "
@@ -515,7 +540,7 @@ async def refuse_delete(
     )
     if incident.has_legal_hold:
         reason += f", and it is under legal hold: {incident.legal_hold_reason}"
-    return IncidentNeverDeleted(
+    raise IncidentNeverDeleted(
         reason + ".",
         extra={
             "review_on": incident.review_on.isoformat(),
