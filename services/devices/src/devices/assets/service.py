@@ -29,7 +29,6 @@ from devices.assets.schemas import (
     ScanCreate,
 )
 from devices.etags import StaleVersion
-from servicekit import audit
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.pagination import paginate
@@ -80,28 +79,6 @@ async def _tag_taken(session: AsyncSession, school_id: uuid.UUID, tag: str, but:
     return (await session.scalar(stmt)) is not None
 
 
-async def _audit(
-    session: AsyncSession,
-    actor: Principal,
-    action: str,
-    *,
-    asset_id: uuid.UUID,
-    school_id: uuid.UUID,
-    now: datetime,
-    detail: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        actor=actor,
-        action=action,
-        target_type="asset",
-        target_id=asset_id,
-        school_id=school_id,
-        at=now,
-        detail=detail,
-    )
-
-
 async def create(
     session: AsyncSession, *, school_id: uuid.UUID, body: AssetCreate, actor: Principal, now: datetime
 ) -> Asset:
@@ -118,8 +95,8 @@ async def create(
     session.add(asset)
     await session.flush()
     detail = {"asset_tag": asset.asset_tag}
-    await _audit(
-        session, actor, "asset.registered", asset_id=asset.id, school_id=school_id, now=now, detail=detail
+    await people.record_audit(
+        session, actor, "asset.registered", asset, target_type="asset", now=now, detail=detail
     )
     return asset
 
@@ -208,8 +185,8 @@ async def update_asset(
     detail = {
         k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items() if k != "notes"
     }
-    await _audit(
-        session, actor, "asset.changed", asset_id=asset.id, school_id=asset.school_id, now=now, detail=detail
+    await people.record_audit(
+        session, actor, "asset.changed", asset, target_type="asset", now=now, detail=detail
     )
     return changed
 
@@ -242,8 +219,8 @@ async def lend(
     session.add(loan)
     await session.flush()
     detail = {"loan_id": str(loan.id), "borrower_id": str(borrower_id), "due_on": due_on.isoformat()}
-    await _audit(
-        session, actor, "asset.lent", asset_id=asset.id, school_id=asset.school_id, now=now, detail=detail
+    await people.record_audit(
+        session, actor, "asset.lent", asset, target_type="asset", now=now, detail=detail
     )
     return loan
 
@@ -277,14 +254,8 @@ async def return_loan(
     fresh = await get_loan(session, school_id=loan.school_id, loan_id=loan.id)
     assert fresh is not None
     detail = {"loan_id": str(loan.id)}
-    await _audit(
-        session,
-        actor,
-        "asset.returned",
-        asset_id=loan.asset_id,
-        school_id=loan.school_id,
-        now=now,
-        detail=detail,
+    await people.record_audit(
+        session, actor, "asset.returned", asset, target_type="asset", now=now, detail=detail
     )
     return fresh
 
@@ -370,8 +341,8 @@ async def record_scan(
     session.add(scan)
     await session.flush()
     audited = {"scan_id": str(scan.id), "result": result}
-    await _audit(
-        session, actor, "asset.scanned", asset_id=asset.id, school_id=asset.school_id, now=now, detail=audited
+    await people.record_audit(
+        session, actor, "asset.scanned", asset, target_type="asset", now=now, detail=audited
     )
     return scan
 
@@ -443,8 +414,8 @@ async def dispose(
     session.add(disposal)
     await session.flush()
     detail = {"receipt_reference": body.receipt_reference, "data_destruction": data_destruction}
-    await _audit(
-        session, actor, "asset.disposed", asset_id=asset.id, school_id=asset.school_id, now=now, detail=detail
+    await people.record_audit(
+        session, actor, "asset.disposed", asset, target_type="asset", now=now, detail=detail
     )
     return disposal
 

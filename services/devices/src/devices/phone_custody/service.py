@@ -28,7 +28,6 @@ from devices.phone_custody.schemas import (
     PhoneSearchCreate,
     PoliceHandover,
 )
-from servicekit import audit
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.pagination import paginate
@@ -44,27 +43,6 @@ class PhoneNotHeld(Conflict):
 
 class ReturnNotAllowed(Unprocessable):
     slug = "return-not-allowed"
-
-
-async def _audit(
-    session: AsyncSession,
-    actor: Principal,
-    action: str,
-    custody: PhoneCustody,
-    *,
-    now: datetime,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await audit.record(
-        session,
-        actor=actor,
-        action=action,
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=now,
-        detail=detail,
-    )
 
 
 def _with_events() -> Select[PhoneCustody]:
@@ -110,7 +88,9 @@ async def create(
     session.add(custody)
     await session.flush()
     detail = {"pupil_id": str(pupil_id), "storage_location": storage_location}
-    await _audit(session, actor, f"phone.{kind}.received", custody, now=now, detail=detail)
+    await people.record_audit(
+        session, actor, f"phone.{kind}.received", custody, target_type="phone_custody", now=now, detail=detail
+    )
     return custody
 
 
@@ -213,8 +193,14 @@ async def move(
         event={"kind": "moved", "by": people.actor_ref(actor), "location": storage_location, "note": note},
         changes={"storage_location": storage_location},
     )
-    await _audit(
-        session, actor, "phone.moved", custody, now=now, detail={"storage_location": storage_location}
+    await people.record_audit(
+        session,
+        actor,
+        "phone.moved",
+        custody,
+        target_type="phone_custody",
+        now=now,
+        detail={"storage_location": storage_location},
     )
     return moved
 
@@ -269,8 +255,14 @@ async def return_phone(
         },
         changes={"status": status, "closed_at": now, "closed_to_person_id": to_person_id},
     )
-    await _audit(
-        session, actor, f"phone.{status}", custody, now=now, detail={"to_person_id": str(to_person_id)}
+    await people.record_audit(
+        session,
+        actor,
+        f"phone.{status}",
+        custody,
+        target_type="phone_custody",
+        now=now,
+        detail={"to_person_id": str(to_person_id)},
     )
     return returned
 
@@ -302,7 +294,9 @@ async def hand_to_police(
         changes={"status": "handed_to_police", "closed_at": now},
     )
     detail = {"police_reference": body.police_reference}
-    await _audit(session, actor, "phone.handed_to_police", custody, now=now, detail=detail)
+    await people.record_audit(
+        session, actor, "phone.handed_to_police", custody, target_type="phone_custody", now=now, detail=detail
+    )
     return handed
 
 
@@ -340,7 +334,9 @@ async def record_search(
     session.add(search)
     await session.flush()
     detail = {"search_id": str(search.id), "authorised_by": str(authorised_by), "outcome": body.outcome}
-    await _audit(session, actor, "phone.searched", custody, now=now, detail=detail)
+    await people.record_audit(
+        session, actor, "phone.searched", custody, target_type="phone_custody", now=now, detail=detail
+    )
     return search
 
 
@@ -353,5 +349,7 @@ async def list_searches(
         .where(PhoneSearch.custody_id == custody.id, PhoneSearch.school_id == custody.school_id)
         .order_by(PhoneSearch.searched_at, PhoneSearch.id)
     )
-    await _audit(session, actor, "phone_search.read", custody, now=now)
+    await people.record_audit(
+        session, actor, "phone_search.read", custody, target_type="phone_custody", now=now
+    )
     return list(rows.all())

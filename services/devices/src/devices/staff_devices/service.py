@@ -9,25 +9,15 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
+from devices.staff_devices import schemas
 from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
-from devices.staff_devices.schemas import (
-    ImagePermissionGrant,
-    ImagePermissionRead,
-    ImagePermissionWithdrawal,
-    ImageUseCreate,
-    ImageUseRead,
-    StaffDeviceCreate,
-    StaffDeviceRead,
-    StaffDeviceRemoval,
-)
-from servicekit import audit
+from devices.staff_devices.schemas import ImagePermissionRead, ImageUseRead, StaffDeviceRead
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.models import ReplicaPerson
@@ -52,27 +42,6 @@ class ImageUseOnRemovedDevice(Unprocessable):
     slug = "staff-device-removed"
 
 
-async def _audit(
-    session: AsyncSession,
-    actor: Principal,
-    action: str,
-    device: StaffDevice,
-    *,
-    now: datetime,
-    detail: dict[str, Any],
-) -> None:
-    await audit.record(
-        session,
-        actor=actor,
-        action=action,
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=device.school_id,
-        at=now,
-        detail=detail,
-    )
-
-
 async def get(session: AsyncSession, *, school_id: uuid.UUID, device_id: uuid.UUID) -> StaffDevice | None:
     return await session.scalar(
         select(StaffDevice)
@@ -85,7 +54,7 @@ async def create(
     session: AsyncSession,
     *,
     school_id: uuid.UUID,
-    body: StaffDeviceCreate,
+    body: schemas.StaffDeviceCreate,
     actor: Principal,
     now: datetime,
 ) -> StaffDevice:
@@ -108,7 +77,15 @@ async def create(
     )
     session.add(device)
     await session.flush()
-    await _audit(session, actor, "staff_device.noted", device, now=now, detail={"owner_id": str(owner_id)})
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.noted",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail={"owner_id": str(owner_id)},
+    )
     return device
 
 
@@ -161,7 +138,7 @@ async def grant_images(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    body: ImagePermissionGrant,
+    body: schemas.ImagePermissionGrant,
     actor: Principal,
     now: datetime,
 ) -> StaffDevice:
@@ -185,7 +162,15 @@ async def grant_images(
     )
     await session.flush()
     detail = {"permitted_by": str(permitted_by), "valid_until": valid_until.isoformat()}
-    await _audit(session, actor, "staff_device.images_permitted", device, now=now, detail=detail)
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.images_permitted",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail=detail,
+    )
     return device
 
 
@@ -193,7 +178,7 @@ async def withdraw_images(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    body: ImagePermissionWithdrawal,
+    body: schemas.ImagePermissionWithdrawal,
     actor: Principal,
     now: datetime,
 ) -> StaffDevice:
@@ -213,19 +198,40 @@ async def withdraw_images(
     )
     await session.flush()
     detail = {"withdrawn_by": str(withdrawn_by)}
-    await _audit(session, actor, "staff_device.images_withdrawn", device, now=now, detail=detail)
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.images_withdrawn",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail=detail,
+    )
     return device
 
 
 async def remove(
-    session: AsyncSession, device: StaffDevice, *, body: StaffDeviceRemoval, actor: Principal, now: datetime
+    session: AsyncSession,
+    device: StaffDevice,
+    *,
+    body: schemas.StaffDeviceRemoval,
+    actor: Principal,
+    now: datetime,
 ) -> StaffDevice:
     """Take a device off the register (its owner left...); the record itself is kept."""
     by, reason = people.actor_ref(actor), body.reason
     removed = await _change(
         session, device, now=now, status="removed", removed_at=now, removed_by=by, removal_reason=reason
     )
-    await _audit(session, actor, "staff_device.removed", device, now=now, detail={"reason": reason})
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.removed",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail={"reason": reason},
+    )
     return removed
 
 
@@ -292,7 +298,7 @@ async def record_image_use(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    body: ImageUseCreate,
+    body: schemas.ImageUseCreate,
     actor: Principal,
     now: datetime,
     tz: ZoneInfo,
@@ -359,20 +365,20 @@ async def record_image_use(
     )
     session.add(use)
     await session.flush()
-    await audit.record(
+    detail = {
+        "device_id": str(device.id),
+        "taken_on": taken_on.isoformat(),
+        "purpose": body.purpose,
+        "permission_id": str(use.permission_id),
+    }
+    await people.record_audit(
         session,
-        actor=actor,
-        action="staff_device.image_use_recorded",
+        actor,
+        "staff_device.image_use_recorded",
+        use,
         target_type="image_use",
-        target_id=use.id,
-        school_id=device.school_id,
-        at=now,
-        detail={
-            "device_id": str(device.id),
-            "taken_on": taken_on.isoformat(),
-            "purpose": body.purpose,
-            "permission_id": str(use.permission_id),
-        },
+        now=now,
+        detail=detail,
     )
     return use
 

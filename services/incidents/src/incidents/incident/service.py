@@ -144,13 +144,9 @@ async def list_visible(
         stmt = stmt.where(Incident.status == status)
     if category is not None:
         stmt = stmt.where(Incident.category == category)
+    order = (Incident.recorded_at, Incident.id)
     rows, next_cursor = await paginate(
-        session,
-        stmt,
-        order_by=(Incident.recorded_at, Incident.id),
-        cursor=cursor,
-        limit=limit,
-        descending=True,
+        session, stmt, order_by=order, cursor=cursor, limit=limit, descending=True
     )
     await record_restricted_reads(session, principal, rows, how="list")
     return rows, next_cursor
