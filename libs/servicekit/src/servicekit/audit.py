@@ -4,7 +4,7 @@
 is rolled back with it). It is called in the service function, beside the change it records.
 
 `record(..., survives_refusal=True)` is for an event that must be kept although the request is
-refused (a failed sign-in, a refused search, a refused delete): record it, then raise. The entry is
+refused (a failed sign-in, a refused delete): record it, then raise. The entry is
 built at once (its time, request id and address, a copy of `detail`) and kept aside on the
 request's session (`servicekit.db.keep_through_rollback`): it commits with the request if the
 request commits, or alone, in a transaction of its own, after the rollback. So it never depends on
