@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +16,7 @@ from servicekit.app import ClockDep, create_service_app
 from servicekit.auth import KeySource, Principal, Scoped
 from servicekit.clock import Clock
 from servicekit.db import IdMixin, SessionDep, UTCDateTime, make_metadata
-from servicekit.errors import NotFound
+from servicekit.errors import NotFound, Unprocessable, problem_response
 from servicekit.feeds import FeedCursorParam, FeedPage, next_sequence, read_feed
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
@@ -67,6 +67,39 @@ async def create_note(
     await session.flush()
     await audit.record(session, actor=principal, action="note.created", target_type="note", target_id=note.id)
     return await idem.respond(NoteRead.model_validate(note), status_code=201)
+
+
+class NoteRefused(Unprocessable):
+    slug = "note-refused"
+
+
+@router.post("/refusable", status_code=201, response_model=NoteRead)
+async def create_refusable_note(
+    body: NoteCreate,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Scoped("notes:write")],
+    refuse: Literal["no", "raise", "return", "fail-commit"] = "no",
+) -> Response:
+    """Create a note, then (as asked) refuse it, auditing the refusal (tests survives_refusal)."""
+    note = Note(text=body.text, created_at=clock.now(), change_seq=await next_sequence(session, "notes"))
+    session.add(note)
+    await session.flush()
+    await audit.record(session, actor=principal, action="note.created", target_type="note", target_id=note.id)
+    if refuse != "no":
+        detail = {"text": body.text}
+        await audit.record(
+            session, actor=principal, action="note.refused", detail=detail, survives_refusal=True
+        )
+        detail["note_id"] = str(note.id)  # after the call: never in the kept entry
+    if refuse == "raise":
+        raise NoteRefused("This note is refused.")
+    if refuse == "return":
+        return problem_response(422, "This note is refused.", slug="note-refused")
+    if refuse == "fail-commit":
+        # A second note with the same id: the commit itself fails (after the route returned).
+        session.add(Note(id=note.id, text=body.text, created_at=clock.now(), change_seq=note.change_seq))
+    return Response(NoteRead.model_validate(note).model_dump_json(), status_code=201)
 
 
 @router.get("", response_model=Page[NoteRead])

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select, text
 
+from servicekit import audit
 from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
 from servicekit.db import create_engine, make_sessionmaker
@@ -211,6 +212,51 @@ async def test_every_change_is_audited_with_its_request_id(kit_client, kit_app, 
         entry = (await session.scalars(select(AuditEntry))).one()
     assert entry.action == "note.created" and entry.actor == "user:u1"
     assert entry.request_id == "req-77" and entry.target_id == response.json()["id"]
+
+
+async def audit_actions(app: FastAPI) -> list[AuditEntry]:
+    async with app.state.sessionmaker() as session:
+        return list(await session.scalars(select(AuditEntry).order_by(AuditEntry.action)))
+
+
+async def refusable(client: httpx.AsyncClient, headers: dict[str, str], refuse: str) -> httpx.Response:
+    """A note created, audited, then refused as asked (raise, return, fail-commit, no)."""
+    return await client.post(
+        "/v1/notes/refusable", params={"refuse": refuse}, json={"text": "no thanks"}, headers=headers
+    )
+
+
+async def test_a_refusal_that_raises_keeps_its_audit_entry_and_nothing_else(
+    kit_client, kit_app, tokens
+) -> None:
+    headers = {**tokens.headers(subject="u1", **WRITE), "X-Request-ID": "req-refused"}
+    refused = await refusable(kit_client, headers, "raise")
+    assert refused.status_code == 422 and refused.json()["type"].endswith("note-refused")
+    assert await count_notes(kit_app) == 0  # the change was rolled back ...
+    (entry,) = await audit_actions(kit_app)  # ... with its own audit entry; the refusal's is kept
+    assert (entry.action, entry.actor, entry.request_id) == ("note.refused", "user:u1", "req-refused")
+    assert entry.detail == {"text": "no thanks"} and entry.target_id is None  # nothing of the note
+
+
+async def test_a_refusal_in_a_request_that_commits_is_written_once(kit_client, kit_app, tokens) -> None:
+    assert (await refusable(kit_client, tokens.headers(**WRITE), "return")).status_code == 422
+    assert [e.action for e in await audit_actions(kit_app)] == ["note.created", "note.refused"]
+    assert (await refusable(kit_client, tokens.headers(**WRITE), "no")).status_code == 201
+    actions = [e.action for e in await audit_actions(kit_app)]
+    assert actions == ["note.created", "note.created", "note.refused"]
+
+
+async def test_a_refusal_is_kept_when_the_commit_itself_fails(kit_client, kit_app, tokens) -> None:
+    failed = await refusable(kit_client, tokens.headers(**WRITE), "fail-commit")
+    assert failed.status_code == 409  # the duplicate key, found by the commit
+    assert await count_notes(kit_app) == 0
+    assert [e.action for e in await audit_actions(kit_app)] == ["note.refused"]
+
+
+async def test_only_the_requests_session_keeps_a_refusal(kit_app) -> None:
+    async with kit_app.state.sessionmaker() as session:
+        with pytest.raises(RuntimeError, match="SessionDep"):
+            await audit.record(session, actor="system", action="note.refused", survives_refusal=True)
 
 
 async def test_times_come_back_aware_utc(kit_client, clock, tokens) -> None:

@@ -1,12 +1,19 @@
 """The audit log: who did what, when, from where, under which request id. Appended, never changed.
 
-`record` adds an entry to the caller's session, so it commits with the change it describes. An
-event that must be kept although the request is refused (a failed sign-in) is recorded and the
-route then *returns* its error response instead of raising, so the session still commits.
+`record` adds an entry to the caller's session, so it commits with the change it describes (and
+is rolled back with it). It is called in the service function, beside the change it records.
+
+`record(..., survives_refusal=True)` is for an event that must be kept although the request is
+refused (a failed sign-in, a refused delete): record it, then raise. The entry is
+built at once (its time, request id and address, a copy of `detail`) and kept aside on the
+request's session (`servicekit.db.keep_through_rollback`): it commits with the request if the
+request commits, or alone, in a transaction of its own, after the rollback. So it never depends on
+the route returning its error instead of raising, and it never carries a rolled-back change.
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, Scoped
 from servicekit.context import client_ip_var, current_request_id
-from servicekit.db import SessionDep
+from servicekit.db import SessionDep, keep_through_rollback
 from servicekit.errors import Forbidden, NotFound
 from servicekit.models import AuditEntry
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
@@ -48,29 +55,6 @@ class AuditEntryRead(BaseModel):
     detail: dict[str, Any]
 
 
-def _entry(
-    *,
-    actor: Principal | str,
-    action: str,
-    target_type: str | None,
-    target_id: object | None,
-    school_id: uuid.UUID | None,
-    detail: dict[str, Any] | None,
-    at: datetime | None,
-) -> AuditEntry:
-    return AuditEntry(
-        at=at or datetime.now(UTC),
-        actor=actor.actor if isinstance(actor, Principal) else actor,
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
-        school_id=school_id,
-        request_id=current_request_id(),
-        source_ip=client_ip_var.get(),
-        detail=detail or {},
-    )
-
-
 async def record(
     session: AsyncSession,
     *,
@@ -81,19 +65,30 @@ async def record(
     school_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditEntry:
-    entry = _entry(
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        school_id=school_id,
-        detail=detail,
-        at=at,
-    )
-    session.add(entry)
+    survives_refusal: bool = False,
+) -> None:
+    """Add an entry to the session: it commits, or rolls back, with the change it records.
+
+    `survives_refusal=True` audits a refusal (record it, then raise): the entry, taken now, is
+    stored once whether the request then raises or commits, never with a rolled-back change.
+    """
+    values: dict[str, Any] = {
+        "at": at or datetime.now(UTC),
+        "actor": actor.actor if isinstance(actor, Principal) else actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "school_id": school_id,
+        "request_id": current_request_id(),
+        "source_ip": client_ip_var.get(),
+        "detail": detail or {},
+    }
+    if survives_refusal:
+        values["detail"] = copy.deepcopy(values["detail"])
+        keep_through_rollback(session, lambda: AuditEntry(**values))
+        return
+    session.add(AuditEntry(**values))
     await session.flush()
-    return entry
 
 
 def audit_router(

@@ -7,13 +7,19 @@ functions only flush. The commit happens before the response is sent (the depend
 Engines hide bound parameters (`hide_parameters=True`): the values of a failing statement (a
 pupil's name, an incident's summary) would otherwise be written into the error's text, and so
 into the logs, with every unexpected database error.
+
+A row that must be stored even though the request is refused (the audit entry of a refusal,
+`audit.record(..., survives_refusal=True)`) is kept aside with `keep_through_rollback`: the session
+adds it just before the commit, or, when the request raises, writes it in a transaction of its own
+after the rollback, so it never depends on the route returning instead of raising.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -23,6 +29,11 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("servicekit.db")
+
+# The key, in the request's `session.info`, of the rows kept through a rollback (see get_session).
+KEPT_ROWS = "servicekit.kept_rows"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -135,14 +146,52 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def keep_through_rollback(session: AsyncSession, make_row: Callable[[], object]) -> None:
+    """Store the row `make_row()` builds whether the request commits or is refused (raises).
+
+    For the audit entries of refusals only (`audit.record(..., survives_refusal=True)`); a change of a
+    record kept through a refusal would be a half-done change. Only the request's session
+    (`SessionDep`) keeps rows: any other session has no one to write them, so it refuses loudly.
+    """
+    kept: list[Callable[[], object]] | None = session.info.get(KEPT_ROWS)
+    if kept is None:
+        raise RuntimeError("Only the request's session (SessionDep) keeps rows through a rollback.")
+    kept.append(make_row)
+
+
+async def _write_kept(session: AsyncSession, kept: list[Callable[[], object]]) -> None:
+    """After the rollback: the kept rows, freshly built, in a transaction of their own."""
+    if not kept:
+        return
+    try:
+        session.add_all([make_row() for make_row in kept])
+        await session.commit()
+    except Exception:
+        # The refusal's own error is the one to report (the database may be what failed).
+        log.exception("rows kept through a refused request's rollback were not stored")
+        with contextlib.suppress(Exception):
+            await session.rollback()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session: committed when the route returns, rolled back when it raises."""
+    """The request's session: committed when the route returns, rolled back when it raises.
+
+    The rows kept with `keep_through_rollback` commit with the request, or, when it raises, in a
+    transaction of their own after the rollback (never with any of the request's changes).
+    """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
+        kept: list[Callable[[], object]] = []
+        session.info[KEPT_ROWS] = kept
         try:
             yield session
+            session.add_all([make_row() for make_row in kept])
             await session.commit()
-        except BaseException:
+        except Exception:
+            await session.rollback()
+            await _write_kept(session, kept)
+            raise
+        except BaseException:  # cancelled: nothing more is written
             await session.rollback()
             raise
 

@@ -1,4 +1,5 @@
-"""What every devices domain shares: the caller's school, people from the replica, the school's day.
+"""What every devices domain shares: the caller's school, people from the replica, the school's day,
+and the audit entry of a change to one of the school's records.
 
 People (pupils, carers and their parental responsibility, staff and their roles) come from the
 people replica that servicekit keeps from identity's feed. A lookup that would refuse (or, for a
@@ -11,13 +12,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit import audit
 from servicekit.auth import CurrentPrincipal, Principal
 from servicekit.errors import Forbidden, Unprocessable
 from servicekit.models import ReplicaCarerLink, ReplicaPerson
@@ -174,3 +176,36 @@ async def carer_link(
 def actor_ref(principal: Principal) -> str:
     """How a record names who did something: the person's id, or `client:<id>` for an outside system."""
     return str(principal.person_id) if principal.person_id is not None else principal.actor
+
+
+class SchoolRecord(Protocol):
+    """A record of one school, as its audit entry names it."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def school_id(self) -> uuid.UUID: ...
+
+
+async def record_audit(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    record: SchoolRecord,
+    *,
+    target_type: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit a change to (or a read of) `record`: called in the service function, beside it."""
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=record.id,
+        school_id=record.school_id,
+        at=now,
+        detail=detail,
+    )

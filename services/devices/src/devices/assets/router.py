@@ -26,11 +26,10 @@ from devices.assets.schemas import (
     ScanRead,
     StaleScanRead,
 )
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import NotFound, Unprocessable
+from servicekit.errors import NotFound
 from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
@@ -39,7 +38,6 @@ router = APIRouter(prefix="/v1/devices", tags=["hardware"])
 
 DevicesRead = Annotated[Principal, Scoped("devices:read")]
 DevicesWrite = Annotated[Principal, Scoped("devices:write")]
-REQUIRED_FIELDS = ("kind", "make", "model", "location", "holds_personal_data", "is_encrypted", "status")
 
 
 @router.post("/assets", status_code=201, response_model=AssetRead)
@@ -54,17 +52,7 @@ async def register_asset(
     """Add an item of school hardware to the inventory."""
     if idem.replay is not None:
         return idem.replay
-    asset = await service.create(session, school_id=school_id, now=clock.now(), **body.model_dump())
-    await audit.record(
-        session,
-        actor=principal,
-        action="asset.registered",
-        target_type="asset",
-        target_id=asset.id,
-        school_id=school_id,
-        at=clock.now(),
-        detail={"asset_tag": asset.asset_tag},
-    )
+    asset = await service.create(session, school_id=school_id, body=body, actor=principal, now=clock.now())
     return await idem.respond(
         AssetRead.model_validate(asset), status_code=201, headers=etag_header(asset.version)
     )
@@ -160,22 +148,8 @@ async def update_asset(
 ) -> AssetRead:
     """Change an item (location, status in service / in repair / lost, ...); needs If-Match."""
     if_match.require()
-    changes = body.model_dump(exclude_unset=True)
-    nulls = [name for name in REQUIRED_FIELDS if name in changes and changes[name] is None]
-    if nulls:
-        raise Unprocessable(f"These fields cannot be emptied: {', '.join(nulls)}.", slug="validation-error")
-    changed = await service.update_asset(session, asset, changes=changes, now=clock.now(), if_match=if_match)
-    await audit.record(
-        session,
-        actor=principal,
-        action="asset.changed",
-        target_type="asset",
-        target_id=asset.id,
-        school_id=asset.school_id,
-        at=clock.now(),
-        detail={
-            k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items() if k != "notes"
-        },
+    changed = await service.update_asset(
+        session, asset, body=body, actor=principal, now=clock.now(), if_match=if_match
     )
     set_etag(response, changed.version)
     return AssetRead.model_validate(changed)
@@ -195,31 +169,9 @@ async def lend_asset(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    loan = await service.lend(
-        session,
-        asset,
-        borrower_id=body.borrower_id,
-        due_on=body.due_on,
-        purpose=body.purpose,
-        by=people.actor_ref(principal),
-        now=now,
-        today=people.local_date(now, tz),
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="asset.lent",
-        target_type="asset",
-        target_id=asset.id,
-        school_id=asset.school_id,
-        at=now,
-        detail={
-            "loan_id": str(loan.id),
-            "borrower_id": str(body.borrower_id),
-            "due_on": body.due_on.isoformat(),
-        },
-    )
-    [read] = await service.describe_loans(session, [loan], today=people.local_date(now, tz))
+    today = people.local_date(now, tz)
+    loan = await service.lend(session, asset, body=body, actor=principal, now=now, today=today)
+    [read] = await service.describe_loans(session, [loan], today=today)
     return await idem.respond(read, status_code=201)
 
 
@@ -268,19 +220,7 @@ async def return_loan(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    returned = await service.return_loan(
-        session, loan, note=body.note, by=people.actor_ref(principal), now=now
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="asset.returned",
-        target_type="asset",
-        target_id=loan.asset_id,
-        school_id=loan.school_id,
-        at=now,
-        detail={"loan_id": str(loan.id)},
-    )
+    returned = await service.return_loan(session, loan, body=body, actor=principal, now=now)
     [read] = await service.describe_loans(session, [returned], today=people.local_date(now, tz))
     return await idem.respond(read, status_code=200)
 
@@ -298,26 +238,7 @@ async def record_scan(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    scan = await service.record_scan(
-        session,
-        asset,
-        scanned_at=body.scanned_at,
-        tool=body.tool,
-        result=body.result,
-        detail=body.detail,
-        by=people.actor_ref(principal),
-        now=now,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="asset.scanned",
-        target_type="asset",
-        target_id=asset.id,
-        school_id=asset.school_id,
-        at=now,
-        detail={"scan_id": str(scan.id), "result": body.result},
-    )
+    scan = await service.record_scan(session, asset, body=body, actor=principal, now=now)
     return await idem.respond(ScanRead.model_validate(scan), status_code=201)
 
 
@@ -341,24 +262,8 @@ async def dispose_asset(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    disposal = await service.dispose(
-        session,
-        asset,
-        by=people.actor_ref(principal),
-        now=now,
-        today=people.local_date(now, tz),
-        **body.model_dump(),
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="asset.disposed",
-        target_type="asset",
-        target_id=asset.id,
-        school_id=asset.school_id,
-        at=now,
-        detail={"receipt_reference": body.receipt_reference, "data_destruction": body.data_destruction},
-    )
+    today = people.local_date(now, tz)
+    disposal = await service.dispose(session, asset, body=body, actor=principal, now=now, today=today)
     return await idem.respond(DisposalRead.model_validate(disposal), status_code=201)
 
 

@@ -1,7 +1,8 @@
 """The hardware inventory: register and change equipment, lend it, record scans, dispose of it.
 
-Status changes that depend on the current status (lending, returning, disposing) are one
-conditional UPDATE each, so two concurrent requests cannot both lend or both dispose of an item.
+Each change writes its audit entry beside it (the actor is passed as `actor=`). Status changes
+that depend on the current status (lending, returning, disposing) are one conditional UPDATE
+each, so two concurrent requests cannot both lend or both dispose of an item.
 """
 
 from __future__ import annotations
@@ -18,13 +19,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
 from devices.assets.models import Asset, AssetDisposal, AssetLoan, AssetScan
-from devices.assets.schemas import LoanRead
+from devices.assets.schemas import (
+    AssetCreate,
+    AssetUpdate,
+    DisposalCreate,
+    LoanCreate,
+    LoanRead,
+    LoanReturn,
+    ScanCreate,
+)
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.etags import IfMatch, StaleETag, etag
 from servicekit.pagination import paginate
 
 ACTIVE_STATUSES = ("in_service", "on_loan", "in_repair")
 STORAGE_DESTRUCTION = ("forensic_wipe", "physically_destroyed")
+REQUIRED_FIELDS = ("kind", "make", "model", "location", "holds_personal_data", "is_encrypted", "status")
 
 
 class AssetNotFound(NotFound):
@@ -68,14 +79,25 @@ async def _tag_taken(session: AsyncSession, school_id: uuid.UUID, tag: str, but:
     return (await session.scalar(stmt)) is not None
 
 
-async def create(session: AsyncSession, *, school_id: uuid.UUID, now: datetime, **fields: Any) -> Asset:
-    if await _tag_taken(session, school_id, fields["asset_tag"], None):
+async def create(
+    session: AsyncSession, *, school_id: uuid.UUID, body: AssetCreate, actor: Principal, now: datetime
+) -> Asset:
+    if await _tag_taken(session, school_id, body.asset_tag, None):
         raise DuplicateAssetTag("Another item of this school already has this asset tag.")
     asset = Asset(
-        school_id=school_id, status="in_service", created_at=now, updated_at=now, version=1, **fields
+        school_id=school_id,
+        status="in_service",
+        created_at=now,
+        updated_at=now,
+        version=1,
+        **body.model_dump(),
     )
     session.add(asset)
     await session.flush()
+    detail = {"asset_tag": asset.asset_tag}
+    await people.record_audit(
+        session, actor, "asset.registered", asset, target_type="asset", now=now, detail=detail
+    )
     return asset
 
 
@@ -133,8 +155,18 @@ async def _conditional(
 
 
 async def update_asset(
-    session: AsyncSession, asset: Asset, *, changes: dict[str, Any], now: datetime, if_match: IfMatch
+    session: AsyncSession,
+    asset: Asset,
+    *,
+    body: AssetUpdate,
+    actor: Principal,
+    now: datetime,
+    if_match: IfMatch,
 ) -> Asset:
+    changes = body.model_dump(exclude_unset=True)
+    nulls = [name for name in REQUIRED_FIELDS if name in changes and changes[name] is None]
+    if nulls:
+        raise Unprocessable(f"These fields cannot be emptied: {', '.join(nulls)}.", slug="validation-error")
     if "asset_tag" in changes and await _tag_taken(session, asset.school_id, changes["asset_tag"], asset.id):
         raise DuplicateAssetTag("Another item of this school already has this asset tag.")
     allowed = ("in_service", "in_repair", "lost")
@@ -143,7 +175,7 @@ async def update_asset(
             f"This item is {asset.status.replace('_', ' ')}; return the loan or see its disposal instead."
         )
     from_statuses = allowed if "status" in changes else (*ACTIVE_STATUSES, "lost")
-    return await _conditional(
+    changed = await _conditional(
         session,
         asset,
         now=now,
@@ -151,19 +183,25 @@ async def update_asset(
         if_match=if_match,
         values=changes,
     )
+    detail = {
+        k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changes.items() if k != "notes"
+    }
+    await people.record_audit(
+        session, actor, "asset.changed", asset, target_type="asset", now=now, detail=detail
+    )
+    return changed
 
 
 async def lend(
     session: AsyncSession,
     asset: Asset,
     *,
-    borrower_id: uuid.UUID,
-    due_on: date,
-    purpose: str | None,
-    by: str,
+    body: LoanCreate,
+    actor: Principal,
     now: datetime,
     today: date,
 ) -> AssetLoan:
+    borrower_id, due_on = body.borrower_id, body.due_on
     await people.require_member(
         session, asset.school_id, borrower_id, kinds=people.STAFF_KINDS, field="borrower_id"
     )
@@ -174,13 +212,17 @@ async def lend(
         school_id=asset.school_id,
         asset_id=asset.id,
         borrower_id=borrower_id,
-        purpose=purpose,
+        purpose=body.purpose,
         lent_at=now,
-        lent_by=by,
+        lent_by=people.actor_ref(actor),
         due_on=due_on,
     )
     session.add(loan)
     await session.flush()
+    detail = {"loan_id": str(loan.id), "borrower_id": str(borrower_id), "due_on": due_on.isoformat()}
+    await people.record_audit(
+        session, actor, "asset.lent", asset, target_type="asset", now=now, detail=detail
+    )
     return loan
 
 
@@ -193,12 +235,12 @@ async def get_loan(session: AsyncSession, *, school_id: uuid.UUID, loan_id: uuid
 
 
 async def return_loan(
-    session: AsyncSession, loan: AssetLoan, *, note: str | None, by: str, now: datetime
+    session: AsyncSession, loan: AssetLoan, *, body: LoanReturn, actor: Principal, now: datetime
 ) -> AssetLoan:
     result = await session.execute(
         update(AssetLoan)
         .where(AssetLoan.id == loan.id, AssetLoan.returned_at.is_(None))
-        .values(returned_at=now, received_by=by, return_note=note)
+        .values(returned_at=now, received_by=people.actor_ref(actor), return_note=body.note)
         .returning(AssetLoan.id)
         .execution_options(synchronize_session=False)
     )
@@ -212,6 +254,10 @@ async def return_loan(
         )
     fresh = await get_loan(session, school_id=loan.school_id, loan_id=loan.id)
     assert fresh is not None
+    detail = {"loan_id": str(loan.id)}
+    await people.record_audit(
+        session, actor, "asset.returned", asset, target_type="asset", now=now, detail=detail
+    )
     return fresh
 
 
@@ -272,13 +318,11 @@ async def record_scan(
     session: AsyncSession,
     asset: Asset,
     *,
-    scanned_at: datetime,
-    tool: str,
-    result: str,
-    detail: str | None,
-    by: str,
+    body: ScanCreate,
+    actor: Principal,
     now: datetime,
 ) -> AssetScan:
+    scanned_at, result = body.scanned_at, body.result
     if scanned_at > now + timedelta(minutes=5):
         raise Unprocessable("scanned_at must not be in the future.", slug="validation-error")
     values: dict[str, Any] = {}
@@ -289,14 +333,18 @@ async def record_scan(
         school_id=asset.school_id,
         asset_id=asset.id,
         scanned_at=scanned_at,
-        tool=tool,
+        tool=body.tool,
         result=result,
-        detail=detail,
-        recorded_by=by,
+        detail=body.detail,
+        recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
     session.add(scan)
     await session.flush()
+    audited = {"scan_id": str(scan.id), "result": result}
+    await people.record_audit(
+        session, actor, "asset.scanned", asset, target_type="asset", now=now, detail=audited
+    )
     return scan
 
 
@@ -331,24 +379,20 @@ async def dispose(
     session: AsyncSession,
     asset: Asset,
     *,
-    disposed_on: date,
-    agency: str,
-    receipt_reference: str,
-    data_destruction: str,
-    certificate_reference: str | None,
-    note: str | None,
-    by: str,
+    body: DisposalCreate,
+    actor: Principal,
     now: datetime,
     today: date,
 ) -> AssetDisposal:
     """WEEE disposal: equipment that held personal data needs its storage wiped or destroyed, certified."""
+    disposed_on, data_destruction = body.disposed_on, body.data_destruction
     if disposed_on > today:
         raise DisposalRefused("disposed_on must not be in the future.")
     if asset.holds_personal_data and data_destruction not in STORAGE_DESTRUCTION:
         raise DisposalRefused(
             "This item held personal data: its storage must be forensically wiped or physically destroyed."
         )
-    if data_destruction in STORAGE_DESTRUCTION and not certificate_reference:
+    if data_destruction in STORAGE_DESTRUCTION and not body.certificate_reference:
         raise DisposalRefused(
             "A data destruction certificate reference is required when storage is wiped or destroyed."
         )
@@ -364,17 +408,16 @@ async def dispose(
     disposal = AssetDisposal(
         school_id=asset.school_id,
         asset_id=asset.id,
-        disposed_on=disposed_on,
-        agency=agency,
-        receipt_reference=receipt_reference,
-        data_destruction=data_destruction,
-        certificate_reference=certificate_reference,
-        note=note,
-        recorded_by=by,
+        **body.model_dump(),
+        recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
     session.add(disposal)
     await session.flush()
+    detail = {"receipt_reference": body.receipt_reference, "data_destruction": data_destruction}
+    await people.record_audit(
+        session, actor, "asset.disposed", asset, target_type="asset", now=now, detail=detail
+    )
     return disposal
 
 

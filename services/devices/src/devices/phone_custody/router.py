@@ -22,7 +22,6 @@ from devices.phone_custody.schemas import (
     PhoneSearchRead,
     PoliceHandover,
 )
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
@@ -49,27 +48,7 @@ async def register_phone(
     """Register a phone handed in for the day or confiscated."""
     if idem.replay is not None:
         return idem.replay
-    custody = await service.create(
-        session,
-        school_id=school_id,
-        pupil_id=body.pupil_id,
-        kind=body.kind,
-        description=body.description,
-        storage_location=body.storage_location,
-        reason=body.reason,
-        by=people.actor_ref(principal),
-        now=clock.now(),
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action=f"phone.{body.kind}.received",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=school_id,
-        at=clock.now(),
-        detail={"pupil_id": str(body.pupil_id), "storage_location": body.storage_location},
-    )
+    custody = await service.create(session, school_id=school_id, body=body, actor=principal, now=clock.now())
     read = PhoneCustodyRead.of(custody, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=201, headers=etag_header(custody.version))
 
@@ -152,23 +131,7 @@ async def move_phone(
     if idem.replay is not None:
         return idem.replay
     moved = await service.move(
-        session,
-        custody,
-        storage_location=body.storage_location,
-        note=body.note,
-        by=people.actor_ref(principal),
-        now=clock.now(),
-        if_match=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone.moved",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={"storage_location": body.storage_location},
+        session, custody, body=body, actor=principal, now=clock.now(), if_match=if_match
     )
     read = PhoneCustodyRead.of(moved, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=200, headers=etag_header(moved.version))
@@ -188,23 +151,7 @@ async def return_phone(
     if idem.replay is not None:
         return idem.replay
     returned = await service.return_phone(
-        session,
-        custody,
-        to_person_id=body.to_person_id,
-        note=body.note,
-        by=people.actor_ref(principal),
-        now=clock.now(),
-        if_match=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action=f"phone.{returned.status}",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={"to_person_id": str(body.to_person_id)},
+        session, custody, body=body, actor=principal, now=clock.now(), if_match=if_match
     )
     read = PhoneCustodyRead.of(returned, show_searches=can_see_searches(principal))
     return await idem.respond(read, status_code=200, headers=etag_header(returned.version))
@@ -224,24 +171,7 @@ async def hand_phone_to_police(
     if idem.replay is not None:
         return idem.replay
     handed = await service.hand_to_police(
-        session,
-        custody,
-        officer_name=body.officer_name,
-        police_reference=body.police_reference,
-        note=body.note,
-        by=people.actor_ref(principal),
-        now=clock.now(),
-        if_match=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone.handed_to_police",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={"police_reference": body.police_reference},
+        session, custody, body=body, actor=principal, now=clock.now(), if_match=if_match
     )
     read = PhoneCustodyRead.of(handed, show_searches=True)
     return await idem.respond(read, status_code=200, headers=etag_header(handed.version))
@@ -261,29 +191,7 @@ async def record_search(
     if idem.replay is not None:
         return idem.replay
     search = await service.record_search(
-        session,
-        custody,
-        authorised_by=body.authorised_by,
-        reason=body.reason,
-        outcome=body.outcome,
-        findings=body.findings,
-        by=people.actor_ref(principal),
-        now=clock.now(),
-        if_match=if_match,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone.searched",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-        detail={
-            "search_id": str(search.id),
-            "authorised_by": str(body.authorised_by),
-            "outcome": body.outcome,
-        },
+        session, custody, body=body, actor=principal, now=clock.now(), if_match=if_match
     )
     return await idem.respond(PhoneSearchRead.model_validate(search), status_code=201)
 
@@ -293,15 +201,5 @@ async def list_searches(
     principal: SearchOfficer, custody: ValidCustody, session: SessionDep, clock: ClockDep
 ) -> list[PhoneSearchRead]:
     """The searches of a phone (head teacher and safeguarding lead only)."""
-    searches = await service.list_searches(session, custody)
-    # Reads of restricted records are audited too.
-    await audit.record(
-        session,
-        actor=principal,
-        action="phone_search.read",
-        target_type="phone_custody",
-        target_id=custody.id,
-        school_id=custody.school_id,
-        at=clock.now(),
-    )
+    searches = await service.list_searches(session, custody, actor=principal, now=clock.now())
     return [PhoneSearchRead.model_validate(s) for s in searches]

@@ -3,7 +3,8 @@
 Every step appends an event and bumps the record's version with one conditional UPDATE that only
 matches a held phone. On PostgreSQL a second, concurrent step waits on that row and then finds it
 no longer held; on SQLite transactions begin IMMEDIATE and run one at a time. Either way, two
-returns of one phone cannot both succeed.
+returns of one phone cannot both succeed. Each step writes its audit entry beside it (the actor
+is passed as `actor=`), and so does each read of a phone's searches.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from sqlalchemy.orm import selectinload
 
 from devices import school as people
 from devices.phone_custody.models import PhoneCustody, PhoneCustodyEvent, PhoneSearch
+from devices.phone_custody.schemas import (
+    PhoneCustodyCreate,
+    PhoneMove,
+    PhoneReturn,
+    PhoneSearchCreate,
+    PoliceHandover,
+)
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.etags import IfMatch, StaleETag, etag
 from servicekit.pagination import paginate
@@ -52,24 +61,22 @@ async def create(
     session: AsyncSession,
     *,
     school_id: uuid.UUID,
-    pupil_id: uuid.UUID,
-    kind: str,
-    description: str,
-    storage_location: str,
-    reason: str | None,
-    by: str,
+    body: PhoneCustodyCreate,
+    actor: Principal,
     now: datetime,
 ) -> PhoneCustody:
+    pupil_id, kind, storage_location = body.pupil_id, body.kind, body.storage_location
     await people.require_pupil(session, school_id, pupil_id)
+    by = people.actor_ref(actor)
     custody = PhoneCustody(
         id=uuid.uuid4(),
         school_id=school_id,
         pupil_id=pupil_id,
         kind=kind,
         status="held",
-        description=description,
+        description=body.description,
         storage_location=storage_location,
-        reason=reason,
+        reason=body.reason,
         received_at=now,
         received_by=by,
         version=1,
@@ -80,6 +87,10 @@ async def create(
     )
     session.add(custody)
     await session.flush()
+    detail = {"pupil_id": str(pupil_id), "storage_location": storage_location}
+    await people.record_audit(
+        session, actor, f"phone.{kind}.received", custody, target_type="phone_custody", now=now, detail=detail
+    )
     return custody
 
 
@@ -170,35 +181,45 @@ async def move(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    storage_location: str,
-    note: str | None,
-    by: str,
+    body: PhoneMove,
+    actor: Principal,
     now: datetime,
     if_match: IfMatch,
 ) -> PhoneCustody:
     _ensure_held(custody)
-    return await _advance(
+    storage_location, note = body.storage_location, body.note
+    moved = await _advance(
         session,
         custody,
         now=now,
         if_match=if_match,
-        event={"kind": "moved", "by": by, "location": storage_location, "note": note},
+        event={"kind": "moved", "by": people.actor_ref(actor), "location": storage_location, "note": note},
         changes={"storage_location": storage_location},
     )
+    await people.record_audit(
+        session,
+        actor,
+        "phone.moved",
+        custody,
+        target_type="phone_custody",
+        now=now,
+        detail={"storage_location": storage_location},
+    )
+    return moved
 
 
 async def return_phone(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    to_person_id: uuid.UUID,
-    note: str | None,
-    by: str,
+    body: PhoneReturn,
+    actor: Principal,
     now: datetime,
     if_match: IfMatch,
 ) -> PhoneCustody:
     """A daily hand-in back to its pupil or a carer; a confiscated phone only to a carer with PR."""
     _ensure_held(custody)
+    to_person_id = body.to_person_id
     if custody.kind == "daily_handin":
         # Back to the pupil needs no lookup (and so no call to identity when the replica misses).
         if (
@@ -223,62 +244,79 @@ async def return_phone(
                 "A confiscated phone is released only to a carer with parental responsibility for this pupil."
             )
         status = "released"
-    return await _advance(
+    returned = await _advance(
         session,
         custody,
         now=now,
         if_match=if_match,
         event={
             "kind": status,
-            "by": by,
+            "by": people.actor_ref(actor),
             "location": custody.storage_location,
             "to_person_id": to_person_id,
-            "note": note,
+            "note": body.note,
         },
         changes={"status": status, "closed_at": now, "closed_to_person_id": to_person_id},
     )
+    await people.record_audit(
+        session,
+        actor,
+        f"phone.{status}",
+        custody,
+        target_type="phone_custody",
+        now=now,
+        detail={"to_person_id": str(to_person_id)},
+    )
+    return returned
 
 
 async def hand_to_police(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    officer_name: str,
-    police_reference: str,
-    note: str | None,
-    by: str,
+    body: PoliceHandover,
+    actor: Principal,
     now: datetime,
     if_match: IfMatch,
 ) -> PhoneCustody:
     _ensure_held(custody)
-    text = f"Handed to {officer_name}, police reference {police_reference}."
-    if note:
-        text = f"{text} {note}"
-    return await _advance(
+    text = f"Handed to {body.officer_name}, police reference {body.police_reference}."
+    if body.note:
+        text = f"{text} {body.note}"
+    handed = await _advance(
         session,
         custody,
         now=now,
         if_match=if_match,
-        event={"kind": "handed_to_police", "by": by, "location": custody.storage_location, "note": text},
+        event={
+            "kind": "handed_to_police",
+            "by": people.actor_ref(actor),
+            "location": custody.storage_location,
+            "note": text,
+        },
         changes={"status": "handed_to_police", "closed_at": now},
     )
+    detail = {"police_reference": body.police_reference}
+    await people.record_audit(
+        session, actor, "phone.handed_to_police", custody, target_type="phone_custody", now=now, detail=detail
+    )
+    return handed
 
 
 async def record_search(
     session: AsyncSession,
     custody: PhoneCustody,
     *,
-    authorised_by: uuid.UUID,
-    reason: str,
-    outcome: str,
-    findings: str | None,
-    by: str,
+    body: PhoneSearchCreate,
+    actor: Principal,
     now: datetime,
     if_match: IfMatch,
 ) -> PhoneSearch:
     """A search of a held phone, authorised by a head teacher of the phone's school."""
     _ensure_held(custody)
+    authorised_by = body.authorised_by
     await people.require_head_teacher(session, custody.school_id, authorised_by, field="authorised_by")
+    by = people.actor_ref(actor)
     await _advance(
         session,
         custody,
@@ -292,19 +330,29 @@ async def record_search(
         authorised_by=authorised_by,
         searched_by=by,
         searched_at=now,
-        reason=reason,
-        outcome=outcome,
-        findings=findings,
+        reason=body.reason,
+        outcome=body.outcome,
+        findings=body.findings,
     )
     session.add(search)
     await session.flush()
+    detail = {"search_id": str(search.id), "authorised_by": str(authorised_by), "outcome": body.outcome}
+    await people.record_audit(
+        session, actor, "phone.searched", custody, target_type="phone_custody", now=now, detail=detail
+    )
     return search
 
 
-async def list_searches(session: AsyncSession, custody: PhoneCustody) -> list[PhoneSearch]:
+async def list_searches(
+    session: AsyncSession, custody: PhoneCustody, *, actor: Principal, now: datetime
+) -> list[PhoneSearch]:
+    """The searches of a phone; reading them (restricted records) is audited too."""
     rows = await session.scalars(
         select(PhoneSearch)
         .where(PhoneSearch.custody_id == custody.id, PhoneSearch.school_id == custody.school_id)
         .order_by(PhoneSearch.searched_at, PhoneSearch.id)
+    )
+    await people.record_audit(
+        session, actor, "phone_search.read", custody, target_type="phone_custody", now=now
     )
     return list(rows.all())

@@ -20,7 +20,6 @@ from devices.staff_devices.schemas import (
     StaffDeviceRead,
     StaffDeviceRemoval,
 )
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
@@ -51,27 +50,7 @@ async def note_staff_device(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    device = await service.create(
-        session,
-        school_id=school_id,
-        owner_id=body.owner_id,
-        kind=body.kind,
-        make=body.make,
-        model=body.model,
-        serial_number=body.serial_number,
-        by=people.actor_ref(principal),
-        now=now,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="staff_device.noted",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=school_id,
-        at=now,
-        detail={"owner_id": str(body.owner_id)},
-    )
+    device = await service.create(session, school_id=school_id, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [device], now=now)
     return await idem.respond(read, status_code=201, headers=etag_header(device.version))
 
@@ -127,25 +106,7 @@ async def grant_image_permission(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    changed = await service.grant_images(
-        session,
-        device,
-        permitted_by=body.permitted_by,
-        valid_until=body.valid_until,
-        purpose=body.purpose,
-        by=people.actor_ref(principal),
-        now=now,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="staff_device.images_permitted",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=device.school_id,
-        at=now,
-        detail={"permitted_by": str(body.permitted_by), "valid_until": body.valid_until.isoformat()},
-    )
+    changed = await service.grant_images(session, device, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers=etag_header(changed.version))
 
@@ -163,24 +124,7 @@ async def withdraw_image_permission(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    changed = await service.withdraw_images(
-        session,
-        device,
-        withdrawn_by=body.withdrawn_by,
-        reason=body.reason,
-        by=people.actor_ref(principal),
-        now=now,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="staff_device.images_withdrawn",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=device.school_id,
-        at=now,
-        detail={"withdrawn_by": str(body.withdrawn_by)},
-    )
+    changed = await service.withdraw_images(session, device, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers=etag_header(changed.version))
 
@@ -198,19 +142,7 @@ async def remove_staff_device(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    removed = await service.remove(
-        session, device, reason=body.reason, by=people.actor_ref(principal), now=now
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="staff_device.removed",
-        target_type="staff_device",
-        target_id=device.id,
-        school_id=device.school_id,
-        at=now,
-        detail={"reason": body.reason},
-    )
+    removed = await service.remove(session, device, body=body, actor=principal, now=now)
     [read] = await service.describe(session, [removed], now=now)
     return await idem.respond(read, status_code=200, headers=etag_header(removed.version))
 
@@ -229,32 +161,7 @@ async def record_image_use(
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    use = await service.record_image_use(
-        session,
-        device,
-        taken_on=body.taken_on,
-        purpose=body.purpose,
-        description=body.description,
-        pupils_count=body.pupils_count,
-        by=people.actor_ref(principal),
-        now=now,
-        tz=tz,
-    )
-    await audit.record(
-        session,
-        actor=principal,
-        action="staff_device.image_use_recorded",
-        target_type="image_use",
-        target_id=use.id,
-        school_id=device.school_id,
-        at=now,
-        detail={
-            "device_id": str(device.id),
-            "taken_on": body.taken_on.isoformat(),
-            "purpose": body.purpose,
-            "permission_id": str(use.permission_id),
-        },
-    )
+    use = await service.record_image_use(session, device, body=body, actor=principal, now=now, tz=tz)
     [read] = await service.describe_image_uses(session, [use])
     return await idem.respond(read, status_code=201)
 

@@ -1,4 +1,7 @@
-"""The staff and visitor device register: note a device, the head's image permissions, each use, removal."""
+"""The staff and visitor device register: note a device, the head's image permissions, each use, removal.
+
+Each change writes its audit entry beside it (the actor is passed as `actor=`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
+from devices.staff_devices import schemas
 from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
 from devices.staff_devices.schemas import ImagePermissionRead, ImageUseRead, StaffDeviceRead
+from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.models import ReplicaPerson
 from servicekit.pagination import paginate
@@ -49,32 +54,38 @@ async def create(
     session: AsyncSession,
     *,
     school_id: uuid.UUID,
-    owner_id: uuid.UUID,
-    kind: str,
-    make: str,
-    model: str,
-    serial_number: str,
-    by: str,
+    body: schemas.StaffDeviceCreate,
+    actor: Principal,
     now: datetime,
 ) -> StaffDevice:
+    owner_id = body.owner_id
     await people.require_member(
         session, school_id, owner_id, kinds=people.DEVICE_OWNER_KINDS, field="owner_id"
     )
     device = StaffDevice(
         school_id=school_id,
         owner_id=owner_id,
-        kind=kind,
-        make=make,
-        model=model,
-        serial_number=serial_number,
+        kind=body.kind,
+        make=body.make,
+        model=body.model,
+        serial_number=body.serial_number,
         status="active",
         noted_at=now,
-        noted_by=by,
+        noted_by=people.actor_ref(actor),
         version=1,
         updated_at=now,
     )
     session.add(device)
     await session.flush()
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.noted",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail={"owner_id": str(owner_id)},
+    )
     return device
 
 
@@ -127,13 +138,12 @@ async def grant_images(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    permitted_by: uuid.UUID,
-    valid_until: datetime,
-    purpose: str,
-    by: str,
+    body: schemas.ImagePermissionGrant,
+    actor: Principal,
     now: datetime,
 ) -> StaffDevice:
     """The head's consent to take images on this device until a given time (the policy asks for it)."""
+    permitted_by, valid_until = body.permitted_by, body.valid_until
     await people.require_head_teacher(session, device.school_id, permitted_by, field="permitted_by")
     if valid_until <= now:
         raise Unprocessable("valid_until must be in the future.", slug="validation-error")
@@ -144,13 +154,23 @@ async def grant_images(
             position=device.version,
             action="granted",
             decided_by=permitted_by,
-            recorded_by=by,
+            recorded_by=people.actor_ref(actor),
             recorded_at=now,
             valid_until=valid_until,
-            purpose=purpose,
+            purpose=body.purpose,
         )
     )
     await session.flush()
+    detail = {"permitted_by": str(permitted_by), "valid_until": valid_until.isoformat()}
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.images_permitted",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail=detail,
+    )
     return device
 
 
@@ -158,11 +178,11 @@ async def withdraw_images(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    withdrawn_by: uuid.UUID,
-    reason: str | None,
-    by: str,
+    body: schemas.ImagePermissionWithdrawal,
+    actor: Principal,
     now: datetime,
 ) -> StaffDevice:
+    withdrawn_by = body.withdrawn_by
     await people.require_head_teacher(session, device.school_id, withdrawn_by, field="withdrawn_by")
     device = await _change(session, device, now=now)
     session.add(
@@ -171,22 +191,48 @@ async def withdraw_images(
             position=device.version,
             action="withdrawn",
             decided_by=withdrawn_by,
-            recorded_by=by,
+            recorded_by=people.actor_ref(actor),
             recorded_at=now,
-            purpose=reason,
+            purpose=body.reason,
         )
     )
     await session.flush()
+    detail = {"withdrawn_by": str(withdrawn_by)}
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.images_withdrawn",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail=detail,
+    )
     return device
 
 
 async def remove(
-    session: AsyncSession, device: StaffDevice, *, reason: str, by: str, now: datetime
+    session: AsyncSession,
+    device: StaffDevice,
+    *,
+    body: schemas.StaffDeviceRemoval,
+    actor: Principal,
+    now: datetime,
 ) -> StaffDevice:
     """Take a device off the register (its owner left...); the record itself is kept."""
-    return await _change(
+    by, reason = people.actor_ref(actor), body.reason
+    removed = await _change(
         session, device, now=now, status="removed", removed_at=now, removed_by=by, removal_reason=reason
     )
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.removed",
+        device,
+        target_type="staff_device",
+        now=now,
+        detail={"reason": reason},
+    )
+    return removed
 
 
 async def describe(
@@ -252,11 +298,8 @@ async def record_image_use(
     session: AsyncSession,
     device: StaffDevice,
     *,
-    taken_on: date,
-    purpose: str,
-    description: str,
-    pupils_count: int | None,
-    by: str,
+    body: schemas.ImageUseCreate,
+    actor: Principal,
     now: datetime,
     tz: ZoneInfo,
 ) -> ImageUse:
@@ -267,6 +310,7 @@ async def record_image_use(
     day began. A withdrawal recorded on that day refuses the day's uses (fail closed: nothing says
     the images were taken before it).
     """
+    taken_on = body.taken_on
     if taken_on > people.local_date(now, tz):
         raise Unprocessable("taken_on must not be in the future: record a use once it happened.")
     # Lock the device row (PostgreSQL) so a withdrawal or removal committed at the same moment is
@@ -313,14 +357,29 @@ async def record_image_use(
         device_id=device.id,
         permission_id=latest.id,
         taken_on=taken_on,
-        purpose=purpose,
-        description=description,
-        pupils_count=pupils_count,
-        recorded_by=by,
+        purpose=body.purpose,
+        description=body.description,
+        pupils_count=body.pupils_count,
+        recorded_by=people.actor_ref(actor),
         recorded_at=now,
     )
     session.add(use)
     await session.flush()
+    detail = {
+        "device_id": str(device.id),
+        "taken_on": taken_on.isoformat(),
+        "purpose": body.purpose,
+        "permission_id": str(use.permission_id),
+    }
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.image_use_recorded",
+        use,
+        target_type="image_use",
+        now=now,
+        detail=detail,
+    )
     return use
 
 

@@ -16,7 +16,6 @@ from incidents.incident.dependencies import (
     Writer,
     school_of,
 )
-from incidents.incident.models import Incident
 from incidents.incident.schemas import (
     ActionCreate,
     ActionRead,
@@ -30,16 +29,15 @@ from incidents.incident.schemas import (
 )
 from servicekit.app import ClockDep
 from servicekit.db import SessionDep
-from servicekit.errors import problem_response
 from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
-from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
+from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 from servicekit.urls import public_url
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
 
-def _etagged(incident: Incident, response: Response) -> IncidentRead:
+def _etagged(incident: ReadableIncident, response: Response) -> IncidentRead:
     set_etag(response, incident.version, record_id=incident.id)
     return incident_service.to_read(incident)
 
@@ -57,7 +55,7 @@ async def report_incident(
     if idem.replay is not None:
         return idem.replay
     incident = await incident_service.create(
-        session, principal=principal, school_id=school_of(principal), body=body, now=clock.now()
+        session, actor=principal, school_id=school_of(principal), body=body, now=clock.now()
     )
     return await idem.respond(
         incident_service.to_read(incident),
@@ -81,20 +79,9 @@ async def list_incidents(
     category: Annotated[Category | None, Query()] = None,
 ) -> Page[IncidentRead]:
     """List the incidents the caller may see, newest first."""
-    stmt = incident_service.visible(principal)
-    if status is not None:
-        stmt = stmt.where(Incident.status == status)
-    if category is not None:
-        stmt = stmt.where(Incident.category == category)
-    rows, next_cursor = await paginate(
-        session,
-        stmt,
-        order_by=(Incident.recorded_at, Incident.id),
-        cursor=cursor,
-        limit=limit,
-        descending=True,
+    rows, next_cursor = await incident_service.list_visible(
+        session, principal, status=status, category=category, cursor=cursor, limit=limit
     )
-    await incident_service.record_restricted_reads(session, principal, rows, how="list")
     set_next_link(request, response, next_cursor)
     return Page(items=[incident_service.to_read(r) for r in rows], next_cursor=next_cursor)
 
@@ -117,7 +104,7 @@ async def update_incident(
 ) -> IncidentRead:
     """Change an incident (If-Match required); the change is kept in its history."""
     incident = await incident_service.update(
-        session, incident, principal=principal, body=body, if_match=if_match, now=clock.now()
+        session, incident, actor=principal, body=body, if_match=if_match, now=clock.now()
     )
     return _etagged(incident, response)
 
@@ -125,8 +112,7 @@ async def update_incident(
 @router.delete("/{incident_id:uuid}", status_code=409, responses={409: {"description": "Never deleted"}})
 async def delete_incident(incident: WritableIncident, principal: Writer, session: SessionDep) -> Response:
     """Refused: incidents are safeguarding records and are never deleted through the API."""
-    refusal = await incident_service.refuse_delete(session, incident, principal=principal)
-    return problem_response(refusal.status, refusal.detail, slug=refusal.slug, **refusal.extra)
+    await incident_service.refuse_delete(session, incident, actor=principal)
 
 
 @router.post("/{incident_id:uuid}/people", response_model=IncidentRead, status_code=201)
@@ -142,7 +128,7 @@ async def add_people(
     if idem.replay is not None:
         return idem.replay
     incident = await incident_service.add_people(
-        session, incident, principal=principal, people=body.people, now=clock.now()
+        session, incident, actor=principal, body=body, now=clock.now()
     )
     return await idem.respond(
         incident_service.to_read(incident),
@@ -169,9 +155,7 @@ async def add_action(
     """Add a note, sanction, referral decision, notification or police referral."""
     if idem.replay is not None:
         return idem.replay
-    action = await incident_service.add_action(
-        session, incident, principal=principal, body=body, now=clock.now()
-    )
+    action = await incident_service.add_action(session, incident, actor=principal, body=body, now=clock.now())
     return await idem.respond(
         ActionRead.model_validate(action),
         status_code=201,
@@ -198,7 +182,7 @@ async def add_evidence(
     if idem.replay is not None:
         return idem.replay
     evidence = await incident_service.add_evidence(
-        session, incident, principal=principal, body=body, now=clock.now()
+        session, incident, actor=principal, body=body, now=clock.now()
     )
     return await idem.respond(EvidenceRead.model_validate(evidence), status_code=201)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from incidents.incident.schemas import (
     IncidentCreate,
     IncidentRead,
     IncidentUpdate,
+    PeopleAdd,
     PersonIn,
     PersonRead,
 )
@@ -32,6 +33,7 @@ from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from servicekit.etags import IfMatch
 from servicekit.feeds import next_sequence
 from servicekit.models import ReplicaPerson
+from servicekit.pagination import paginate
 from servicekit.replica import caught_up, confirmed
 
 FEED = "incidents"
@@ -122,6 +124,29 @@ def to_read(incident: Incident) -> IncidentRead:
 
 def visible(principal: Principal) -> Select[Incident]:
     return select(Incident).where(visible_incidents(principal))
+
+
+async def list_visible(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    category: str | None,
+    cursor: uuid.UUID | None,
+    limit: int,
+) -> tuple[list[Incident], str | None]:
+    """The incidents `principal` may see, newest first; the restricted ones among them are audited."""
+    stmt = visible(principal)
+    if status is not None:
+        stmt = stmt.where(Incident.status == status)
+    if category is not None:
+        stmt = stmt.where(Incident.category == category)
+    order = (Incident.recorded_at, Incident.id)
+    rows, next_cursor = await paginate(
+        session, stmt, order_by=order, cursor=cursor, limit=limit, descending=True
+    )
+    await record_restricted_reads(session, principal, rows, how="list")
+    return rows, next_cursor
 
 
 async def get_visible(
@@ -224,7 +249,7 @@ async def _changed(
     session: AsyncSession,
     incident: Incident,
     *,
-    principal: Principal,
+    actor: Principal,
     action: str,
     changes: dict[str, Any],
     now: datetime,
@@ -236,7 +261,7 @@ async def _changed(
     incident.updated_at = now
     await audit.record(
         session,
-        actor=principal,
+        actor=actor,
         action=f"incident.{action}",
         target_type="incident",
         target_id=incident.id,
@@ -252,7 +277,7 @@ async def _changed(
             seq=incident.change_seq,
             version=incident.version,
             at=now,
-            actor=principal.actor,
+            actor=actor.actor,
             action=action,
             changes=changes,
         )
@@ -261,7 +286,7 @@ async def _changed(
 
 
 async def create(
-    session: AsyncSession, *, principal: Principal, school_id: uuid.UUID, body: IncidentCreate, now: datetime
+    session: AsyncSession, *, actor: Principal, school_id: uuid.UUID, body: IncidentCreate, now: datetime
 ) -> Incident:
     _check_not_future(body.occurred_at, now)
     people = await _people_rows(session, school_id, body.people, now)
@@ -278,8 +303,8 @@ async def create(
         summary=body.summary,
         occurred_at=body.occurred_at,
         recorded_at=now,
-        reported_by_person_id=principal.person_id,
-        reported_by=principal.actor,
+        reported_by_person_id=actor.person_id,
+        reported_by=actor.actor,
         version=1,
         updated_at=now,
         change_seq=0,
@@ -300,7 +325,7 @@ async def create(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="created",
         changes=changes,
         now=now,
@@ -321,7 +346,7 @@ async def update(
     session: AsyncSession,
     incident: Incident,
     *,
-    principal: Principal,
+    actor: Principal,
     body: IncidentUpdate,
     if_match: IfMatch,
     now: datetime,
@@ -347,7 +372,7 @@ async def update(
     if hold is True and not incident.has_legal_hold:
         changes |= _hold(incident, reason or "", now)
     elif hold is False and incident.has_legal_hold:
-        if not principal.has_role("head_teacher"):
+        if not actor.has_role("head_teacher"):
             raise LegalHoldRelease("Only the head teacher can release a legal hold.")
         if await session.scalar(
             select(IncidentAction.id).where(
@@ -370,7 +395,7 @@ async def update(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="updated",
         changes=changes,
         now=now,
@@ -383,12 +408,12 @@ async def add_people(
     session: AsyncSession,
     incident: Incident,
     *,
-    principal: Principal,
-    people: Sequence[PersonIn],
+    actor: Principal,
+    body: PeopleAdd,
     now: datetime,
 ) -> Incident:
     existing = {(p.person_id, p.role) for p in incident.people}
-    fresh = [p for p in people if (p.person_id, p.role) not in existing]
+    fresh = [p for p in body.people if (p.person_id, p.role) not in existing]
     rows = await _people_rows(session, incident.school_id, fresh, now)
     if caught_up(session):
         # The catch-up committed the request's reads, and with them the incident's row lock: take
@@ -405,7 +430,7 @@ async def add_people(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="people_added",
         changes={"people": [None, [{"person_id": str(r.person_id), "role": r.role} for r in rows]]},
         now=now,
@@ -415,7 +440,7 @@ async def add_people(
 
 
 async def add_action(
-    session: AsyncSession, incident: Incident, *, principal: Principal, body: ActionCreate, now: datetime
+    session: AsyncSession, incident: Incident, *, actor: Principal, body: ActionCreate, now: datetime
 ) -> IncidentAction:
     _check_not_future(body.occurred_at, now)
     if body.person_id is not None and body.person_id not in {p.person_id for p in incident.people}:
@@ -423,7 +448,7 @@ async def add_action(
     action = IncidentAction(
         incident_id=incident.id,
         recorded_at=now,
-        recorded_by=principal.actor,
+        recorded_by=actor.actor,
         **body.model_dump(),
     )
     session.add(action)
@@ -439,7 +464,7 @@ async def add_action(
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="action_added",
         changes=changes,
         now=now,
@@ -451,7 +476,7 @@ async def add_action(
 
 
 async def add_evidence(
-    session: AsyncSession, incident: Incident, *, principal: Principal, body: EvidenceCreate, now: datetime
+    session: AsyncSession, incident: Incident, *, actor: Principal, body: EvidenceCreate, now: datetime
 ) -> Evidence:
     if incident.category == "sexting" and (body.kind != "device" or not body.device_secured):
         raise ImageryNotStored(
@@ -470,14 +495,14 @@ async def add_evidence(
         handed_to_police_at=body.handed_to_police_at,
         police_reference=body.police_reference,
         recorded_at=now,
-        recorded_by=principal.actor,
+        recorded_by=actor.actor,
     )
     session.add(evidence)
     await session.flush()
     await _changed(
         session,
         incident,
-        principal=principal,
+        actor=actor,
         action="evidence_added",
         changes={"evidence": [None, {"id": str(evidence.id), "kind": body.kind}]},
         now=now,
@@ -488,20 +513,16 @@ async def add_evidence(
     return evidence
 
 
-async def refuse_delete(
-    session: AsyncSession, incident: Incident, *, principal: Principal
-) -> IncidentNeverDeleted:
-    """Nothing is deleted through the API: the reason to give, with a record of the attempt.
-
-    The error is returned rather than raised so that the audit entry commits with the refusal.
-    """
+async def refuse_delete(session: AsyncSession, incident: Incident, *, actor: Principal) -> NoReturn:
+    """Nothing is deleted through the API: refuse with the reason, keeping a record of the attempt."""
     await audit.record(
         session,
-        actor=principal,
+        actor=actor,
         action="incident.delete_refused",
         target_type="incident",
         target_id=incident.id,
         school_id=incident.school_id,
+        survives_refusal=True,
     )
     reason = (
         f"Incidents are never deleted through the API. This safeguarding record is kept until its "
@@ -509,7 +530,7 @@ async def refuse_delete(
     )
     if incident.has_legal_hold:
         reason += f", and it is under legal hold: {incident.legal_hold_reason}"
-    return IncidentNeverDeleted(
+    raise IncidentNeverDeleted(
         reason + ".",
         extra={
             "review_on": incident.review_on.isoformat(),

@@ -11,7 +11,6 @@ from pydantic import StringConstraints
 from incidents.reporting import service as reporting_service
 from incidents.reporting.pseudonym import Pseudonymiser
 from incidents.reporting.schemas import ExportPage, Stats
-from servicekit import audit
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.feeds import FeedCursorParam
@@ -38,16 +37,8 @@ async def export_incidents(
     limit: ExportLimit = 1000,
 ) -> StreamingResponse:
     """Pull incidents created or changed after the cursor, pseudonymised (LA reporting)."""
-    plan = await reporting_service.plan_page(session, principal, cursor=cursor, limit=limit)
+    plan = await reporting_service.plan_page(session, principal, cursor=cursor, limit=limit, format=format)
     la_codes = await reporting_service.school_la_codes(session)
-    await audit.record(
-        session,
-        actor=principal,
-        action="incident.exported",
-        target_type="incident_export",
-        school_id=principal.school_id,
-        detail={"from_seq": plan.start, "to_seq": plan.end, "format": format, "la_code": principal.la_code},
-    )
     settings = request.app.state.settings
     pseudonymise: Pseudonymiser | None = getattr(request.app.state, "pseudonymiser", None)
     if pseudonymise is None:

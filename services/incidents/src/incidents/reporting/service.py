@@ -113,8 +113,9 @@ class ExportPlan:
 
 
 async def plan_page(
-    session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int
+    session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int, format: str
 ) -> ExportPlan:
+    """The page of the export `principal` pulls (audited: who exported which changes, in what format)."""
     start = cursor_position(cursor)
     scope = await export_scope(session, principal)
     after = select(Incident.change_seq).where(scope, Incident.change_seq > start)
@@ -129,6 +130,14 @@ async def plan_page(
             select(func.count()).select_from(Incident).where(scope, Incident.change_seq > end)
         )
         or 0
+    )
+    await audit.record(
+        session,
+        actor=principal,
+        action="incident.exported",
+        target_type="incident_export",
+        school_id=principal.school_id,
+        detail={"from_seq": start, "to_seq": end, "format": format, "la_code": principal.la_code},
     )
     return ExportPlan(start=start, end=end, has_more=remaining > 0, remaining=remaining, scope=scope)
 
