@@ -29,7 +29,7 @@ from devices.assets.schemas import (
 from devices.etags import IfMatch, etag
 from servicekit import audit
 from servicekit.app import ClockDep
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import NotFound, PreconditionRequired, Unprocessable
 from servicekit.idempotency import IdempotencyDep
@@ -46,7 +46,7 @@ REQUIRED_FIELDS = ("kind", "make", "model", "location", "holds_personal_data", "
 async def register_asset(
     principal: DevicesWrite,
     body: AssetCreate,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
@@ -75,7 +75,7 @@ async def list_assets(
     principal: DevicesRead,
     request: Request,
     response: Response,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     asset_tag: Annotated[str | None, Query(max_length=50)] = None,
     serial_number: Annotated[str | None, Query(max_length=100)] = None,
@@ -102,7 +102,7 @@ async def list_assets(
 @router.get("/assets/report.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def inventory_report(
     principal: DevicesRead,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     include_disposed: bool = True,
 ) -> Response:
@@ -119,7 +119,7 @@ async def inventory_report(
 async def list_stale_scans(
     principal: DevicesRead,
     request: Request,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     clock: ClockDep,
     max_age_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
@@ -231,7 +231,7 @@ async def list_loans(
     principal: DevicesRead,
     request: Request,
     response: Response,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     clock: ClockDep,
     tz: people.SchoolTimezone,

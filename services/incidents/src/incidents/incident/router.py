@@ -14,7 +14,6 @@ from incidents.incident.dependencies import (
     Reporter,
     WritableIncident,
     Writer,
-    school_of,
 )
 from incidents.incident.models import Incident
 from incidents.incident.schemas import (
@@ -29,6 +28,7 @@ from incidents.incident.schemas import (
     PeopleAdd,
 )
 from servicekit.app import ClockDep
+from servicekit.auth import CallerSchool
 from servicekit.db import SessionDep
 from servicekit.errors import PreconditionRequired, problem_response
 from servicekit.idempotency import IdempotencyDep
@@ -50,6 +50,7 @@ async def report_incident(
     request: Request,
     body: IncidentCreate,
     principal: Reporter,
+    school_id: CallerSchool,
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
@@ -58,7 +59,7 @@ async def report_incident(
     if idem.replay is not None:
         return idem.replay
     incident = await incident_service.create(
-        session, principal=principal, school_id=school_of(principal), body=body, now=clock.now()
+        session, principal=principal, school_id=school_id, body=body, now=clock.now()
     )
     return await idem.respond(
         incident_service.to_read(incident),
