@@ -1,8 +1,11 @@
-"""The consent check: one read of the local database, the rules, a record of the check, a receipt.
+"""The consent check: one read of the local database, the rules, a record of the check, a receipt;
+and the school's list of past checks.
 
 This is the hot path of the service (the MLE asks before every publication). It reads only this
 service's tables (the people replica and the consent state) with one Core query, so it keeps
-answering while identity is down.
+answering while identity is down. `check` reads and records through the app's `CheckStore`
+(checks/store.py); the session functions here are the SQLAlchemy way, used by the session store
+and the group photo view.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +25,11 @@ from media_consent.restriction.models import NeverPublish
 from servicekit.context import current_request_id
 from servicekit.jwt import SigningKey
 from servicekit.models import ReplicaPerson
+from servicekit.pagination import paginate
+from servicekit.replica import PeopleFollower
+
+if TYPE_CHECKING:
+    from media_consent.checks.store import CheckStore
 
 RECEIPT_TYPE = "consent-receipt+jwt"
 
@@ -130,6 +138,93 @@ async def store(
             checked_at=now,
             request_id=current_request_id(),
         )
+    )
+
+
+async def check(
+    store: CheckStore,
+    follower: PeopleFollower,
+    *,
+    catch_up_seconds: float,
+    check_id: uuid.UUID,
+    school_id: uuid.UUID,
+    actor: str,
+    purpose: str,
+    media_type: str,
+    framing: str,
+    pupil_ids: Sequence[uuid.UUID],
+    now: datetime,
+    filename: str | None,
+    caption: str | None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Read, decide, record: the decision and each pupil's result, the record committed.
+
+    Read-your-writes for the one answer a stale replica gets wrong, an allow for a pupil who has
+    just left: before allowing, wait (at most `catch_up_seconds`) for the replica to catch up with
+    identity, and decide again if that brought anything. A deny never waits; unknown pupils cost
+    no pull.
+    """
+    seen = follower.changes
+    for second_read in (False, True):
+        facts = await store.load_facts(pupil_ids, purpose=purpose, media_type=media_type)
+        decision, results = decide(
+            facts,
+            pupil_ids,
+            school_id=school_id,
+            purpose=purpose,
+            media_type=media_type,
+            framing=framing,
+            now=now,
+            filename=filename,
+            caption=caption,
+        )
+        # Read again only once, and only if waiting before an allow brought news.
+        if (
+            second_read
+            or catch_up_seconds <= 0
+            or not any(r["decision"] == "allow" for r in results)
+            or not await follower.catch_up(within=catch_up_seconds)
+            or follower.changes == seen
+        ):
+            break
+    await store.store(
+        check_id=check_id,
+        school_id=school_id,
+        actor=actor,
+        source="check",
+        purpose=purpose,
+        media_type=media_type,
+        framing=framing,
+        pupil_ids=pupil_ids,
+        decision=decision,
+        results=results,
+        now=now,
+    )
+    return decision, results
+
+
+async def list_checks(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID,
+    checked_from: datetime | None,
+    checked_to: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ConsentCheck], str | None]:
+    """The school's checks, newest first, from `checked_from` and before `checked_to`."""
+    stmt = select(ConsentCheck).where(ConsentCheck.school_id == school_id)
+    if checked_from is not None:
+        stmt = stmt.where(ConsentCheck.checked_at >= checked_from)
+    if checked_to is not None:
+        stmt = stmt.where(ConsentCheck.checked_at < checked_to)
+    return await paginate(
+        session,
+        stmt,
+        order_by=(ConsentCheck.checked_at, ConsentCheck.id),
+        cursor=cursor,
+        limit=limit,
+        descending=True,
     )
 
 
