@@ -274,23 +274,22 @@ async def test_concurrent_checks_are_each_recorded(
 async def test_a_batch_that_cannot_be_stored_answers_none_of_its_checks(pg_app: FastAPI) -> None:
     """All the records of a shared commit are kept or none is, and every waiting check learns of it."""
     check_store: pg.PgCheckStore = pg_app.state.check_store
-    same_id, school_id, pupil_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    results = [{"pupil_id": str(pupil_id), "decision": "allow", "reason": None}]
+    same_id, school_id = uuid.uuid4(), uuid.uuid4()
+    results = [{"pupil_id": str(uuid.uuid4()), "decision": "allow", "reason": None}]
+    record = check_service.record_of(
+        "allow",
+        results,
+        school_id=school_id,
+        actor="client:mle",
+        source="check",
+        purpose="website",
+        media_type="photo",
+        framing="group",
+        now=pg_app.state.clock.now(),
+    )._replace(id=same_id)
 
     async def store() -> None:
-        await check_store.store(
-            check_id=same_id,
-            school_id=school_id,
-            actor="client:mle",
-            source="check",
-            purpose="website",
-            media_type="photo",
-            framing="group",
-            pupil_ids=[pupil_id],
-            decision="allow",
-            results=results,
-            now=pg_app.state.clock.now(),
-        )
+        await check_store.store(record)
 
     outcomes = await asyncio.gather(store(), store(), return_exceptions=True)
     assert all(isinstance(o, asyncpg.UniqueViolationError) for o in outcomes), outcomes

@@ -22,14 +22,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from media_consent.checks.service import CheckRecord
 from media_consent.consent.rules import PupilFacts, pair_key
-from servicekit.context import current_request_id
 from servicekit.errors import ServiceUnavailable
 
 # The rows of service._FACTS, but of the consent record only what this check's rules read: the
@@ -148,7 +147,7 @@ class PgCheckStore:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
-        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._pending: list[tuple[CheckRecord, asyncio.Future[None]]] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
 
@@ -164,41 +163,10 @@ class PgCheckStore:
             raise unavailable() from exc
         return _facts(rows, pair, purpose)
 
-    async def store(
-        self,
-        *,
-        check_id: uuid.UUID,
-        school_id: uuid.UUID,
-        actor: str,
-        source: str,
-        purpose: str,
-        media_type: str,
-        framing: str,
-        pupil_ids: Sequence[uuid.UUID],
-        decision: str,
-        results: list[dict[str, Any]],
-        now: datetime,
-    ) -> None:
-        """Keep the check (the same row as service.store writes), committed.
-
-        The row's pupil ids are taken from `results`, which name `pupil_ids` in order, already as
-        strings."""
-        row = (
-            check_id,
-            school_id,
-            actor,
-            source,
-            purpose,
-            media_type,
-            framing,
-            [r["pupil_id"] for r in results],
-            decision,
-            results,
-            now,
-            current_request_id(),  # read here, in the check's own task, not in the batch's
-        )
+    async def store(self, record: CheckRecord) -> None:
+        """Keep the check (a row as service.store writes), committed with the checks in flight."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, done))
+        self._pending.append((record, done))
         if not self._flushing:
             self._flushing = True
             self._task = asyncio.create_task(self._flush())

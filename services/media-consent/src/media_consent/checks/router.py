@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -39,12 +38,10 @@ async def check_consent(
     clock: Clock = state.clock
     store: CheckStore = state.check_store
     now = clock.now()
-    check_id = uuid.uuid4()
-    decision, results = await check_service.check(
+    record = await check_service.check(
         store,
         state.follower,
         catch_up_seconds=state.settings.check_catch_up_seconds,
-        check_id=check_id,
         school_id=school_id,
         actor=principal.actor,
         purpose=body.purpose,
@@ -56,26 +53,15 @@ async def check_consent(
         filename=body.filename,
         caption=body.caption,
     )
-    receipt = check_service.receipt(
-        state.receipt_keys.signing_key(),
-        issuer=state.receipt_issuer,
-        check_id=check_id,
-        school_id=school_id,
-        actor=principal.actor,
-        purpose=body.purpose,
-        media_type=body.media_type,
-        framing=body.framing,
-        decision=decision,
-        results=results,
-        now=now,
-    )
+    keys = state.receipt_keys
+    receipt = check_service.receipt(keys.signing_key(), issuer=state.receipt_issuer, record=record)
     # The answer is written here rather than validated into ConsentCheckRead and serialized again
     # (this is the service's hot path): `results` are already plain JSON values. The tests hold it
     # to ConsentCheckRead, the answer's schema in the OpenAPI document.
     answer = {
-        "check_id": str(check_id),
-        "decision": decision,
-        "results": results,
+        "check_id": str(record.id),
+        "decision": record.decision,
+        "results": record.results,
         "checked_at": now.isoformat().replace("+00:00", "Z"),
         "receipt": receipt,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,25 @@ if TYPE_CHECKING:
     from media_consent.checks.store import CheckStore
 
 RECEIPT_TYPE = "consent-receipt+jwt"
+
+
+class CheckRecord(NamedTuple):
+    """A check as it is kept: the columns of `consent_check`, in order (checks/pg.py inserts it as
+    it is). `pupil_ids` are the results' own, as strings."""
+
+    id: uuid.UUID
+    school_id: uuid.UUID
+    actor: str
+    source: str
+    purpose: str
+    media_type: str
+    framing: str
+    pupil_ids: list[str]
+    decision: str
+    results: list[dict[str, Any]]
+    checked_at: datetime
+    request_id: str | None
+
 
 _FACTS = (
     select(
@@ -107,38 +126,38 @@ def decide(
     return decision, results
 
 
-async def store(
-    session: AsyncSession,
+def record_of(
+    decision: str,
+    results: list[dict[str, Any]],
     *,
-    check_id: uuid.UUID,
     school_id: uuid.UUID,
     actor: str,
     source: str,
     purpose: str,
     media_type: str,
     framing: str,
-    pupil_ids: Sequence[uuid.UUID],
-    decision: str,
-    results: list[dict[str, Any]],
     now: datetime,
-) -> None:
-    """Keep the check, so the school can show what was checked (a Core insert: this is the hot path)."""
-    await session.execute(
-        insert(ConsentCheck).values(
-            id=check_id,
-            school_id=school_id,
-            actor=actor,
-            source=source,
-            purpose=purpose,
-            media_type=media_type,
-            framing=framing,
-            pupil_ids=[str(p) for p in pupil_ids],
-            decision=decision,
-            results=results,
-            checked_at=now,
-            request_id=current_request_id(),
-        )
+) -> CheckRecord:
+    """The record of a check just decided, under a new id."""
+    return CheckRecord(
+        uuid.uuid4(),
+        school_id,
+        actor,
+        source,
+        purpose,
+        media_type,
+        framing,
+        [r["pupil_id"] for r in results],
+        decision,
+        results,
+        now,
+        current_request_id(),
     )
+
+
+async def store(session: AsyncSession, record: CheckRecord) -> None:
+    """Keep the check, so the school can show what was checked (a Core insert: this is the hot path)."""
+    await session.execute(insert(ConsentCheck).values(**record._asdict()))
 
 
 async def check(
@@ -146,7 +165,6 @@ async def check(
     follower: PeopleFollower,
     *,
     catch_up_seconds: float,
-    check_id: uuid.UUID,
     school_id: uuid.UUID,
     actor: str,
     purpose: str,
@@ -156,8 +174,8 @@ async def check(
     now: datetime,
     filename: str | None,
     caption: str | None,
-) -> tuple[str, list[dict[str, Any]]]:
-    """Read, decide, record: the decision and each pupil's result, the record committed.
+) -> CheckRecord:
+    """Read, decide, record: the check's record (its decision and each pupil's result), committed.
 
     Read-your-writes for the one answer a stale replica gets wrong, an allow for a pupil who has
     just left: before allowing, wait (at most `catch_up_seconds`) for the replica to catch up with
@@ -187,20 +205,19 @@ async def check(
             or follower.changes == seen
         ):
             break
-    await store.store(
-        check_id=check_id,
+    record = record_of(
+        decision,
+        results,
         school_id=school_id,
         actor=actor,
         source="check",
         purpose=purpose,
         media_type=media_type,
         framing=framing,
-        pupil_ids=pupil_ids,
-        decision=decision,
-        results=results,
         now=now,
     )
-    return decision, results
+    await store.store(record)
+    return record
 
 
 async def list_checks(
@@ -228,34 +245,21 @@ async def list_checks(
     )
 
 
-def receipt(
-    key: SigningKey,
-    *,
-    issuer: str,
-    check_id: uuid.UUID,
-    school_id: uuid.UUID,
-    actor: str,
-    purpose: str,
-    media_type: str,
-    framing: str,
-    decision: str,
-    results: list[dict[str, Any]],
-    now: datetime,
-) -> str:
+def receipt(key: SigningKey, *, issuer: str, record: CheckRecord) -> str:
     """A signed statement of the decision. Its `typ` keeps it from ever passing as an access token."""
     claims = {
         "iss": issuer,
-        "sub": str(check_id),
-        "jti": str(check_id),
-        "iat": int(now.timestamp()),
-        "checked_at": now.isoformat(),
-        "school_id": str(school_id),
-        "requested_by": actor,
-        "purpose": purpose,
-        "media_type": media_type,
-        "framing": framing,
-        "pupil_ids": [r["pupil_id"] for r in results],
-        "decision": decision,
-        "results": results,
+        "sub": str(record.id),
+        "jti": str(record.id),
+        "iat": int(record.checked_at.timestamp()),
+        "checked_at": record.checked_at.isoformat(),
+        "school_id": str(record.school_id),
+        "requested_by": record.actor,
+        "purpose": record.purpose,
+        "media_type": record.media_type,
+        "framing": record.framing,
+        "pupil_ids": record.pupil_ids,
+        "decision": record.decision,
+        "results": record.results,
     }
     return key.sign(claims, typ=RECEIPT_TYPE)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
 from media_consent.checks import service as check_service
+from media_consent.checks.service import CheckRecord
 from media_consent.consent.rules import PupilFacts
 
 
@@ -29,22 +29,8 @@ class CheckStore(Protocol):
         """What the rules need about these people for this purpose and media type."""
         ...
 
-    async def store(
-        self,
-        *,
-        check_id: uuid.UUID,
-        school_id: uuid.UUID,
-        actor: str,
-        source: str,
-        purpose: str,
-        media_type: str,
-        framing: str,
-        pupil_ids: Sequence[uuid.UUID],
-        decision: str,
-        results: list[dict[str, Any]],
-        now: datetime,
-    ) -> None:
-        """Keep the check, committed; `results` name `pupil_ids` in order."""
+    async def store(self, record: CheckRecord) -> None:
+        """Keep the check; it returns once the record is committed."""
         ...
 
 
@@ -66,35 +52,8 @@ class SessionCheckStore:
         async with sessionmaker() as session:
             return await check_service.load_facts(session, pupil_ids)
 
-    async def store(
-        self,
-        *,
-        check_id: uuid.UUID,
-        school_id: uuid.UUID,
-        actor: str,
-        source: str,
-        purpose: str,
-        media_type: str,
-        framing: str,
-        pupil_ids: Sequence[uuid.UUID],
-        decision: str,
-        results: list[dict[str, Any]],
-        now: datetime,
-    ) -> None:
+    async def store(self, record: CheckRecord) -> None:
         sessionmaker: async_sessionmaker[AsyncSession] = self._state.sessionmaker
         async with sessionmaker() as session:
-            await check_service.store(
-                session,
-                check_id=check_id,
-                school_id=school_id,
-                actor=actor,
-                source=source,
-                purpose=purpose,
-                media_type=media_type,
-                framing=framing,
-                pupil_ids=pupil_ids,
-                decision=decision,
-                results=results,
-                now=now,
-            )
+            await check_service.store(session, record)
             await session.commit()

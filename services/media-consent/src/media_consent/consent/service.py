@@ -578,20 +578,18 @@ async def group_photo(
         now=now,
     )
     if pupil_ids:
-        await check_service.store(
-            session,
-            check_id=uuid.uuid4(),
+        record = check_service.record_of(
+            decision,
+            results,
             school_id=school_id,
             actor=actor.actor,
             source="group_photo_view",
             purpose=purpose,
             media_type=media_type,
             framing="group",
-            pupil_ids=pupil_ids,
-            decision=decision,
-            results=results,
             now=now,
         )
+        await check_service.store(session, record)
     entries = []
     for pupil_id, result in zip(pupil_ids, results, strict=True):
         f = facts[pupil_id]
