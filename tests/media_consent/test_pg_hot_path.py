@@ -57,7 +57,7 @@ async def pg_app(
     application = create_app(settings, clock=clock, key_source=StaticKeySource(tokens.jwks))
     tokens.clock = clock
     await open_check_pool(application)
-    assert application.state.check_recorder is not None
+    assert isinstance(application.state.check_store, pg.PgCheckStore)
     yield application
     await close_check_pool(application)
     await application.state.engine.dispose()
@@ -135,7 +135,7 @@ async def test_every_deny_reason_and_the_same_facts_as_the_session_path(
     assert len(full) == len(ids) - 1
     today = clock.now().date()
     for purpose, media_type, framing in itertools.product(PURPOSES, MEDIA_TYPES, ("group", "individual")):
-        async with pg_app.state.check_recorder.pool.acquire() as conn:
+        async with pg_app.state.check_store.pool.acquire() as conn:
             fast = await pg.load_facts(conn, ids, purpose=purpose, media_type=media_type)
         assert fast.keys() == full.keys()
         for pupil_id in ids:
@@ -275,24 +275,23 @@ async def test_concurrent_checks_are_each_recorded(
 
 async def test_a_batch_that_cannot_be_stored_answers_none_of_its_checks(pg_app: FastAPI) -> None:
     """All the records of a shared commit are kept or none is, and every waiting check learns of it."""
-    recorder: pg.Recorder = pg_app.state.check_recorder
+    check_store: pg.PgCheckStore = pg_app.state.check_store
     same_id, school_id = uuid.uuid4(), uuid.uuid4()
     results = [{"pupil_id": str(uuid.uuid4()), "decision": "allow", "reason": None}]
+    record = check_service.record_of(
+        "allow",
+        results,
+        school_id=school_id,
+        actor="client:mle",
+        source="check",
+        purpose="website",
+        media_type="photo",
+        framing="group",
+        now=pg_app.state.clock.now(),
+    )._replace(id=same_id)
 
     async def store() -> None:
-        await recorder.store(
-            check_id=same_id,
-            school_id=school_id,
-            actor="client:mle",
-            source="check",
-            purpose="website",
-            media_type="photo",
-            framing="group",
-            decision="allow",
-            results=results,
-            now=pg_app.state.clock.now(),
-            request_id=None,
-        )
+        await check_store.store(record)
 
     outcomes = await asyncio.gather(store(), store(), return_exceptions=True)
     assert all(isinstance(o, asyncpg.UniqueViolationError) for o in outcomes), outcomes

@@ -1,5 +1,5 @@
-"""What every devices domain shares: the caller's school, people from the replica, the school's day,
-and the audit entry of a change to one of the school's records.
+"""What every devices domain shares: people from the replica, the school's day, and the audit
+entry of a change to one of the school's records (the caller's school is servicekit's `CallerSchool`).
 
 People (pupils, carers and their parental responsibility, staff and their roles) come from the
 people replica that servicekit keeps from identity's feed. A lookup that would refuse (or, for a
@@ -20,22 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import audit
-from servicekit.auth import CurrentPrincipal, Principal
-from servicekit.errors import Forbidden, Unprocessable
+from servicekit.auth import Principal
+from servicekit.errors import Unprocessable
 from servicekit.models import ReplicaCarerLink, ReplicaPerson
 from servicekit.replica import confirmed
 
 STAFF_KINDS = frozenset({"staff"})
 DEVICE_OWNER_KINDS = frozenset({"staff", "visitor", "governor"})
-
-
-async def _school_id(principal: CurrentPrincipal) -> uuid.UUID:
-    if principal.school_id is None:
-        raise Forbidden("This needs a token bound to one school.", slug="no-school")
-    return principal.school_id
-
-
-SchoolId = Annotated[uuid.UUID, Depends(_school_id)]
 
 
 async def _timezone(request: Request) -> ZoneInfo:

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from media_consent import keys
 from media_consent.checks import pg
 from media_consent.checks.router import router as checks_router
+from media_consent.checks.store import SessionCheckStore
 from media_consent.config import MediaConsentSettings
 from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
@@ -53,17 +54,18 @@ class NoStoreMiddleware:
 
 
 async def open_check_pool(app: FastAPI) -> None:
-    """On PostgreSQL, the consent check's own asyncpg pool (its hot path, see checks/pg.py)."""
+    """On PostgreSQL, the consent check's store is its own asyncpg pool (its hot path, checks/pg.py)."""
     settings: MediaConsentSettings = app.state.settings
     if pg.is_postgresql(settings.database_url):
         pool = await pg.open_pool(settings.database_url, settings.check_pool_size)
-        app.state.check_recorder = pg.Recorder(pool)
+        app.state.check_store = pg.PgCheckStore(pool)
 
 
 async def close_check_pool(app: FastAPI) -> None:
-    recorder, app.state.check_recorder = app.state.check_recorder, None
-    if recorder is not None:
-        await recorder.pool.close()
+    store = app.state.check_store
+    if isinstance(store, pg.PgCheckStore):
+        app.state.check_store = SessionCheckStore(app.state)
+        await store.pool.close()
 
 
 def create_app(
@@ -84,9 +86,9 @@ def create_app(
         on_startup=[open_check_pool],
         on_shutdown=[close_check_pool],
     )
-    # Set at start on PostgreSQL (checks/pg.py); None means the check reads through the app's
-    # sessions, as on SQLite and in the in-process tests (whose sessions are rolled back).
-    app.state.check_recorder = None
+    # The consent check's store (checks/store.py): the app's sessions, as on SQLite and in the
+    # in-process tests (whose sessions are rolled back), until start-up opens PostgreSQL's own pool.
+    app.state.check_store = SessionCheckStore(app.state)
     app.state.decode_budget = DecodeBudget(settings.scan_decode_budget_pixels)
     app.state.receipt_keys = keys.load_or_create(settings.keys_dir, app.state.clock)
     # Receipts name their own issuer, so nothing reading them could take one for an access token.

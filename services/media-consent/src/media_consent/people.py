@@ -95,3 +95,13 @@ async def _children_of(
     # Two links to one child (a duplicate from the MIS) name the child once; no SQL DISTINCT, as
     # PostgreSQL cannot compare the JSON `roles` column.
     return list({p.id: p for p in (await session.scalars(stmt)).all()}.values())
+
+
+async def pupil_names(session: AsyncSession, school_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The (given, family) names of the school's pupils on roll, as a scan looks for them."""
+    stmt = select(ReplicaPerson.given_name, ReplicaPerson.family_name).where(
+        ReplicaPerson.school_id == school_id,
+        ReplicaPerson.kind == "pupil",
+        ReplicaPerson.is_on_roll.is_(True),
+    )
+    return [(given, family) for given, family in (await session.execute(stmt)).all()]

@@ -27,7 +27,7 @@ from devices.assets.schemas import (
     StaleScanRead,
 )
 from servicekit.app import ClockDep
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import NotFound
 from servicekit.etags import IfMatchRequired, etag_header, set_etag
@@ -44,7 +44,7 @@ DevicesWrite = Annotated[Principal, Scoped("devices:write")]
 async def register_asset(
     principal: DevicesWrite,
     body: AssetCreate,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
@@ -63,7 +63,7 @@ async def list_assets(
     principal: DevicesRead,
     request: Request,
     response: Response,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     asset_tag: Annotated[str | None, Query(max_length=50)] = None,
     serial_number: Annotated[str | None, Query(max_length=100)] = None,
@@ -90,7 +90,7 @@ async def list_assets(
 @router.get("/assets/report.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def inventory_report(
     principal: DevicesRead,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     include_disposed: bool = True,
 ) -> Response:
@@ -107,7 +107,7 @@ async def inventory_report(
 async def list_stale_scans(
     principal: DevicesRead,
     request: Request,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     clock: ClockDep,
     max_age_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
@@ -180,7 +180,7 @@ async def list_loans(
     principal: DevicesRead,
     request: Request,
     response: Response,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     clock: ClockDep,
     tz: people.SchoolTimezone,

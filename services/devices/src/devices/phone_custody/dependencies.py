@@ -9,15 +9,16 @@ from fastapi import Depends
 
 from devices.phone_custody import service
 from devices.phone_custody.models import PhoneCustody
-from devices.school import SchoolId
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import Forbidden
 
 SEARCH_ROLES = ("head_teacher", "safeguarding_lead")
 
 
-async def valid_custody_id(custody_id: uuid.UUID, school_id: SchoolId, session: SessionDep) -> PhoneCustody:
+async def valid_custody_id(
+    custody_id: uuid.UUID, school_id: CallerSchool, session: SessionDep
+) -> PhoneCustody:
     """The record, if it belongs to the caller's school; another school's is 404 like a missing one."""
     custody = await service.get(session, school_id=school_id, custody_id=custody_id)
     if custody is None:

@@ -23,7 +23,7 @@ from devices.phone_custody.schemas import (
     PoliceHandover,
 )
 from servicekit.app import ClockDep
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.etags import IfMatchOptional, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
@@ -40,7 +40,7 @@ PhonesWrite = Annotated[Principal, Scoped("phones:write")]
 async def register_phone(
     principal: PhonesWrite,
     body: PhoneCustodyCreate,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
@@ -58,7 +58,7 @@ async def list_phones(
     principal: PhonesRead,
     request: Request,
     response: Response,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     tz: people.SchoolTimezone,
     status: CustodyStatus | None = None,
@@ -88,7 +88,7 @@ async def list_phones(
 @router.get("/end-of-day", response_model=EndOfDayRead)
 async def end_of_day(
     principal: PhonesRead,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     clock: ClockDep,
     tz: people.SchoolTimezone,

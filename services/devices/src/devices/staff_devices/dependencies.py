@@ -13,10 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from devices.school import SchoolId
 from devices.staff_devices import service
 from devices.staff_devices.models import StaffDevice
-from servicekit.auth import CurrentPrincipal
+from servicekit.auth import CallerSchool, CurrentPrincipal
 from servicekit.db import SessionDep
 from servicekit.errors import Forbidden
 
@@ -24,7 +23,7 @@ HEAD_TEACHER = "head_teacher"
 
 
 async def valid_staff_device_id(
-    device_id: uuid.UUID, school_id: SchoolId, session: SessionDep
+    device_id: uuid.UUID, school_id: CallerSchool, session: SessionDep
 ) -> StaffDevice:
     device = await service.get(session, school_id=school_id, device_id=device_id)
     if device is None:

@@ -21,7 +21,7 @@ from devices.staff_devices.schemas import (
     StaffDeviceRemoval,
 )
 from servicekit.app import ClockDep
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.etags import etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
@@ -41,7 +41,7 @@ DevicesOwn = Annotated[Principal, Scoped("devices:own")]
 async def note_staff_device(
     principal: DevicesWrite,
     body: StaffDeviceCreate,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
@@ -60,7 +60,7 @@ async def list_staff_devices(
     principal: DevicesRead,
     request: Request,
     response: Response,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     clock: ClockDep,
     owner_id: uuid.UUID | None = None,
@@ -188,7 +188,7 @@ async def list_school_image_uses(
     _head: HeadTeacherOnly,
     request: Request,
     response: Response,
-    school_id: people.SchoolId,
+    school_id: CallerSchool,
     session: SessionDep,
     since: IsoDate | None = None,
     until: IsoDate | None = None,

@@ -20,14 +20,9 @@ from identity.agreements.schemas import (
 )
 from identity.people import service as people_service
 from identity.schools import service as school_service
-from identity.schools.dependencies import (
-    NoSchoolBound,
-    SchoolNotFound,
-    is_platform_admin,
-    target_school,
-)
+from identity.schools.dependencies import SchoolNotFound, is_platform_admin, target_school
 from servicekit.app import ClockDep
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import NoSchoolBound, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import Forbidden
 from servicekit.idempotency import IdempotencyDep
@@ -44,7 +39,7 @@ def _school_filter(principal: Principal, school_id: uuid.UUID | None) -> uuid.UU
     if is_platform_admin(principal):
         return school_id
     if principal.school_id is None:
-        raise NoSchoolBound("This caller is not bound to a school.")
+        raise NoSchoolBound()
     if school_id is not None and school_id != principal.school_id:
         raise SchoolNotFound("No such school.")
     return principal.school_id

@@ -33,9 +33,8 @@ from identity.schools.dependencies import (
     target_school,
 )
 from servicekit.app import ClockDep
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import NoSchoolBound, Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import Forbidden
 from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
@@ -85,7 +84,7 @@ async def list_people(
     if is_platform_admin(principal):
         scope = school_id
     elif principal.school_id is None:
-        raise Forbidden("This caller is not bound to a school.", slug="no-school")
+        raise NoSchoolBound()
     elif school_id is not None and school_id != principal.school_id:
         raise SchoolNotFound("No such school.")
     else:

@@ -13,7 +13,7 @@ from fastapi import Depends, Path
 
 from identity.schools import service as school_service
 from identity.schools.models import School
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import NoSchoolBound, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import Forbidden, NotFound, Unprocessable
 
@@ -28,10 +28,6 @@ class NotPlatformAdmin(Forbidden):
 
 class SchoolNotYours(Unprocessable):
     slug = "school-not-yours"
-
-
-class NoSchoolBound(Forbidden):
-    slug = "no-school"
 
 
 def is_platform_admin(principal: Principal) -> bool:
@@ -58,7 +54,7 @@ def target_school(principal: Principal, requested: uuid.UUID | None) -> uuid.UUI
             raise Unprocessable("A platform administrator must say which school (school_id).")
         return requested
     if principal.school_id is None:
-        raise NoSchoolBound("This caller is not bound to a school.")
+        raise NoSchoolBound()
     if requested is not None and requested != principal.school_id:
         raise SchoolNotYours("school_id must be the caller's own school.")
     return principal.school_id

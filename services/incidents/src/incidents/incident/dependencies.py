@@ -13,7 +13,6 @@ from incidents.incident import service as incident_service
 from incidents.incident.models import Incident
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import Forbidden
 
 IncidentId = Annotated[uuid.UUID, Path(description="The incident's id.")]
 Reader = Annotated[Principal, Scoped("incidents:read")]
@@ -30,12 +29,6 @@ async def readable_incident(incident_id: IncidentId, principal: Reader, session:
 async def writable_incident(incident_id: IncidentId, principal: Writer, session: SessionDep) -> Incident:
     # Locked until commit, so two changes made from the same ETag cannot both pass the If-Match check.
     return await incident_service.get_visible(session, principal, incident_id, for_update=True)
-
-
-def school_of(principal: Principal) -> uuid.UUID:
-    if principal.school_id is None:
-        raise Forbidden("This needs a token bound to a school.", slug="school-required")
-    return principal.school_id
 
 
 ReadableIncident = Annotated[Incident, Depends(readable_incident)]

@@ -14,7 +14,6 @@ from incidents.incident.dependencies import (
     Reporter,
     WritableIncident,
     Writer,
-    school_of,
 )
 from incidents.incident.schemas import (
     ActionCreate,
@@ -28,6 +27,7 @@ from incidents.incident.schemas import (
     PeopleAdd,
 )
 from servicekit.app import ClockDep
+from servicekit.auth import CallerSchool
 from servicekit.db import SessionDep
 from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
@@ -47,6 +47,7 @@ async def report_incident(
     request: Request,
     body: IncidentCreate,
     principal: Reporter,
+    school_id: CallerSchool,
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
@@ -55,7 +56,7 @@ async def report_incident(
     if idem.replay is not None:
         return idem.replay
     incident = await incident_service.create(
-        session, actor=principal, school_id=school_of(principal), body=body, now=clock.now()
+        session, actor=principal, school_id=school_id, body=body, now=clock.now()
     )
     return await idem.respond(
         incident_service.to_read(incident),

@@ -1,17 +1,18 @@
-"""The consent check's PostgreSQL hot path: a small asyncpg pool kept by the app, one statement to
-read everything the rules need about every pupil named, one to keep the record of the check.
+"""The consent check's PostgreSQL hot path, `PgCheckStore` (a `CheckStore`, checks/store.py): a small
+asyncpg pool kept by the app, one statement to read everything the rules need about every pupil
+named, one to keep the record of the check.
 
 Measured (bench/consent_check.py): the same read through SQLAlchemy's async session costs 1.5-2.5 ms
 of CPU per check on this machine kind, bare asyncpg about 0.3 ms; the check's other costs (token,
 FastAPI, the receipt) are about 1.5 ms, so SQLAlchemy was most of it. The pool is used only for
 these two statements; everything else in the service goes through SQLAlchemy as usual.
 
-Guarantees, the same as the session path (checks/service.py), which SQLite and the in-process tests
+Guarantees, the same as the session path (checks/store.py), which SQLite and the in-process tests
 use. The read is one statement in autocommit, so it sees one committed snapshot, taken when the
 check starts: a withdrawal committed before it is always seen (as under READ COMMITTED, which the
 session path also runs at). The record is written, and its commit acknowledged, before the answer is
 signed and sent; if it cannot be written there is no answer. Records of checks in flight at the
-same moment share one commit (Recorder).
+same moment share one commit (PgCheckStore.store).
 tests/media_consent/test_pg_hot_path.py checks that both paths read the same facts.
 """
 
@@ -21,12 +22,12 @@ import asyncio
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from media_consent.checks.service import CheckRecord
 from media_consent.consent.rules import PupilFacts, pair_key
 from servicekit.errors import ServiceUnavailable
 
@@ -123,8 +124,11 @@ async def load_facts(
     The facts carry the consent record as far as this check reads it: `grants` holds the one pair
     asked about (absent: `none`), `withdrawn_purposes` the purpose when it was withdrawn.
     """
-    rows = await conn.fetch(FACTS_SQL, pupil_ids, pair_key(purpose, media_type), purpose)
     pair = pair_key(purpose, media_type)
+    return _facts(await conn.fetch(FACTS_SQL, pupil_ids, pair, purpose), pair, purpose)
+
+
+def _facts(rows: Sequence[Any], pair: str, purpose: str) -> dict[uuid.UUID, PupilFacts]:
     withdrawn = [purpose]
     facts = {}
     for row in rows:
@@ -145,58 +149,50 @@ async def load_facts(
     return facts
 
 
-class Recorder:
-    """Keeps the checks' records, the checks in flight sharing one transaction (group commit).
+class PgCheckStore:
+    """The check's reads on the pool, and its records, the checks in flight sharing one transaction
+    (group commit).
 
-    Each check waits until its own row is committed before it is answered, as before; while one
-    batch commits, the next gathers, so under load one round trip and one commit serve many checks
-    (measured: the insert was half of the check's database round trips). A failed batch fails
-    every check in it: none of them is answered.
+    Each check waits until its own row is committed before it is answered; while one batch commits,
+    the next gathers, so under load one round trip and one commit serve many checks (measured: the
+    insert was half of the check's database round trips). A failed batch fails every check in it:
+    none of them is answered. A database that cannot be reached is a 503 (`unavailable`).
     """
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
-        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._pending: list[tuple[CheckRecord, asyncio.Future[None]]] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
 
-    async def store(
-        self,
-        *,
-        check_id: uuid.UUID,
-        school_id: uuid.UUID,
-        actor: str,
-        source: str,
-        purpose: str,
-        media_type: str,
-        framing: str,
-        decision: str,
-        results: list[dict[str, Any]],
-        now: datetime,
-        request_id: str | None,
-    ) -> None:
-        """Keep the check (the same row as service.store writes); `results` name the pupils in order."""
-        row = (
-            check_id,
-            school_id,
-            actor,
-            source,
-            purpose,
-            media_type,
-            framing,
-            [r["pupil_id"] for r in results],
-            decision,
-            results,
-            now,
-            request_id,
-        )
+    async def load_facts(
+        self, pupil_ids: Sequence[uuid.UUID], *, purpose: str, media_type: str
+    ) -> dict[uuid.UUID, PupilFacts]:
+        """As `load_facts` above, on a connection of the pool."""
+        pair = pair_key(purpose, media_type)
+        try:
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(FACTS_SQL, pupil_ids, pair, purpose)
+        except UNREACHABLE as exc:
+            raise unavailable() from exc
+        except STATEMENT_ERRORS as exc:
+            raise statement_failed(exc) from None
+        return _facts(rows, pair, purpose)
+
+    async def store(self, record: CheckRecord) -> None:
+        """Keep the check (a row as service.store writes), committed with the checks in flight."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, done))
+        self._pending.append((record, done))
         if not self._flushing:
             self._flushing = True
             self._task = asyncio.create_task(self._flush())
         # Shielded: a caller that goes away does not cancel the other checks' shared commit.
-        await asyncio.shield(done)
+        try:
+            await asyncio.shield(done)
+        except UNREACHABLE as exc:
+            raise unavailable() from exc
+        except STATEMENT_ERRORS as exc:
+            raise statement_failed(exc) from None
 
     async def _flush(self) -> None:
         try:

@@ -1,8 +1,11 @@
-"""The consent check: one read of the local database, the rules, a record of the check, a receipt.
+"""The consent check: one read of the local database, the rules, a record of the check, a receipt;
+and the school's list of past checks.
 
 This is the hot path of the service (the MLE asks before every publication). It reads only this
 service's tables (the people replica and the consent state) with one Core query, so it keeps
-answering while identity is down.
+answering while identity is down. `check` reads and records through the app's `CheckStore`
+(checks/store.py); the session functions here are the SQLAlchemy way, used by the session store
+and the group photo view.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +25,32 @@ from media_consent.restriction.models import NeverPublish
 from servicekit.context import current_request_id
 from servicekit.jwt import SigningKey
 from servicekit.models import ReplicaPerson
+from servicekit.pagination import paginate
+from servicekit.replica import PeopleFollower
+
+if TYPE_CHECKING:
+    from media_consent.checks.store import CheckStore
 
 RECEIPT_TYPE = "consent-receipt+jwt"
+
+
+class CheckRecord(NamedTuple):
+    """A check as it is kept: the columns of `consent_check`, in order (checks/pg.py inserts it as
+    it is). `pupil_ids` are the results' own, as strings."""
+
+    id: uuid.UUID
+    school_id: uuid.UUID
+    actor: str
+    source: str
+    purpose: str
+    media_type: str
+    framing: str
+    pupil_ids: list[str]
+    decision: str
+    results: list[dict[str, Any]]
+    checked_at: datetime
+    request_id: str | None
+
 
 _FACTS = (
     select(
@@ -99,68 +126,140 @@ def decide(
     return decision, results
 
 
-async def store(
-    session: AsyncSession,
+def record_of(
+    decision: str,
+    results: list[dict[str, Any]],
     *,
-    check_id: uuid.UUID,
     school_id: uuid.UUID,
     actor: str,
     source: str,
     purpose: str,
     media_type: str,
     framing: str,
-    pupil_ids: Sequence[uuid.UUID],
-    decision: str,
-    results: list[dict[str, Any]],
     now: datetime,
-) -> None:
-    """Keep the check, so the school can show what was checked (a Core insert: this is the hot path)."""
-    await session.execute(
-        insert(ConsentCheck).values(
-            id=check_id,
-            school_id=school_id,
-            actor=actor,
-            source=source,
-            purpose=purpose,
-            media_type=media_type,
-            framing=framing,
-            pupil_ids=[str(p) for p in pupil_ids],
-            decision=decision,
-            results=results,
-            checked_at=now,
-            request_id=current_request_id(),
-        )
+) -> CheckRecord:
+    """The record of a check just decided, under a new id."""
+    return CheckRecord(
+        uuid.uuid4(),
+        school_id,
+        actor,
+        source,
+        purpose,
+        media_type,
+        framing,
+        [r["pupil_id"] for r in results],
+        decision,
+        results,
+        now,
+        current_request_id(),
     )
 
 
-def receipt(
-    key: SigningKey,
+async def store(session: AsyncSession, record: CheckRecord) -> None:
+    """Keep the check, so the school can show what was checked (a Core insert: this is the hot path)."""
+    await session.execute(insert(ConsentCheck).values(**record._asdict()))
+
+
+async def check(
+    store: CheckStore,
+    follower: PeopleFollower,
     *,
-    issuer: str,
-    check_id: uuid.UUID,
+    catch_up_seconds: float,
     school_id: uuid.UUID,
     actor: str,
     purpose: str,
     media_type: str,
     framing: str,
-    decision: str,
-    results: list[dict[str, Any]],
+    pupil_ids: Sequence[uuid.UUID],
     now: datetime,
-) -> str:
+    filename: str | None,
+    caption: str | None,
+) -> CheckRecord:
+    """Read, decide, record: the check's record (its decision and each pupil's result), committed.
+
+    Read-your-writes for the one answer a stale replica gets wrong, an allow for a pupil who has
+    just left: before allowing, wait (at most `catch_up_seconds`) for the replica to catch up with
+    identity, and decide again if that brought anything. A deny never waits; unknown pupils cost
+    no pull.
+    """
+    seen = follower.changes
+    for second_read in (False, True):
+        facts = await store.load_facts(pupil_ids, purpose=purpose, media_type=media_type)
+        decision, results = decide(
+            facts,
+            pupil_ids,
+            school_id=school_id,
+            purpose=purpose,
+            media_type=media_type,
+            framing=framing,
+            now=now,
+            filename=filename,
+            caption=caption,
+        )
+        # Read again only once, and only if waiting before an allow brought news.
+        if (
+            second_read
+            or catch_up_seconds <= 0
+            or not any(r["decision"] == "allow" for r in results)
+            or not await follower.catch_up(within=catch_up_seconds)
+            or follower.changes == seen
+        ):
+            break
+    record = record_of(
+        decision,
+        results,
+        school_id=school_id,
+        actor=actor,
+        source="check",
+        purpose=purpose,
+        media_type=media_type,
+        framing=framing,
+        now=now,
+    )
+    await store.store(record)
+    return record
+
+
+async def list_checks(
+    session: AsyncSession,
+    *,
+    school_id: uuid.UUID,
+    checked_from: datetime | None,
+    checked_to: datetime | None,
+    cursor: uuid.UUID | None,
+    limit: int,
+) -> tuple[list[ConsentCheck], str | None]:
+    """The school's checks, newest first, from `checked_from` and before `checked_to`."""
+    stmt = select(ConsentCheck).where(ConsentCheck.school_id == school_id)
+    if checked_from is not None:
+        stmt = stmt.where(ConsentCheck.checked_at >= checked_from)
+    if checked_to is not None:
+        stmt = stmt.where(ConsentCheck.checked_at < checked_to)
+    return await paginate(
+        session,
+        stmt,
+        order_by=(ConsentCheck.checked_at, ConsentCheck.id),
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
+
+
+def receipt(key: SigningKey, *, issuer: str, record: CheckRecord) -> str:
     """A signed statement of the decision. Its `typ` keeps it from ever passing as an access token."""
     claims = {
         "iss": issuer,
-        "sub": str(check_id),
-        "jti": str(check_id),
-        "iat": int(now.timestamp()),
-        "checked_at": now.isoformat(),
-        "school_id": str(school_id),
-        "requested_by": actor,
-        "purpose": purpose,
-        "media_type": media_type,
-        "framing": framing,
-        "pupil_ids": [r["pupil_id"] for r in results],
-        "decision": decision,
-        "results": results,
+        "sub": str(record.id),
+        "jti": str(record.id),
+        "iat": int(record.checked_at.timestamp()),
+        "checked_at": record.checked_at.isoformat(),
+        "school_id": str(record.school_id),
+        "requested_by": record.actor,
+        "purpose": record.purpose,
+        "media_type": record.media_type,
+        "framing": record.framing,
+        "pupil_ids": record.pupil_ids,
+        "decision": record.decision,
+        "results": record.results,
     }
     return key.sign(claims, typ=RECEIPT_TYPE)

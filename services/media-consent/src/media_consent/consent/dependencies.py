@@ -10,27 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from media_consent import people
-from servicekit.auth import Principal, Scoped
+from media_consent.consent.service import PupilNotFound, find_pupil
+from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import Forbidden, NotFound
+from servicekit.errors import Forbidden
 from servicekit.models import ReplicaPerson
 
 # The roles that see (and set) the never-publish flag.
 RESTRICT_ROLES = ("head_teacher", "safeguarding_lead")
-
-
-class PupilNotFound(NotFound):
-    slug = "pupil-not-found"
-
-    def __init__(self) -> None:
-        super().__init__("No such pupil in your school.")
-
-
-class NotBoundToSchool(Forbidden):
-    slug = "not-bound-to-school"
-
-    def __init__(self) -> None:
-        super().__init__("This needs a token bound to one school.")
 
 
 @dataclass(frozen=True)
@@ -39,39 +26,32 @@ class PupilAccess:
     principal: Principal
 
 
-def school_of(principal: Principal) -> uuid.UUID:
-    if principal.school_id is None:
-        raise NotBoundToSchool()
-    return principal.school_id
-
-
-async def find_pupil(
-    session: Any, principal: Principal, pupil_id: uuid.UUID, *, fresh: bool = False
-) -> ReplicaPerson:
-    pupil = await people.pupil_of_school(session, pupil_id, school_of(principal), fresh=fresh)
-    if pupil is None:
-        raise PupilNotFound()
-    return pupil
-
-
 def staff_pupil(scope: str) -> Any:
     """A pupil of the caller's school, for a caller holding `scope`."""
 
     # The scope is a default value, not in the annotation: annotations here are strings (PEP 563)
-    # and could not see `scope`.
+    # and could not see `scope`. The school comes after it (keyword-only), so a token without the
+    # scope is told that first.
     async def dependency(
-        pupil_id: uuid.UUID, session: SessionDep, principal: Principal = Scoped(scope)
+        pupil_id: uuid.UUID,
+        session: SessionDep,
+        principal: Principal = Scoped(scope),
+        *,
+        school_id: CallerSchool,
     ) -> PupilAccess:
-        return PupilAccess(await find_pupil(session, principal, pupil_id), principal)
+        return PupilAccess(await find_pupil(session, school_id, pupil_id), principal)
 
     return Depends(dependency)
 
 
 async def _own_child(
-    pupil_id: uuid.UUID, session: SessionDep, principal: Annotated[Principal, Scoped("consent:own")]
+    pupil_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Scoped("consent:own")],
+    school_id: CallerSchool,
 ) -> PupilAccess:
     """A child of the signed-in parent: an active carer link with parental responsibility."""
-    pupil = await find_pupil(session, principal, pupil_id)
+    pupil = await find_pupil(session, school_id, pupil_id)
     if principal.person_id is None:
         raise PupilNotFound()
     link = await people.carer_link(session, pupil.id, principal.person_id, needs_responsibility=True)
@@ -83,19 +63,23 @@ async def _own_child(
 OwnChild = Annotated[PupilAccess, Depends(_own_child)]
 
 
-async def _restricting_pupil(
-    pupil_id: uuid.UUID, session: SessionDep, principal: Annotated[Principal, Scoped("consent:restrict")]
-) -> PupilAccess:
-    """A pupil of the caller's school, for the safeguarding lead or the head teacher only."""
-    require_restrict_role(principal)
-    return PupilAccess(await find_pupil(session, principal, pupil_id), principal)
-
-
-def require_restrict_role(principal: Principal) -> None:
-    if principal.is_client or not principal.has_role(*RESTRICT_ROLES):
+async def _restricting_principal(principal: Annotated[Principal, Scoped("consent:restrict")]) -> Principal:
+    """The safeguarding lead or the head teacher, with the scope."""
+    if not sees_restriction(principal):
         raise Forbidden(
             "Only the safeguarding lead or the head teacher may see or change this.", slug="role-required"
         )
+    return principal
+
+
+RestrictingPrincipal = Annotated[Principal, Depends(_restricting_principal)]
+
+
+async def _restricting_pupil(
+    pupil_id: uuid.UUID, session: SessionDep, principal: RestrictingPrincipal, school_id: CallerSchool
+) -> PupilAccess:
+    """A pupil of the caller's school, for the safeguarding lead or the head teacher only."""
+    return PupilAccess(await find_pupil(session, school_id, pupil_id), principal)
 
 
 RestrictingPupil = Annotated[PupilAccess, Depends(_restricting_pupil)]

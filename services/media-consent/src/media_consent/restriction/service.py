@@ -1,4 +1,7 @@
-"""Setting and clearing the never-publish flag; both are audited, and setting it tells the MLE."""
+"""Reading, setting and clearing the never-publish flag, and the school's list of flagged pupils.
+
+Every read and every change is audited here, beside what it records; setting the flag tells the MLE.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from media_consent.consent.models import ConsentCurrent
 from media_consent.consent.service import add_change
 from media_consent.restriction.models import NeverPublish
-from media_consent.restriction.schemas import NeverPublishRead
+from media_consent.restriction.schemas import FlaggedPupil, NeverPublishRead
 from servicekit import audit
 from servicekit.auth import Principal
 from servicekit.models import ReplicaPerson
@@ -30,6 +33,23 @@ def read(pupil_id: uuid.UUID, row: NeverPublish | None) -> NeverPublishRead:
         cleared_by=row.cleared_by,
         cleared_at=row.cleared_at,
     )
+
+
+async def read_flag(
+    session: AsyncSession, *, pupil: ReplicaPerson, actor: Principal, now: datetime
+) -> NeverPublishRead:
+    """Whether the pupil is flagged; the read itself is audited."""
+    row = await session.get(NeverPublish, pupil.id)
+    await audit.record(
+        session,
+        actor=actor,
+        action="consent.never_publish.read",
+        target_type="pupil",
+        target_id=pupil.id,
+        school_id=pupil.school_id,
+        at=now,
+    )
+    return read(pupil.id, row)
 
 
 async def set_flag(
@@ -90,11 +110,35 @@ async def clear_flag(
     return row
 
 
-async def flagged(session: AsyncSession, school_id: uuid.UUID) -> list[tuple[NeverPublish, ReplicaPerson]]:
+async def flagged(
+    session: AsyncSession, *, school_id: uuid.UUID, actor: Principal, now: datetime
+) -> list[FlaggedPupil]:
+    """Every flagged pupil of the school, by name; the listing is audited."""
     stmt = (
         select(NeverPublish, ReplicaPerson)
         .join(ReplicaPerson, ReplicaPerson.id == NeverPublish.pupil_id)
         .where(NeverPublish.school_id == school_id, NeverPublish.is_active.is_(True))
         .order_by(ReplicaPerson.family_name, ReplicaPerson.given_name, ReplicaPerson.id)
     )
-    return [(flag, person) for flag, person in (await session.execute(stmt)).all()]
+    rows = (await session.execute(stmt)).all()
+    await audit.record(
+        session,
+        actor=actor,
+        action="consent.never_publish.listed",
+        target_type="school",
+        target_id=school_id,
+        school_id=school_id,
+        detail={"count": len(rows)},
+        at=now,
+    )
+    return [
+        FlaggedPupil(
+            pupil_id=p.id,
+            given_name=p.given_name,
+            family_name=p.family_name,
+            year_group=p.year_group,
+            set_by=flag.set_by,
+            set_at=flag.set_at,
+        )
+        for flag, p in rows
+    ]

@@ -10,18 +10,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from media_consent import people
 from media_consent.config import MediaConsentSettings
-from media_consent.consent.dependencies import school_of
 from media_consent.scans import service as scan_service
 from media_consent.scans.budget import BudgetSpent, DecodeBudget
 from media_consent.scans.schemas import FindingRead, MediaScanRead
-from servicekit.auth import Principal, Scoped
+from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
 from servicekit.errors import PayloadTooLarge, ProblemError, ServiceUnavailable, Unprocessable
-from servicekit.models import ReplicaPerson
 
 router = APIRouter(prefix="/v1/media-consent", tags=["media scans"])
 
@@ -48,10 +46,10 @@ async def scan_media(
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Scoped("consent:check")],
+    school_id: CallerSchool,
     strip: Annotated[bool, Query(description="Return the image without its metadata.")] = False,
 ) -> Response:
     """Report GPS and identifying metadata of a JPEG or PNG; with strip=true, return it without them."""
-    school_id = school_of(principal)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("image/jpeg", "image/png"):
         raise UnsupportedMediaType(
@@ -78,18 +76,7 @@ async def scan_media(
             return Response(
                 cleaned, media_type=media_type, headers={"X-Metadata-Removed": ",".join(kinds) or "none"}
             )
-        names = [
-            (given, family)
-            for given, family in (
-                await session.execute(
-                    select(ReplicaPerson.given_name, ReplicaPerson.family_name).where(
-                        ReplicaPerson.school_id == school_id,
-                        ReplicaPerson.kind == "pupil",
-                        ReplicaPerson.is_on_roll.is_(True),
-                    )
-                )
-            ).all()
-        ]
+        names = await people.pupil_names(session, school_id)
         async with budget.hold(cost, wait=wait):
             result = await run_in_threadpool(scan_service.scan, image, names=names)
     except scan_service.ImageRefused as exc:
