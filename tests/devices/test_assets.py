@@ -301,3 +301,19 @@ async def test_dates_and_times_in_bodies_are_text_never_numbers(
     assert (await client.get(f"{url}/scans", headers=lead)).json() == []
     assert (await client.get(LOANS, headers=school.headers("office"))).json()["items"] == []
     assert (await client.get(f"{url}/disposal", headers=lead)).status_code == 404
+
+
+async def test_a_search_holding_a_nul_character_is_a_422_the_schema_announces(
+    client: httpx.AsyncClient, school: School, app
+) -> None:
+    """PostgreSQL's text holds no NUL: a filter with one is refused by the schema's own pattern,
+    not by the database as "out of range" (which the published schema did not say)."""
+    head = school.headers("head_teacher")
+    for path, name in (("/v1/devices/audit", "action"), ("/v1/devices/assets", "serial_number")):
+        refused = await client.get(path, params={name: "a\x00b"}, headers=head)
+        assert refused.status_code == 422, (path, refused.text)
+        assert [e["field"] for e in refused.json()["errors"]] == [f"query.{name}"]
+        assert (await client.get(path, params={name: "ab"}, headers=head)).status_code == 200
+    schema = app.openapi()["paths"]["/v1/devices/audit"]["get"]["parameters"]
+    action = next(p for p in schema if p["name"] == "action")
+    assert action["schema"]["anyOf"][0]["pattern"] == "^[^\\x00]*$"

@@ -30,7 +30,7 @@ from servicekit.db import SessionDep, keep_through_rollback
 from servicekit.errors import Forbidden, NotFound
 from servicekit.models import AuditEntry
 from servicekit.pagination import CursorParam, LimitParam, Page, paginate, set_next_link
-from servicekit.params import Rfc3339
+from servicekit.params import TEXT_PATTERN, Rfc3339
 
 PLATFORM_ADMIN_ROLE = "platform_admin"
 
@@ -116,10 +116,10 @@ def audit_router(
         response: Response,
         session: SessionDep,
         principal: Annotated[Principal, Scoped("audit:read")],
-        action: Annotated[str | None, Query(max_length=100)] = None,
-        actor: Annotated[str | None, Query(max_length=200)] = None,
-        target_type: Annotated[str | None, Query(max_length=50)] = None,
-        target_id: Annotated[str | None, Query(max_length=100)] = None,
+        action: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=100)] = None,
+        actor: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=200)] = None,
+        target_type: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=50)] = None,
+        target_id: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=100)] = None,
         school_id: uuid.UUID | None = None,
         since: Rfc3339 | None = None,
         until: Rfc3339 | None = None,

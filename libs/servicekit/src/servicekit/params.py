@@ -5,6 +5,10 @@ boolean in a `date` or `datetime` field as seconds since 1970, and would take a 
 offset. The API takes text only: `IsoDate` is `YYYY-MM-DD`, `Rfc3339` an RFC 3339 date-time with
 an offset. Both still publish `format: date` / `format: date-time` in the OpenAPI.
 Response models keep plain `date` and `datetime`.
+
+Free text in a query parameter (a search, a filter) is `Query(pattern=TEXT_PATTERN, ...)`:
+PostgreSQL's text holds no NUL character, so a filter with one could only fail in the database;
+the published schema says so, and such a query is a 422 naming the parameter.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
+TEXT_PATTERN = r"^[^\x00]*$"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})",

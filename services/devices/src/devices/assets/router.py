@@ -33,6 +33,7 @@ from servicekit.errors import NotFound
 from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+from servicekit.params import TEXT_PATTERN
 
 router = APIRouter(prefix="/v1/devices", tags=["hardware"])
 
@@ -65,8 +66,8 @@ async def list_assets(
     response: Response,
     school_id: CallerSchool,
     session: SessionDep,
-    asset_tag: Annotated[str | None, Query(max_length=50)] = None,
-    serial_number: Annotated[str | None, Query(max_length=100)] = None,
+    asset_tag: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=50)] = None,
+    serial_number: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=100)] = None,
     status: AssetStatus | None = None,
     kind: AssetKind | None = None,
     cursor: CursorParam = None,

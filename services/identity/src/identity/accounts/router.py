@@ -37,6 +37,7 @@ from servicekit.db import SessionDep
 from servicekit.errors import NotFound, TooManyRequests, Unprocessable, problem_response
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+from servicekit.params import TEXT_PATTERN
 
 router = APIRouter(prefix="/v1/identity/users", tags=["accounts"])
 
@@ -106,7 +107,9 @@ async def list_accounts(
     response: Response,
     session: SessionDep,
     principal: Reader,
-    q: Annotated[str | None, Query(max_length=100, description="Part of a username")] = None,
+    q: Annotated[
+        str | None, Query(pattern=TEXT_PATTERN, max_length=100, description="Part of a username")
+    ] = None,
     role: Role | None = None,
     is_active: bool | None = None,
     person_id: uuid.UUID | None = None,

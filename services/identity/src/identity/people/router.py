@@ -38,6 +38,7 @@ from servicekit.db import SessionDep
 from servicekit.etags import IfMatchRequired, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+from servicekit.params import TEXT_PATTERN
 
 router = APIRouter(prefix="/v1/identity/people", tags=["people"])
 
@@ -70,10 +71,12 @@ async def list_people(
     response: Response,
     session: SessionDep,
     principal: Annotated[Principal, Scoped("people:read")],
-    external_ref: Annotated[str | None, Query(max_length=50)] = None,
+    external_ref: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=50)] = None,
     kind: PersonKind | None = None,
     year_group: YearGroup | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="Part of a name")] = None,
+    q: Annotated[
+        str | None, Query(pattern=TEXT_PATTERN, max_length=100, description="Part of a name")
+    ] = None,
     on_roll: bool | None = None,
     school_id: Annotated[uuid.UUID | None, Query(description="Platform administrators: one school")] = None,
     cursor: CursorParam = None,

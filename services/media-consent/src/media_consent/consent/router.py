@@ -29,6 +29,7 @@ from servicekit.etags import IfMatchOptional, etag_header, set_etag
 from servicekit.feeds import FeedCursorParam, FeedPage
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
+from servicekit.params import TEXT_PATTERN
 
 router = APIRouter(prefix="/v1/media-consent", tags=["media consent"])
 
@@ -142,7 +143,7 @@ async def list_pupils_without_consent(
     session: SessionDep,
     principal: Annotated[Principal, Scoped("consent:read")],
     school_id: CallerSchool,
-    year_group: Annotated[str | None, Query(max_length=2)] = None,
+    year_group: Annotated[str | None, Query(pattern=TEXT_PATTERN, max_length=2)] = None,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[PupilSummary]:
