@@ -106,8 +106,7 @@ Grants = Annotated[list[GrantRead], BeforeValidator(_every_pair)]
 
 
 class ConsentVersionRead(BaseModel):
-    """One version: `ConsentVersionRead.model_validate(row)`."""
-
+    # `ConsentVersionRead.model_validate(row)`. (A docstring here would change the published OpenAPI.)
     model_config = ConfigDict(from_attributes=True)
 
     version: int
@@ -159,7 +158,9 @@ class PupilConsentRead(BaseModel):
 
 
 class ConsentRecordRead(BaseModel):
-    """The version just created: `ConsentRecordRead.model_validate(version_row)`."""
+    """The version just created."""
+
+    # `ConsentRecordRead.model_validate(version_row)`: the row carries its pupil and school.
 
     pupil_id: uuid.UUID
     school_id: uuid.UUID
@@ -168,7 +169,7 @@ class ConsentRecordRead(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _of_version_row(cls, data: Any) -> Any:
-        # A version row carries its pupil and school; the row itself is the nested `version`.
+        # The row itself is the nested `version`.
         if isinstance(data, dict):
             return data
         return {"pupil_id": data.pupil_id, "school_id": data.school_id, "version": data}
