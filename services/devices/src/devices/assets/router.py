@@ -118,14 +118,7 @@ async def list_stale_scans(
     days = max_age_days if max_age_days is not None else request.app.state.settings.scan_max_age_days
     now = clock.now()
     rows = await service.stale_scans(session, school_id=school_id, now=now, max_age_days=days, kind=kind)
-    return [
-        StaleScanRead(
-            asset=AssetRead.model_validate(a),
-            last_clean_scan_at=a.last_clean_scan_at,
-            days_since_clean_scan=(now - a.last_clean_scan_at).days if a.last_clean_scan_at else None,
-        )
-        for a in rows
-    ]
+    return [StaleScanRead.of(a, now=now) for a in rows]
 
 
 @router.get("/assets/{asset_id:uuid}", response_model=AssetRead)

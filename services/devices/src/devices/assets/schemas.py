@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from devices.assets.models import Asset, AssetLoan
 from servicekit.params import IsoDate, Rfc3339
 
 Text50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
@@ -117,6 +118,24 @@ class LoanRead(BaseModel):
     return_note: str | None
     is_overdue: bool
 
+    @classmethod
+    def of(cls, loan: AssetLoan, *, asset_tag: str, today: date) -> LoanRead:
+        """Needs the asset's tag (another row) and `today`: `is_overdue` is `due_on` against the day."""
+        return cls(
+            id=loan.id,
+            asset_id=loan.asset_id,
+            asset_tag=asset_tag,
+            borrower_id=loan.borrower_id,
+            purpose=loan.purpose,
+            lent_at=loan.lent_at,
+            lent_by=loan.lent_by,
+            due_on=loan.due_on,
+            returned_at=loan.returned_at,
+            received_by=loan.received_by,
+            return_note=loan.return_note,
+            is_overdue=loan.returned_at is None and loan.due_on < today,
+        )
+
 
 class ScanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -144,6 +163,15 @@ class StaleScanRead(BaseModel):
     asset: AssetRead
     last_clean_scan_at: datetime | None
     days_since_clean_scan: int | None
+
+    @classmethod
+    def of(cls, asset: Asset, *, now: datetime) -> StaleScanRead:
+        """Needs `now`: the days since the asset's last clean scan."""
+        return cls(
+            asset=AssetRead.model_validate(asset),
+            last_clean_scan_at=asset.last_clean_scan_at,
+            days_since_clean_scan=(now - asset.last_clean_scan_at).days if asset.last_clean_scan_at else None,
+        )
 
 
 class DisposalCreate(BaseModel):

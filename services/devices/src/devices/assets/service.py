@@ -295,23 +295,7 @@ async def describe_loans(session: AsyncSession, loans: Sequence[AssetLoan], *, t
             select(Asset.id, Asset.asset_tag).where(Asset.id.in_({loan.asset_id for loan in loans}))
         )
         tags = {asset_id: tag for asset_id, tag in rows}
-    return [
-        LoanRead(
-            id=loan.id,
-            asset_id=loan.asset_id,
-            asset_tag=tags.get(loan.asset_id, ""),
-            borrower_id=loan.borrower_id,
-            purpose=loan.purpose,
-            lent_at=loan.lent_at,
-            lent_by=loan.lent_by,
-            due_on=loan.due_on,
-            returned_at=loan.returned_at,
-            received_by=loan.received_by,
-            return_note=loan.return_note,
-            is_overdue=loan.returned_at is None and loan.due_on < today,
-        )
-        for loan in loans
-    ]
+    return [LoanRead.of(loan, asset_tag=tags.get(loan.asset_id, ""), today=today) for loan in loans]
 
 
 async def record_scan(

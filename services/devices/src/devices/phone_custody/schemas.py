@@ -98,7 +98,7 @@ class PhoneCustodyRead(BaseModel):
 
     @classmethod
     def of(cls, custody: PhoneCustody, *, show_searches: bool) -> PhoneCustodyRead:
-        """The record as this caller may see it: searches only for the head and the DSL."""
+        """Needs `show_searches` (the caller's role): search events only for the head and the DSL."""
         events: list[PhoneCustodyEvent] = [e for e in custody.events if show_searches or e.kind != "searched"]
         return cls(
             id=custody.id,

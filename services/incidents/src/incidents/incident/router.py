@@ -39,7 +39,7 @@ router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
 def _etagged(incident: ReadableIncident, response: Response) -> IncidentRead:
     set_etag(response, incident.version, record_id=incident.id)
-    return incident_service.to_read(incident)
+    return IncidentRead.model_validate(incident)
 
 
 @router.post("", status_code=201, response_model=IncidentRead)
@@ -59,7 +59,7 @@ async def report_incident(
         session, actor=principal, school_id=school_id, body=body, now=clock.now()
     )
     return await idem.respond(
-        incident_service.to_read(incident),
+        IncidentRead.model_validate(incident),
         status_code=201,
         headers={
             **etag_header(incident.version, record_id=incident.id),
@@ -84,7 +84,7 @@ async def list_incidents(
         session, principal, status=status, category=category, cursor=cursor, limit=limit
     )
     set_next_link(request, response, next_cursor)
-    return Page(items=[incident_service.to_read(r) for r in rows], next_cursor=next_cursor)
+    return Page(items=[IncidentRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{incident_id:uuid}", response_model=IncidentRead)
@@ -132,7 +132,7 @@ async def add_people(
         session, incident, actor=principal, body=body, now=clock.now()
     )
     return await idem.respond(
-        incident_service.to_read(incident),
+        IncidentRead.model_validate(incident),
         status_code=201,
         headers=etag_header(incident.version, record_id=incident.id),
     )

@@ -6,9 +6,11 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from incidents.incident.access import is_restricted
 from incidents.incident.constants import (
+    CATEGORY_RISK,
     FILE_EVIDENCE_KINDS,
     ActionKind,
     Category,
@@ -81,13 +83,16 @@ class PersonRead(BaseModel):
 
 
 class IncidentRead(BaseModel):
+    # `IncidentRead.model_validate(row)`: `risk` and `is_restricted` are read from the row's category,
+    # `legal_hold` from `has_legal_hold` (`AliasChoices`: two fields read one column, which pydantic's
+    # mypy plugin accepts only so). A docstring here would change the published OpenAPI.
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     reference: str
     school_id: uuid.UUID
     category: str
-    risk: str
+    risk: str = Field(validation_alias=AliasChoices("category"))
     severity: str
     status: str
     location: str
@@ -97,13 +102,23 @@ class IncidentRead(BaseModel):
     updated_at: datetime
     reported_by_person_id: uuid.UUID | None
     version: int
-    is_restricted: bool
+    is_restricted: bool = Field(validation_alias=AliasChoices("category"))
     retention_class: RetentionClass
     review_on: date
-    legal_hold: bool
+    legal_hold: bool = Field(validation_alias="has_legal_hold")
     legal_hold_reason: str | None
     legal_hold_at: datetime | None
     people: list[PersonRead]
+
+    @field_validator("risk", mode="before")
+    @classmethod
+    def _risk_of_category(cls, category: str) -> str:
+        return CATEGORY_RISK[category]
+
+    @field_validator("is_restricted", mode="before")
+    @classmethod
+    def _restricted_category(cls, category: str) -> bool:
+        return is_restricted(category)
 
 
 class ActionCreate(_In):

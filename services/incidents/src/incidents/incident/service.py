@@ -15,17 +15,15 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents.incident.access import is_restricted, visible_incidents
-from incidents.incident.constants import CATEGORY_RISK, HEAD_ONLY_CATEGORIES, RESTRICTED_CATEGORIES
+from incidents.incident.constants import HEAD_ONLY_CATEGORIES, RESTRICTED_CATEGORIES
 from incidents.incident.models import Evidence, Incident, IncidentAction, IncidentHistory, IncidentPerson
 from incidents.incident.schemas import (
     ActionCreate,
     EvidenceCreate,
     IncidentCreate,
-    IncidentRead,
     IncidentUpdate,
     PeopleAdd,
     PersonIn,
-    PersonRead,
 )
 from servicekit import audit
 from servicekit.auth import Principal
@@ -94,32 +92,6 @@ def retention(
     if safeguarding is not None:
         return "safeguarding", safeguarding
     return "operational", _add_years(recorded_on, OPERATIONAL_YEARS)
-
-
-def to_read(incident: Incident) -> IncidentRead:
-    return IncidentRead(
-        id=incident.id,
-        reference=incident.reference,
-        school_id=incident.school_id,
-        category=incident.category,
-        risk=CATEGORY_RISK[incident.category],
-        severity=incident.severity,
-        status=incident.status,
-        location=incident.location,
-        summary=incident.summary,
-        occurred_at=incident.occurred_at,
-        recorded_at=incident.recorded_at,
-        updated_at=incident.updated_at,
-        reported_by_person_id=incident.reported_by_person_id,
-        version=incident.version,
-        is_restricted=is_restricted(incident.category),
-        retention_class=incident.retention_class,
-        review_on=incident.review_on,
-        legal_hold=incident.has_legal_hold,
-        legal_hold_reason=incident.legal_hold_reason,
-        legal_hold_at=incident.legal_hold_at,
-        people=[PersonRead.model_validate(p) for p in incident.people],
-    )
 
 
 def visible(principal: Principal) -> Select[Incident]:

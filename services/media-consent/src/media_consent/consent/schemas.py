@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from media_consent.consent.rules import Level, MediaType, Purpose
+from media_consent.consent.rules import MEDIA_TYPES, PURPOSES, Level, MediaType, Purpose, pair_key
 from servicekit.params import IsoDate
+
+if TYPE_CHECKING:
+    from media_consent.consent.models import ConsentCurrent
 
 
 class Grant(BaseModel):
@@ -86,10 +90,28 @@ class GrantRead(BaseModel):
     level: str
 
 
+def _every_pair(grants: Any) -> Any:
+    """A row's `{"<purpose>/<media_type>": level}` as every pair in order, an unlisted pair `none`."""
+    if not isinstance(grants, dict):
+        return grants
+    return [
+        GrantRead(purpose=p, media_type=m, level=grants.get(pair_key(p, m), "none"))
+        for p in PURPOSES
+        for m in MEDIA_TYPES
+    ]
+
+
+# Read from a row's grants column (a dict): published as the list of every pair.
+Grants = Annotated[list[GrantRead], BeforeValidator(_every_pair)]
+
+
 class ConsentVersionRead(BaseModel):
+    # `ConsentVersionRead.model_validate(row)`. (A docstring here would change the published OpenAPI.)
+    model_config = ConfigDict(from_attributes=True)
+
     version: int
     kind: str
-    grants: list[GrantRead]
+    grants: Grants
     withdrawn_purposes: list[str]
     valid_until: date | None
     given_by: uuid.UUID
@@ -102,11 +124,23 @@ class ConsentVersionRead(BaseModel):
 
 class CurrentConsent(BaseModel):
     version: int
-    grants: list[GrantRead]
+    grants: Grants
     withdrawn_purposes: list[str]
     valid_until: date | None
     is_expired: bool
     updated_at: datetime
+
+    @classmethod
+    def of(cls, row: ConsentCurrent, *, today: date) -> CurrentConsent:
+        """Needs `today`: `is_expired` is the row's `valid_until` against the caller's day."""
+        return cls(
+            version=row.version,
+            grants=row.grants,
+            withdrawn_purposes=list(row.withdrawn_purposes),
+            valid_until=row.valid_until,
+            is_expired=row.valid_until is not None and today > row.valid_until,
+            updated_at=row.updated_at,
+        )
 
 
 class PupilConsentRead(BaseModel):
@@ -126,9 +160,19 @@ class PupilConsentRead(BaseModel):
 class ConsentRecordRead(BaseModel):
     """The version just created."""
 
+    # `ConsentRecordRead.model_validate(version_row)`: the row carries its pupil and school.
+
     pupil_id: uuid.UUID
     school_id: uuid.UUID
     version: ConsentVersionRead
+
+    @model_validator(mode="before")
+    @classmethod
+    def _of_version_row(cls, data: Any) -> Any:
+        # The row itself is the nested `version`.
+        if isinstance(data, dict):
+            return data
+        return {"pupil_id": data.pupil_id, "school_id": data.school_id, "version": data}
 
 
 class ChangeRead(BaseModel):

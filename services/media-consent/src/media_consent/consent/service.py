@@ -23,7 +23,6 @@ from media_consent.consent.schemas import (
     ConsentVersionRead,
     CurrentConsent,
     Grant,
-    GrantRead,
     GroupPhotoEntry,
     GroupPhotoView,
     PupilConsentRead,
@@ -85,45 +84,6 @@ async def find_pupil(
     if pupil is None:
         raise PupilNotFound()
     return pupil
-
-
-def grants_list(grants: dict[str, str]) -> list[GrantRead]:
-    return [
-        GrantRead(purpose=p, media_type=m, level=grants.get(pair_key(p, m), "none"))
-        for p in PURPOSES
-        for m in MEDIA_TYPES
-    ]
-
-
-def version_read(row: ConsentVersion) -> ConsentVersionRead:
-    return ConsentVersionRead(
-        version=row.version,
-        kind=row.kind,
-        grants=grants_list(row.grants),
-        withdrawn_purposes=list(row.withdrawn_purposes),
-        valid_until=row.valid_until,
-        given_by=row.given_by,
-        source=row.source,
-        form_dated_on=row.form_dated_on,
-        collected_by=row.collected_by,
-        recorded_by=row.recorded_by,
-        recorded_at=row.recorded_at,
-    )
-
-
-def record_read(pupil: ReplicaPerson, version: ConsentVersion) -> ConsentRecordRead:
-    return ConsentRecordRead(pupil_id=pupil.id, school_id=pupil.school_id, version=version_read(version))
-
-
-def current_read(row: ConsentCurrent, today: date) -> CurrentConsent:
-    return CurrentConsent(
-        version=row.version,
-        grants=grants_list(row.grants),
-        withdrawn_purposes=list(row.withdrawn_purposes),
-        valid_until=row.valid_until,
-        is_expired=row.valid_until is not None and today > row.valid_until,
-        updated_at=row.updated_at,
-    )
 
 
 async def _append(
@@ -344,7 +304,7 @@ async def record_form(
         now=now,
         if_match=if_match,
     )
-    return record_read(pupil, version)
+    return ConsentRecordRead.model_validate(version)
 
 
 async def record_own(
@@ -377,7 +337,7 @@ async def record_own(
         now=now,
         if_match=if_match,
     )
-    return record_read(pupil, version)
+    return ConsentRecordRead.model_validate(version)
 
 
 async def withdraw_form(
@@ -404,7 +364,7 @@ async def withdraw_form(
         now=now,
         if_match=if_match,
     )
-    return record_read(pupil, version)
+    return ConsentRecordRead.model_validate(version)
 
 
 async def withdraw_own(
@@ -428,7 +388,7 @@ async def withdraw_own(
         now=now,
         if_match=if_match,
     )
-    return record_read(pupil, version)
+    return ConsentRecordRead.model_validate(version)
 
 
 async def pupil_view(
@@ -448,8 +408,8 @@ async def pupil_view(
         family_name=pupil.family_name,
         year_group=pupil.year_group,
         is_on_roll=pupil.is_on_roll,
-        current=current_read(current, today) if current else None,
-        versions=[version_read(v) for v in versions],
+        current=CurrentConsent.of(current, today=today) if current else None,
+        versions=[ConsentVersionRead.model_validate(v) for v in versions],
         never_publish=flag,
     )
 
