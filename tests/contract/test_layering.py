@@ -1,11 +1,12 @@
-"""Routers are thin: a router module imports no model and builds no statement.
+"""Routers are thin: a router module imports no model, builds no statement and writes no audit.
 
 Reads, writes and rules live in a domain's `service.py` (and a path's record is loaded in its
 `dependencies.py`), so the next route cannot grow SQL beside its handler. This scan of every
 service's router modules keeps it so: an import of a `models` module (the service's own or
 servicekit's replica models), anything from `sqlalchemy`, or a call on the request's `session`
 that runs a statement (`execute`, `get`, `scalar`, `scalars`, `add`, `delete`, `flush`) is a
-violation.
+violation. So is importing servicekit's `audit`: an audit entry is written in the service
+function, beside the change it records (a refusal's with `survives_refusal=True`, then raise).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def _module_violations(tree: ast.Module) -> list[str]:
                 for alias in node.names:
                     if alias.name == "models":
                         found.append(f"line {node.lineno}: imports the models of {module}")
+                    if (module == "servicekit" and alias.name == "audit") or module == "servicekit.audit":
+                        found.append(f"line {node.lineno}: writes audit in a router ({module})")
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("sqlalchemy") or alias.name.endswith(".models"):
@@ -54,7 +57,7 @@ def violations(root: Path) -> list[str]:
     return found
 
 
-def test_no_router_imports_a_model_or_builds_a_statement() -> None:
+def test_no_router_imports_a_model_builds_a_statement_or_writes_audit() -> None:
     assert violations(ROOT) == []
 
 
@@ -64,10 +67,11 @@ def test_the_scan_finds_each_shape_of_sql_in_a_router() -> None:
         "from devices.assets.models import Asset\n"
         "from servicekit.models import ReplicaPerson\n"
         "from media_consent import models\n"
+        "from servicekit import audit\n"
         "async def route(session):\n"
         "    await session.execute(select(Asset))\n"
         "    await session.get(ReplicaPerson, 1)\n"
         "    session.add(Asset())\n"
     )
     found = _module_violations(made_up)
-    assert len(found) == 7, found
+    assert len(found) == 8, found

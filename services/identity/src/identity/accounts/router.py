@@ -27,14 +27,13 @@ from identity.accounts.schemas import (
     TotpReenrol,
 )
 from identity.schools.dependencies import NotPlatformAdmin, is_platform_admin
-from identity.security import passwords, totp
+from identity.security import totp
 from identity.security.state import SecurityDep, SecurityState
-from servicekit import audit
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.context import client_ip_var
 from servicekit.db import SessionDep
-from servicekit.errors import NotFound, TooManyRequests, Unprocessable, problem_response
+from servicekit.errors import NotFound, TooManyRequests, Unprocessable
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 from servicekit.params import TEXT_PATTERN
@@ -165,17 +164,7 @@ async def change_own_password(
     """Change one's own password (every session ends; sign in again)."""
     now = clock.now()
     await _reserve_password_check(session, sec, account.username_key)
-    if not await passwords.verify_password(body.current_password, account.password_hash):
-        await audit.record(
-            session,
-            actor=f"user:{account.id}",
-            action="account.password_change_refused",
-            target_type="account",
-            target_id=account.id,
-            school_id=account.school_id,
-            at=now,
-        )
-        return problem_response(403, "The current password is wrong.", slug="wrong-password")
+    await account_service.check_own_password(session, account, body.current_password, now=now)
     await sec.signin_succeeded(session, account.username_key, client_ip_var.get())
     await account_service.change_password(
         session, account, body.new_password, actor=f"user:{account.id}", now=now
@@ -207,25 +196,10 @@ async def reenrol_own_totp(
             slug="otp-required",
         )
     await _reserve_password_check(session, sec, account.username_key)
-    right = await account_service.proves_holder(
+    # A wrong password or code is refused and audited; the reserved attempt stays counted.
+    await account_service.check_holder(
         session, account, password=body.password, otp=body.otp, seeds=sec.seeds, now=now
     )
-    if not right:
-        # The reserved attempt stays counted: a wrong password or code is a failed guess.
-        await audit.record(
-            session,
-            actor=f"user:{account.id}",
-            action="account.totp_reenrol_refused",
-            target_type="account",
-            target_id=account.id,
-            school_id=account.school_id,
-            at=now,
-        )
-        return problem_response(
-            403,
-            "The password or the one-time code is wrong (or the code was used already).",
-            slug="wrong-password",
-        )
     await sec.signin_succeeded(session, account.username_key, client_ip_var.get())
     new_seed = await account_service.reenrol_totp(
         session, account, seeds=sec.seeds, actor=f"user:{account.id}", now=now

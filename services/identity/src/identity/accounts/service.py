@@ -176,6 +176,7 @@ async def _audit(
     action: str,
     now: datetime,
     detail: dict[str, Any] | None = None,
+    survives_refusal: bool = False,
 ) -> None:
     await audit.record(
         session,
@@ -186,6 +187,7 @@ async def _audit(
         school_id=account.school_id,
         detail=detail,
         at=now,
+        survives_refusal=survives_refusal,
     )
 
 
@@ -384,17 +386,48 @@ async def claim_totp_step(session: AsyncSession, account: Account, step: int) ->
     return bool(getattr(result, "rowcount", 0))
 
 
-async def proves_holder(
-    session: AsyncSession, account: Account, *, password: str, otp: str | None, seeds: SeedBox, now: datetime
-) -> bool:
-    """The password is right and, for a two-factor account, the code is current and not used yet."""
-    seed = totp_seed(account, seeds)
+class WrongPassword(Forbidden):
+    """A password check on one's own account failed (audited; the attempt stays counted)."""
+
+    slug = "wrong-password"
+
+
+async def check_own_password(
+    session: AsyncSession, account: Account, password: str, *, now: datetime
+) -> None:
+    """The holder's current password, before they change it; a wrong one is refused and audited."""
     if not await passwords.verify_password(password, account.password_hash):
-        return False
-    if seed is None:
-        return True
-    step = totp.accepted_step(seed, (otp or "").strip(), now=now, last_step=account.totp_last_step)
-    return step is not None and await claim_totp_step(session, account, step)
+        await _audit(
+            session,
+            account,
+            actor=f"user:{account.id}",
+            action="account.password_change_refused",
+            now=now,
+            survives_refusal=True,
+        )
+        raise WrongPassword("The current password is wrong.")
+
+
+async def check_holder(
+    session: AsyncSession, account: Account, *, password: str, otp: str | None, seeds: SeedBox, now: datetime
+) -> None:
+    """The password is right and, for a two-factor account, the code is current and not used yet;
+    else refused and audited (re-enrolling two-factor)."""
+    seed = totp_seed(account, seeds)
+    right = await passwords.verify_password(password, account.password_hash)
+    if right and seed is not None:
+        step = totp.accepted_step(seed, (otp or "").strip(), now=now, last_step=account.totp_last_step)
+        right = step is not None and await claim_totp_step(session, account, step)
+    if not right:
+        await _audit(
+            session,
+            account,
+            actor=f"user:{account.id}",
+            action="account.totp_reenrol_refused",
+            now=now,
+            survives_refusal=True,
+        )
+        raise WrongPassword("The password or the one-time code is wrong (or the code was used already).")
 
 
 def is_usable(account: Account, person: Person | None, now: datetime) -> bool:
