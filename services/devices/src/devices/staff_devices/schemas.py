@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from servicekit.params import IsoDate, Rfc3339
+
+if TYPE_CHECKING:
+    from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
+    from servicekit.models import ReplicaPerson
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -84,6 +89,47 @@ class StaffDeviceRead(BaseModel):
     images_permitted_until: datetime | None
     image_permissions: list[ImagePermissionRead]
 
+    @classmethod
+    def of(
+        cls,
+        device: StaffDevice,
+        *,
+        owner: ReplicaPerson | None,
+        history: Sequence[ImagePermission],
+        now: datetime,
+    ) -> StaffDeviceRead:
+        """Needs what the row lacks: its owner (from the replica), its image permissions (oldest
+        first) and now (a permission counts until its `valid_until`)."""
+        latest = history[-1] if history else None
+        permitted = (
+            device.status == "active"
+            and latest is not None
+            and latest.action == "granted"
+            and latest.valid_until is not None
+            and latest.valid_until > now
+        )
+        return cls(
+            id=device.id,
+            school_id=device.school_id,
+            owner_id=device.owner_id,
+            owner_name=f"{owner.given_name} {owner.family_name}" if owner else None,
+            owner_kind=owner.kind if owner else None,
+            owner_is_current=bool(owner and owner.is_on_roll and owner.school_id == device.school_id),
+            kind=device.kind,
+            make=device.make,
+            model=device.model,
+            serial_number=device.serial_number,
+            status=device.status,
+            noted_at=device.noted_at,
+            noted_by=device.noted_by,
+            removed_at=device.removed_at,
+            removal_reason=device.removal_reason,
+            images_permitted=permitted,
+            images_permitted_by=latest.decided_by if permitted and latest else None,
+            images_permitted_until=latest.valid_until if permitted and latest else None,
+            image_permissions=[ImagePermissionRead.model_validate(p) for p in history],
+        )
+
 
 class ImageUseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -107,3 +153,21 @@ class ImageUseRead(BaseModel):
     permitted_until: datetime | None
     recorded_by: str
     recorded_at: datetime
+
+    @classmethod
+    def of(cls, use: ImageUse, *, owner_id: uuid.UUID, permission: ImagePermission) -> ImageUseRead:
+        """Needs what the row lacks: the device's owner and the permission that covered the use."""
+        return cls(
+            id=use.id,
+            device_id=use.device_id,
+            owner_id=owner_id,
+            taken_on=use.taken_on,
+            purpose=use.purpose,
+            description=use.description,
+            pupils_count=use.pupils_count,
+            permission_id=use.permission_id,
+            permitted_by=permission.decided_by,
+            permitted_until=permission.valid_until,
+            recorded_by=use.recorded_by,
+            recorded_at=use.recorded_at,
+        )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from devices import school as people
 from devices.staff_devices import schemas
 from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
-from devices.staff_devices.schemas import ImagePermissionRead, ImageUseRead, StaffDeviceRead
+from devices.staff_devices.schemas import ImageUseRead, StaffDeviceRead
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.models import ReplicaPerson
@@ -256,42 +256,10 @@ async def describe(
             select(ReplicaPerson).where(ReplicaPerson.id.in_({d.owner_id for d in devices}))
         )
     }
-    result = []
-    for d in devices:
-        history = permissions[d.id]
-        latest = history[-1] if history else None
-        permitted = (
-            d.status == "active"
-            and latest is not None
-            and latest.action == "granted"
-            and latest.valid_until is not None
-            and latest.valid_until > now
-        )
-        owner = owners.get(d.owner_id)
-        result.append(
-            StaffDeviceRead(
-                id=d.id,
-                school_id=d.school_id,
-                owner_id=d.owner_id,
-                owner_name=f"{owner.given_name} {owner.family_name}" if owner else None,
-                owner_kind=owner.kind if owner else None,
-                owner_is_current=bool(owner and owner.is_on_roll and owner.school_id == d.school_id),
-                kind=d.kind,
-                make=d.make,
-                model=d.model,
-                serial_number=d.serial_number,
-                status=d.status,
-                noted_at=d.noted_at,
-                noted_by=d.noted_by,
-                removed_at=d.removed_at,
-                removal_reason=d.removal_reason,
-                images_permitted=permitted,
-                images_permitted_by=latest.decided_by if permitted and latest else None,
-                images_permitted_until=latest.valid_until if permitted and latest else None,
-                image_permissions=[ImagePermissionRead.model_validate(p) for p in history],
-            )
-        )
-    return result
+    return [
+        StaffDeviceRead.of(d, owner=owners.get(d.owner_id), history=permissions[d.id], now=now)
+        for d in devices
+    ]
 
 
 async def record_image_use(
@@ -431,19 +399,5 @@ async def describe_image_uses(session: AsyncSession, uses: Sequence[ImageUse]) -
         )
     }
     return [
-        ImageUseRead(
-            id=u.id,
-            device_id=u.device_id,
-            owner_id=owners[u.device_id],
-            taken_on=u.taken_on,
-            purpose=u.purpose,
-            description=u.description,
-            pupils_count=u.pupils_count,
-            permission_id=u.permission_id,
-            permitted_by=grants[u.permission_id].decided_by,
-            permitted_until=grants[u.permission_id].valid_until,
-            recorded_by=u.recorded_by,
-            recorded_at=u.recorded_at,
-        )
-        for u in uses
+        ImageUseRead.of(u, owner_id=owners[u.device_id], permission=grants[u.permission_id]) for u in uses
     ]
