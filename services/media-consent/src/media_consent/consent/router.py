@@ -152,13 +152,7 @@ async def list_pupils_without_consent(
         session, school_id=school_id, year_group=year_group, cursor=cursor, limit=limit
     )
     set_next_link(request, response, next_cursor)
-    items = [
-        PupilSummary(
-            pupil_id=p.id, given_name=p.given_name, family_name=p.family_name, year_group=p.year_group
-        )
-        for p in rows
-    ]
-    return Page[PupilSummary](items=items, next_cursor=next_cursor)
+    return Page[PupilSummary](items=[PupilSummary.model_validate(p) for p in rows], next_cursor=next_cursor)
 
 
 @router.get("/reports/expiring", response_model=Page[ExpiringConsent])
@@ -174,16 +168,7 @@ async def list_expiring_consents(
         session, school_id=school_id, today=clock.now().date(), within_days=within_days
     )
     items = [
-        ExpiringConsent(
-            pupil_id=p.id,
-            given_name=p.given_name,
-            family_name=p.family_name,
-            year_group=p.year_group,
-            version=c.version,
-            valid_until=c.valid_until,
-        )
-        for p, c in rows
-        if c.valid_until is not None
+        ExpiringConsent.of(p, c, valid_until=c.valid_until) for p, c in rows if c.valid_until is not None
     ]
     return Page[ExpiringConsent](items=items, next_cursor=None)
 

@@ -6,13 +6,14 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from media_consent.consent.rules import MEDIA_TYPES, PURPOSES, Level, MediaType, Purpose, pair_key
 from servicekit.params import IsoDate
 
 if TYPE_CHECKING:
     from media_consent.consent.models import ConsentCurrent
+    from servicekit.models import ReplicaPerson
 
 
 class Grant(BaseModel):
@@ -184,7 +185,10 @@ class ChangeRead(BaseModel):
 
 
 class PupilSummary(BaseModel):
-    pupil_id: uuid.UUID
+    # Read from a replica person (its `id`) by model_validate, or built with pupil_id=.
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    pupil_id: uuid.UUID = Field(validation_alias=AliasChoices("pupil_id", "id"))
     given_name: str
     family_name: str
     year_group: str | None
@@ -193,6 +197,18 @@ class PupilSummary(BaseModel):
 class ExpiringConsent(PupilSummary):
     version: int
     valid_until: date
+
+    @classmethod
+    def of(cls, pupil: ReplicaPerson, current: ConsentCurrent, *, valid_until: date) -> ExpiringConsent:
+        """Needs two rows: the pupil (replica) and their current consent, which ends on `valid_until`."""
+        return cls(
+            pupil_id=pupil.id,
+            given_name=pupil.given_name,
+            family_name=pupil.family_name,
+            year_group=pupil.year_group,
+            version=current.version,
+            valid_until=valid_until,
+        )
 
 
 class GroupPhotoEntry(PupilSummary):
