@@ -48,15 +48,9 @@ def own_platform(
     """The platform on loopback for one test (identity, `services`, the gateway), stopped and its
     databases dropped afterwards. Fewer services start faster; the fault tests need two besides
     identity."""
-    previous = os.environ.get("PLATFORM_SERVICES")
-    os.environ["PLATFORM_SERVICES"] = ",".join(services)
-    try:
-        runner, tokens = start_platform(var_dir, extra_env={**FAST_BREAKER, **extra_env})
-    finally:
-        if previous is None:
-            del os.environ["PLATFORM_SERVICES"]
-        else:
-            os.environ["PLATFORM_SERVICES"] = previous
+    runner, tokens = start_platform(
+        var_dir, services=",".join(services), extra_env={**FAST_BREAKER, **extra_env}
+    )
     gateway = httpx.Client(base_url=runner.url("gateway"), timeout=30)
     try:
         yield RunningPlatform(runner, tokens, gateway)

@@ -4,7 +4,6 @@ uploads do not keep anyone else from signing in."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,15 +26,8 @@ pytestmark = pytest.mark.processes
 def identity_behind_gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[PlatformRunner, TokenFactory]]:
-    saved = os.environ.get("PLATFORM_SERVICES")
-    os.environ["PLATFORM_SERVICES"] = "identity"  # identity and the gateway only
-    try:
-        runner, tokens = start_platform(Path(tmp_path_factory.mktemp("real-identity")))
-    finally:
-        if saved is None:
-            os.environ.pop("PLATFORM_SERVICES", None)
-        else:
-            os.environ["PLATFORM_SERVICES"] = saved
+    # identity and the gateway only
+    runner, tokens = start_platform(Path(tmp_path_factory.mktemp("real-identity")), services="identity")
     try:
         yield runner, tokens
     finally:

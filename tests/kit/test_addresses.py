@@ -8,7 +8,6 @@ not on 127.0.0.1), and one bound to 127.0.0.3 plays a client on the internet.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,18 +50,11 @@ def test_trusted_proxies_are_cidrs_and_a_sloppy_one_is_refused() -> None:
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PlatformRunner, TokenFactory]]:
     """Identity and the gateway, both trusting loopback's 127.0.0.1 and 127.0.0.2 as proxies."""
-    saved = os.environ.get("PLATFORM_SERVICES")
-    os.environ["PLATFORM_SERVICES"] = "identity"
-    try:
-        runner, tokens = start_platform(
-            Path(tmp_path_factory.mktemp("addresses")),
-            extra_env={"PLATFORM_TRUSTED_PROXIES": f"127.0.0.1/32,{TRUSTED}/32"},
-        )
-    finally:
-        if saved is None:
-            os.environ.pop("PLATFORM_SERVICES", None)
-        else:
-            os.environ["PLATFORM_SERVICES"] = saved
+    runner, tokens = start_platform(
+        Path(tmp_path_factory.mktemp("addresses")),
+        services="identity",
+        extra_env={"PLATFORM_TRUSTED_PROXIES": f"127.0.0.1/32,{TRUSTED}/32"},
+    )
     try:
         yield runner, tokens
     finally:
