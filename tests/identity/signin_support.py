@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
+from identity.accounts.schemas import AccountCreate
 from identity.config import IdentitySettings
 from identity.main import create_app
 from identity.people.models import Person
@@ -130,13 +131,16 @@ async def make_account(
         person = None
         if school_id is not None:
             person = await session.get(Person, await make_person(app, school_id, kind))
-        account, seed = await account_service.create(
-            session,
-            person=person,
+        body = AccountCreate(
             username=username or f"user{uuid.uuid4().hex[:8]}",
             password=password,
             roles=roles,
             la_code=la_code,
+        )
+        account, seed = await account_service.create(
+            session,
+            body=body,
+            person=person,
             expires_at=expires_at,
             seeds=sec.seeds,
             actor="system:test",

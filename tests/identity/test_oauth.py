@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from identity.clients import service as client_service
+from identity.clients.schemas import ClientCreate
 from servicekit.clock import FrozenClock
 from servicekit.testing import TokenFactory
 from tests.identity.signin_support import (
@@ -28,14 +29,9 @@ def _part(token: str, index: int) -> dict:
 
 async def _client(app: FastAPI, scopes: list[str], school_id=None, la_code=None) -> tuple[str, str]:
     async with app.state.sessionmaker() as session:
+        body = ClientCreate(name="MIS", scopes=scopes, school_id=school_id, la_code=la_code)
         client, secret = await client_service.create(
-            session,
-            name="MIS",
-            scopes=scopes,
-            school_id=school_id,
-            la_code=la_code,
-            actor="test",
-            now=app.state.clock.now(),
+            session, body=body, actor="system:test", now=app.state.clock.now()
         )
         await session.commit()
     return client.client_id, secret

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from identity.accounts import service as account_service
+from identity.accounts.schemas import AccountCreate
 from identity.config import IdentitySettings
 from identity.security import totp
 from identity.security.state import SecurityState
@@ -51,11 +52,8 @@ async def create_admin(settings: IdentitySettings, clock: Clock, username: str) 
         async with make_sessionmaker(engine)() as session:
             await account_service.create(
                 session,
+                body=AccountCreate(username=username, password=password, roles=["platform_admin"]),
                 person=None,
-                username=username,
-                password=password,
-                roles=["platform_admin"],
-                la_code=None,
                 expires_at=None,
                 seeds=sec.seeds,
                 actor="system:cli",

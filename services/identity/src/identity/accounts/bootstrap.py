@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.accounts import service as account_service
 from identity.accounts.models import Account
+from identity.accounts.schemas import AccountCreate
 from identity.clients import service as client_service
 from identity.security import totp
 from identity.security.state import SecurityState
@@ -67,11 +68,8 @@ async def ensure_admin(session: AsyncSession, sec: SecurityState) -> Account | N
     try:
         account, _ = await account_service.create(
             session,
+            body=AccountCreate(username=username, password=password, roles=["platform_admin"]),
             person=None,
-            username=username,
-            password=password,
-            roles=["platform_admin"],
-            la_code=None,
             expires_at=None,
             seeds=sec.seeds,
             actor="system:bootstrap",

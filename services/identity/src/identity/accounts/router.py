@@ -75,11 +75,8 @@ async def create_account(
     )
     account, seed = await account_service.create(
         session,
+        body=body,
         person=person,
-        username=body.username,
-        password=body.password,
-        roles=body.roles,
-        la_code=body.la_code,
         expires_at=expires_at,
         seeds=sec.seeds,
         actor=principal,
@@ -226,7 +223,7 @@ async def change_roles(
     seed = await account_service.set_roles(
         session,
         account,
-        body.roles,
+        body=body,
         seeds=sec.seeds,
         actor=principal,
         now=clock.now(),
@@ -278,7 +275,7 @@ async def reset_password(
     clock: ClockDep,
 ) -> Response:
     """Set a new password for an account (its sessions end)."""
-    await account_service.reset_password(session, account, body.password, actor=principal, now=clock.now())
+    await account_service.reset_password(session, account, body=body, actor=principal, now=clock.now())
     sec.publish_not_before(account)
     return Response(status_code=204)
 

@@ -16,6 +16,7 @@ from sqlalchemy import Select, String, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.accounts.models import Account
+from identity.accounts.schemas import AccountCreate, PasswordReset, RolesUpdate
 from identity.changes import service as change_service
 from identity.oauth.models import RefreshToken
 from identity.people.models import Person
@@ -208,11 +209,8 @@ async def _feed(session: AsyncSession, account: Account, now: datetime, *, roles
 async def create(
     session: AsyncSession,
     *,
+    body: AccountCreate,
     person: Person | None,
-    username: str,
-    password: str,
-    roles: Sequence[str],
-    la_code: str | None,
     expires_at: datetime | None,
     seeds: SeedBox,
     actor: Principal | str,
@@ -223,8 +221,11 @@ async def create(
 ) -> tuple[Account, str | None]:
     """A new account; returns it and, for a two-factor role, its new TOTP seed (shown once).
 
-    `by_platform_admin`: whether a platform administrator (or the platform's own start-up) asks.
+    `person`: the holder `body.person_id` names (checked by the caller); `expires_at`: the expiry to
+    set (a visitor's, from `visitor_expiry`); `by_platform_admin`: whether a platform administrator
+    (or the platform's own start-up) asks.
     """
+    username, password, roles, la_code = body.username, body.password, body.roles, body.la_code
     check_grant(roles, by_platform_admin=by_platform_admin)
     check_roles(roles, person, la_code)
     check_password(password, username)
@@ -284,14 +285,15 @@ async def move_not_before(session: AsyncSession, account: Account, now: datetime
 async def set_roles(
     session: AsyncSession,
     account: Account,
-    roles: Sequence[str],
     *,
+    body: RolesUpdate,
     seeds: SeedBox,
     actor: Principal | str,
     now: datetime,
     by_platform_admin: bool,
 ) -> str | None:
     """Change the roles; returns a new TOTP seed when the account now needs two-factor and had none."""
+    roles = body.roles
     check_grant(roles, current=account.roles, by_platform_admin=by_platform_admin)
     person = await session.get(Person, account.person_id) if account.person_id else None
     check_roles(roles, person, account.la_code)
@@ -339,10 +341,10 @@ async def change_password(
 
 
 async def reset_password(
-    session: AsyncSession, account: Account, password: str, *, actor: Principal | str, now: datetime
+    session: AsyncSession, account: Account, *, body: PasswordReset, actor: Principal | str, now: datetime
 ) -> None:
     """An administrator sets a new password for the account; its sessions end."""
-    await _set_password(session, account, password, now=now)
+    await _set_password(session, account, body.password, now=now)
     await _audit(session, account, actor=actor, action="account.password_reset", now=now)
 
 

@@ -10,14 +10,11 @@ from fastapi import APIRouter, Request, Response
 from identity.clients import service as client_service
 from identity.clients.dependencies import ManageableClient
 from identity.clients.schemas import ClientCreate, ClientRead, ClientWithSecret
-from identity.clients.service import LA_SCOPES, PLATFORM_SCOPES, REPORTING_SCOPES
-from identity.roles import SCOPES
-from identity.schools import service as school_service
 from identity.schools.dependencies import is_platform_admin
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import NotFound, Unprocessable
+from servicekit.errors import NotFound
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
@@ -50,30 +47,7 @@ async def create_client(
     """Register an outside system for one school, or for an LA (platform administrators)."""
     if idem.replay is not None:
         return idem.replay
-    if (body.school_id is None) == (body.la_code is None):
-        raise Unprocessable("Give exactly one of school_id and la_code.", slug="client-binding")
-    admin = is_platform_admin(principal)
-    if body.school_id is None:
-        if not admin:
-            raise NotFound("No such local authority.", slug="la-not-found")
-        grantable = LA_SCOPES
-    else:
-        if not admin and body.school_id != principal.school_id:
-            raise Unprocessable("school_id must be your own school.", slug="school-not-yours")
-        if await school_service.get(session, body.school_id) is None:
-            raise Unprocessable("No such school.", slug="unknown-school")
-        allowed = frozenset(SCOPES) if admin else principal.scopes - REPORTING_SCOPES
-        grantable = allowed - PLATFORM_SCOPES
-    scopes = client_service.check_scopes(body.scopes, grantable=frozenset(grantable))
-    client, secret = await client_service.create(
-        session,
-        name=body.name,
-        scopes=scopes,
-        school_id=body.school_id,
-        la_code=body.la_code,
-        actor=principal,
-        now=clock.now(),
-    )
+    client, secret = await client_service.create(session, body=body, actor=principal, now=clock.now())
     read = ClientRead.model_validate(client)
     # The replay kept for the Idempotency-Key never holds the secret (secrets are not stored in clear).
     await idem.respond(_with_secret(read, None), status_code=201)

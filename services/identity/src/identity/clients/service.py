@@ -16,12 +16,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.clients.models import OAuthClient
+from identity.clients.schemas import ClientCreate
 from identity.config import ServiceClientConfig
 from identity.roles import SCOPES
+from identity.schools.models import School
 from identity.security.hashing import digest, matches, new_token
 from servicekit import audit
 from servicekit.auth import Principal
-from servicekit.errors import Unprocessable
+from servicekit.errors import NotFound, Unprocessable
 from servicekit.pagination import paginate
 
 # Scopes only the platform's own services or administrators hold.
@@ -54,26 +56,50 @@ def _new_client_id() -> str:
     return f"cl_{secrets.token_urlsafe(12)}"
 
 
+def _by_admin(actor: Principal | str) -> bool:
+    """The platform itself ("system:<what>") or a person holding the platform administrator role."""
+    return not isinstance(actor, Principal) or (not actor.is_client and actor.has_role("platform_admin"))
+
+
+def grantable_scopes(actor: Principal | str, *, for_la: bool) -> frozenset[str]:
+    """What `actor` may give a new client: an LA client only reporting; a head no reporting scope."""
+    if for_la:
+        return LA_SCOPES
+    if not isinstance(actor, Principal):
+        return frozenset(SCOPES)
+    allowed = frozenset(SCOPES) if _by_admin(actor) else actor.scopes - REPORTING_SCOPES
+    return allowed - PLATFORM_SCOPES
+
+
 async def create(
-    session: AsyncSession,
-    *,
-    name: str,
-    scopes: Sequence[str],
-    school_id: uuid.UUID | None,
-    la_code: str | None,
-    actor: Principal | str,
-    now: datetime,
+    session: AsyncSession, *, body: ClientCreate, actor: Principal | str, now: datetime
 ) -> tuple[OAuthClient, str]:
-    """A new client and its secret (shown this once)."""
+    """A new client and its secret (shown this once).
+
+    `actor`: the administrator asking (a platform administrator for any school or an LA, a school's
+    manager for their own school only), or "system:<what>" for the platform itself.
+    """
+    admin = _by_admin(actor)
+    if (body.school_id is None) == (body.la_code is None):
+        raise Unprocessable("Give exactly one of school_id and la_code.", slug="client-binding")
+    if body.school_id is None:
+        if not admin:
+            raise NotFound("No such local authority.", slug="la-not-found")
+    else:
+        if isinstance(actor, Principal) and not admin and body.school_id != actor.school_id:
+            raise Unprocessable("school_id must be your own school.", slug="school-not-yours")
+        if await session.get(School, body.school_id) is None:
+            raise Unprocessable("No such school.", slug="unknown-school")
+    scopes = check_scopes(body.scopes, grantable=grantable_scopes(actor, for_la=body.school_id is None))
     secret = new_token("cs_")
     client = OAuthClient(
         id=uuid.uuid4(),
         client_id=_new_client_id(),
-        name=name,
+        name=body.name,
         secret_digest=digest(secret),
-        scopes=sorted(set(scopes)),
-        school_id=school_id,
-        la_code=la_code,
+        scopes=scopes,
+        school_id=body.school_id,
+        la_code=body.la_code,
         is_service=False,
         is_active=True,
         created_by=actor.actor if isinstance(actor, Principal) else actor,
