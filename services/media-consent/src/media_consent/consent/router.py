@@ -66,14 +66,10 @@ async def create_consent_record(
     return await idem.respond(record, status_code=201, headers=etag_header(record.version.version))
 
 
-@router.get("/pupils/{pupil_id}", response_model=PupilConsentRead)
-async def get_pupil_consent(
-    session: SessionDep,
-    clock: ClockDep,
-    response: Response,
-    access: Annotated[PupilAccess, staff_pupil("consent:read")],
+async def _pupil_view(
+    session: SessionDep, clock: ClockDep, response: Response, access: PupilAccess
 ) -> PupilConsentRead:
-    """A pupil's current consent and every earlier version."""
+    """A pupil's consent as the caller may see it, its current version as the ETag."""
     view = await consent_service.pupil_view(
         session,
         access.pupil,
@@ -83,6 +79,17 @@ async def get_pupil_consent(
     if view.current is not None:
         set_etag(response, view.current.version)
     return view
+
+
+@router.get("/pupils/{pupil_id}", response_model=PupilConsentRead)
+async def get_pupil_consent(
+    session: SessionDep,
+    clock: ClockDep,
+    response: Response,
+    access: Annotated[PupilAccess, staff_pupil("consent:read")],
+) -> PupilConsentRead:
+    """A pupil's current consent and every earlier version."""
+    return await _pupil_view(session, clock, response, access)
 
 
 @router.post("/pupils/{pupil_id}/withdrawals", status_code=201, response_model=ConsentRecordRead)
@@ -222,15 +229,7 @@ async def get_own_child_consent(
     session: SessionDep, clock: ClockDep, response: Response, access: OwnChild
 ) -> PupilConsentRead:
     """One of your children's consent and its history."""
-    view = await consent_service.pupil_view(
-        session,
-        access.pupil,
-        with_restriction=sees_restriction(access.principal),
-        today=clock.now().date(),
-    )
-    if view.current is not None:
-        set_etag(response, view.current.version)
-    return view
+    return await _pupil_view(session, clock, response, access)
 
 
 @router.post("/children/{pupil_id}/records", status_code=201, response_model=ConsentRecordRead)
