@@ -111,7 +111,9 @@ def render(folder: Path) -> list[Object]:
                 raise KustomizeError(f"{path}: the patch for {key} matches nothing")
             objects[index] = merge(objects[index], patch)
     for rule in kustomization.get("replicas", []):
-        matched = [o for o in objects if o["metadata"]["name"] == rule["name"] and "replicas" in o.get("spec", {})]
+        matched = [
+            o for o in objects if o["metadata"]["name"] == rule["name"] and "replicas" in o.get("spec", {})
+        ]
         if not matched:
             raise KustomizeError(f"{path}: replicas for {rule['name']!r} match nothing")
         for obj in matched:

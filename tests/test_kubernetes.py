@@ -118,7 +118,9 @@ def test_each_service_matches_platform_toml(overlay: str, service: dict[str, Any
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     env = env_of(c)
     assert env["PORT"] == str(port)
-    assert env[f"{prefix}DATABASE_URL"] == {"secretKeyRef": {"name": f"{name}-secrets", "key": f"{prefix}DATABASE_URL"}}
+    assert env[f"{prefix}DATABASE_URL"] == {
+        "secretKeyRef": {"name": f"{name}-secrets", "key": f"{prefix}DATABASE_URL"}
+    }
     assert {"configMapRef": {"name": "platform-config"}} in c["envFrom"]
     if service["name"] != "identity":
         assert env[f"{prefix}FEED_CLIENT_ID"] == f"{service['name']}-feed"
