@@ -34,7 +34,7 @@ REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
 
 def _wanted_stamp() -> str:
     digest = hashlib.sha256()
-    for name in REQUIREMENTS + ("constraints.txt",):
+    for name in (*REQUIREMENTS, "constraints.txt"):
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +152,13 @@ def test_a_restored_platform_has_every_record_and_its_receipts_verify(backend: s
         (restored_dir / "logs").mkdir()
         restored_runner.start_service("identity")
         restored_runner.start_service("media_consent")
-        service = restored_runner.url("media_consent")
-        jwks = httpx.get(f"{service}/v1/media-consent/.well-known/jwks.json", timeout=30).json()
+        consent = restored_runner.url("media_consent")
+        jwks = httpx.get(f"{consent}/v1/media-consent/.well-known/jwks.json", timeout=30).json()
         assert jwks == before_jwks
         key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(receipt)["kid"]]
         claims = jwt.decode(receipt, key.key, algorithms=["ES256"], options={"verify_aud": False})
         assert (claims["decision"], claims["pupil_ids"]) == ("allow", [pupil["id"]])
-        listed = httpx.get(f"{service}/v1/media-consent/checks", headers=headers, timeout=30)
+        listed = httpx.get(f"{consent}/v1/media-consent/checks", headers=headers, timeout=30)
         assert listed.status_code == 200, listed.text
         assert claims["jti"] in {c["id"] for c in listed.json()["items"]}
     finally:
@@ -174,7 +173,7 @@ def test_a_restored_platform_has_every_record_and_its_receipts_verify(backend: s
 
 
 @pytest.fixture
-def small(tmp_path: Path) -> Iterator[tuple[Target, Path]]:
+def small(tmp_path: Path) -> tuple[Target, Path]:
     db = tmp_path / "svc.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE audit_entry (id INTEGER PRIMARY KEY, action TEXT)")
@@ -184,7 +183,7 @@ def small(tmp_path: Path) -> Iterator[tuple[Target, Path]]:
     (keys / "keys.json").write_text('{"active": "k1", "keys": []}')
     (keys / "k1.pem").write_text("-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n")
     target = Target("svc", f"sqlite+aiosqlite:///{db}", keys)
-    yield target, backup([target], tmp_path / "backups", PASSPHRASE)
+    return target, backup([target], tmp_path / "backups", PASSPHRASE)
 
 
 def test_a_wrong_passphrase_restores_nothing(small: tuple[Target, Path], tmp_path: Path) -> None:
@@ -205,6 +204,7 @@ def test_a_restore_never_overwrites_live_data(small: tuple[Target, Path], tmp_pa
     other = Target("svc", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}", target.keys_dir)
     with pytest.raises(BackupError, match="key folder"):
         restore(folder, [other], PASSPHRASE)
+    assert target.keys_dir is not None
     assert (target.keys_dir / "k1.pem").read_text().startswith("-----BEGIN")
 
 

