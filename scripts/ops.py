@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -21,7 +22,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from servicekit.backup import BackupError, Target, backup, restore
+from servicekit.db import create_engine, make_sessionmaker
 from servicekit.platform import load_spec
+from servicekit.retention import DEFAULT_IDEMPOTENCY_TTL_HOURS, ServiceReport, service_report
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -44,6 +47,42 @@ def targets(environ: Mapping[str, str] = os.environ, var_dir: Path = VAR, only: 
     if unknown:
         raise BackupError(f"no such service: {', '.join(sorted(unknown))}")
     return out
+
+
+async def review(
+    chosen: list[Target],
+    *,
+    on: date,
+    environ: Mapping[str, str] = os.environ,
+    expire_idempotency: bool = False,
+) -> list[ServiceReport]:
+    """Each service's records due for review on `on` (`<package>.retention.RULES`), holds left out."""
+    specs = {s.name: s for s in load_spec(ROOT).services}
+    reports = []
+    for target in chosen:
+        spec = specs[target.name]
+        try:
+            rules = importlib.import_module(f"{spec.package}.retention").RULES
+        except ModuleNotFoundError:
+            rules = []
+        ttl = int(environ.get(f"{spec.env_prefix}IDEMPOTENCY_TTL_HOURS", DEFAULT_IDEMPOTENCY_TTL_HOURS))
+        engine = create_engine(target.database_url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                report = await service_report(
+                    session,
+                    target.name,
+                    rules,
+                    on=on,
+                    now=datetime.now(UTC),
+                    ttl_hours=ttl,
+                    expire_idempotency=expire_idempotency,
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+        reports.append(report)
+    return reports
 
 
 def _passphrase(environ: Mapping[str, str]) -> str:
@@ -85,10 +124,12 @@ def main(command: str, args: list[str], environ: Mapping[str, str] = os.environ)
     except BackupError as exc:
         print(f"manage.py {command}: {exc}", file=sys.stderr)
         return 1
-    from servicekit.retention import render_report, review
+    from servicekit.retention import render_report
 
     on = date.fromisoformat(options.on) if options.on else datetime.now(UTC).date()
-    reports = asyncio.run(review(chosen, on=on, expire_idempotency=options.expire_idempotency))
+    reports = asyncio.run(
+        review(chosen, on=on, environ=environ, expire_idempotency=options.expire_idempotency)
+    )
     if options.json:
         print(json.dumps([r.as_dict() for r in reports], indent=2))
     else:
