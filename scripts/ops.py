@@ -85,6 +85,21 @@ async def review(
     return reports
 
 
+def existing(chosen: list[Target]) -> list[Target]:
+    """`chosen`, after checking that each SQLite database is there (else BackupError, naming it)."""
+    missing = [
+        t
+        for t in chosen
+        if t.database_url.startswith("sqlite") and not Path(t.database_url.split("///")[1]).exists()
+    ]
+    if missing:
+        names = ", ".join(f"{t.name} ({t.database_url.split('///')[1]})" for t in missing)
+        raise BackupError(
+            f"no database for {names}: run `python3 manage.py run` once, or set <PREFIX>DATABASE_URL"
+        )
+    return chosen
+
+
 def _passphrase(environ: Mapping[str, str]) -> str:
     passphrase = environ.get("BACKUP_PASSPHRASE", "")
     if not passphrase and environ.get("BACKUP_PASSPHRASE_FILE"):
@@ -113,7 +128,7 @@ def main(command: str, args: list[str], environ: Mapping[str, str] = os.environ)
     try:
         chosen = targets(environ, only=options.only)
         if command == "backup":
-            folder = backup(chosen, Path(options.out), _passphrase(environ))
+            folder = backup(existing(chosen), Path(options.out), _passphrase(environ))
             print(f"Backed up {', '.join(t.name for t in chosen)} to {folder}")
             return 0
         if command == "restore":
@@ -121,6 +136,8 @@ def main(command: str, args: list[str], environ: Mapping[str, str] = os.environ)
             for name, tables in counts.items():
                 print(f"Restored {name}: {sum(tables.values())} rows in {len(tables)} tables")
             return 0
+        if command == "retention":
+            existing(chosen)
     except BackupError as exc:
         print(f"manage.py {command}: {exc}", file=sys.stderr)
         return 1
