@@ -45,9 +45,6 @@ INPUTS: dict[str, dict[str, str]] = {
     "benchmarks.md": {},
     "development.md": {},
     "operations-gateway.md": {},
-    "operations-backup.md": {},
-    "operations-kubernetes.md": {},
-    "operations-retention.md": {},
     "la-reporting.md": {
         "LA_BASE_URL": "gateway",
         "LA_CLIENT_ID": "la.client_id",
@@ -59,6 +56,10 @@ INPUTS: dict[str, dict[str, str]] = {
         "OFFICE_CLIENT_ID": "office_system.client_id",
         "OFFICE_CLIENT_SECRET": "office_system.client_secret",
     },
+    # issue 16 (operations): backups, retention, Kubernetes
+    "operations-backup.md": {},
+    "operations-kubernetes.md": {},
+    "operations-retention.md": {},
 }
 
 # (doc, the block's first line) -> why a test does not run it. Keep it short.
