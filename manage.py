@@ -4,9 +4,14 @@
     python3 manage.py run     start the whole platform on its embedded default (SQLite, demo data)
     python3 manage.py test    lint, type-check and run the whole test suite
 
-Both create the virtual environment in .venv and install the pinned dependencies on first use
-(and again whenever requirements.txt or constraints.txt change), then hand over to
-scripts/platformctl.py inside that environment.
+    python3 manage.py backup  an encrypted backup of every service's database and keys (BACKUP_PASSPHRASE)
+    python3 manage.py restore a backup into empty databases
+    python3 manage.py retention  the records due for review, by retention class; expire idempotency records
+
+Each creates the virtual environment in .venv and installs the pinned dependencies on first use
+(and again whenever requirements*.txt or constraints.txt change), then hands over to
+scripts/platformctl.py inside that environment. The venv holds the runtime dependencies
+(requirements.txt, all an image installs) and the development ones (requirements-dev.txt).
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
 SOURCE_DIRS = ["libs/*/src", "services/*/src", "gateway/src"]
+# Runtime (what an image installs) and development (tests, linters, benchmarks) dependencies.
+REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
 
 
 def _wanted_stamp() -> str:
     digest = hashlib.sha256()
-    for name in ("requirements.txt", "constraints.txt"):
+    for name in (*REQUIREMENTS, "constraints.txt"):
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
@@ -56,8 +63,7 @@ def ensure_venv() -> None:
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                "-r",
-                str(ROOT / "requirements.txt"),
+                *[arg for name in REQUIREMENTS for arg in ("-r", str(ROOT / name))],
                 "-c",
                 str(ROOT / "constraints.txt"),
             ]

@@ -3,6 +3,10 @@
 run                    start every service and the gateway on SQLite with demo data
 test [pytest args]     ruff, mypy and the whole pytest suite (--skip-checks: pytest only)
 migrate                apply every service's migrations to its configured database
+backup [--out DIR]     an encrypted backup of every service's database and keys (BACKUP_PASSPHRASE)
+restore DIR            a backup into empty databases and key folders (BACKUP_PASSPHRASE)
+retention [--on DAY]   the records due for review by retention class, legal holds left out;
+                       --expire-idempotency deletes idempotency records past their expiry
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ def main() -> None:
         from scripts import launcher
 
         sys.exit(launcher.main(command, args[1:]))
+    if command in ("backup", "restore", "retention"):
+        from scripts import ops
+
+        sys.exit(ops.main(command, args[1:]))
     print(__doc__)
     sys.exit(0 if command == "help" else 2)
 

@@ -102,3 +102,107 @@ def test_each_services_migrations_find_servicekits_branch(service: dict) -> None
     folders = [Path(p.replace("%(here)s", str(here))).resolve() for p in match.group(1).split(":")]
     assert all(folder.is_dir() for folder in folders), folders
     assert any(folder.parts[-2:] == ("kit_migrations", "versions") for folder in folders)
+
+
+# --- images and the migration step (issue 16) -----------------------------------------------------
+
+DOCKERFILE = (ROOT / "infra" / "docker" / "Dockerfile").read_text()
+INSTRUCTIONS = "\n".join(line for line in DOCKERFILE.splitlines() if not line.startswith("#"))
+DEV_TOOLS = {"pytest", "pytest-asyncio", "mypy", "ruff", "schemathesis", "hypothesis", "aiohttp", "authlib"}
+
+
+def pins(name: str) -> dict[str, str]:
+    out = {}
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            package, version = line.split("==")
+            out[re.sub(r"\[.*\]", "", package).lower().replace("_", "-")] = version
+    return out
+
+
+def test_runtime_requirements_hold_no_development_tool() -> None:
+    runtime = pins("requirements.txt")
+    assert not DEV_TOOLS & set(runtime), DEV_TOOLS & set(runtime)
+    assert set(pins("requirements-dev.txt")) >= DEV_TOOLS
+
+
+def test_constraints_pin_every_requirement_at_the_same_version() -> None:
+    constraints = pins("constraints.txt")
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for package, version in pins(name).items():
+            assert constraints.get(package) == version, f"{name}: {package}=={version} not in constraints.txt"
+
+
+def test_the_image_installs_the_runtime_requirements_only() -> None:
+    installs = [line for line in DOCKERFILE.splitlines() if "pip install" in line]
+    assert installs
+    assert any("-r requirements.txt -c constraints.txt" in line for line in installs)
+    assert "requirements-dev" not in INSTRUCTIONS
+    copied = [line for line in INSTRUCTIONS.splitlines() if line.startswith("COPY")]
+    assert not any("tests" in line or "bench" in line for line in copied), copied
+    assert DOCKERFILE.startswith("#") and "FROM python:3.11-slim" in DOCKERFILE
+
+
+def test_the_image_runs_as_an_unprivileged_user_with_a_healthcheck() -> None:
+    users = re.findall(r"^USER (\S+)$", DOCKERFILE, re.MULTILINE)
+    assert users, "no USER: the image would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    # The last USER comes after every RUN: nothing after it runs as root.
+    last_user = DOCKERFILE.rindex("\nUSER ")
+    assert "\nRUN " not in DOCKERFILE[last_user:]
+    joined = INSTRUCTIONS.replace("\\\n", " ")
+    healthcheck = re.search(r"^HEALTHCHECK [^\n]*?CMD (\[[^\n]*\])$", joined, re.MULTILINE)
+    assert healthcheck and "/livez" in healthcheck.group(1)
+    json.loads(healthcheck.group(1))  # exec form: no shell needed in the image
+
+
+def test_the_image_does_not_migrate_at_start() -> None:
+    """Migrations are their own step (run once per release), not run by every replica's start."""
+    cmd = re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.MULTILINE)
+    assert cmd
+    assert "alembic" not in cmd.group(1) and "uvicorn" in cmd.group(1)
+
+
+@pytest.mark.parametrize("service", PLATFORM["services"], ids=lambda s: s["name"])
+def test_compose_migrates_each_database_once_before_its_service(service: dict) -> None:
+    name = compose_name(service["name"])
+    migrate = COMPOSE["services"][f"{name}-migrate"]
+    assert migrate["command"] == ["alembic", "-c", f"{service['dir']}/alembic.ini", "upgrade", "heads"]
+    assert migrate["build"] == COMPOSE["services"][name]["build"]
+    assert migrate["restart"] == "no"
+    url_key = f"{service['env_prefix']}DATABASE_URL"
+    assert migrate["environment"][url_key] == COMPOSE["services"][name]["environment"][url_key]
+    assert COMPOSE["services"][name]["depends_on"][f"{name}-migrate"] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+@pytest.mark.parametrize("service", PLATFORM["services"], ids=lambda s: s["name"])
+def test_the_migration_command_needs_only_the_database_url(service: dict, tmp_path: Path) -> None:
+    """What the migration Job and compose run (`alembic -c <dir>/alembic.ini upgrade heads`, from the
+    image's /app) migrates an empty database given nothing but the service's database URL."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    db = tmp_path / "service.db"
+    env = {
+        "PATH": os.environ["PATH"],
+        f"{service['env_prefix']}DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    alembic = Path(sys.executable).parent / "alembic"
+    subprocess.run(
+        [str(alembic), "-c", f"{service['dir']}/alembic.ini", "upgrade", "heads"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with sqlite3.connect(db) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"alembic_version", "audit_entry", "idempotency_record"} <= tables

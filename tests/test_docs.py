@@ -56,6 +56,10 @@ INPUTS: dict[str, dict[str, str]] = {
         "OFFICE_CLIENT_ID": "office_system.client_id",
         "OFFICE_CLIENT_SECRET": "office_system.client_secret",
     },
+    # issue 16 (operations): backups, retention, Kubernetes
+    "operations-backup.md": {},
+    "operations-kubernetes.md": {},
+    "operations-retention.md": {},
 }
 
 # (doc, the block's first line) -> why a test does not run it. Keep it short.
@@ -70,6 +74,25 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ): "drives the whole platform for a minute (bench/, not CI); tests/e2e covers the seeding it starts with",
 }
 
+NOT_RUN |= {
+    (
+        "operations-kubernetes.md",
+        ".venv/bin/python -m scripts.kustomize infra/k8s/overlays/la > la.yaml     # or: kubectl kustomize infra/k8s/overlays/la",
+    ): "needs a cluster; tests/test_kubernetes.py renders and validates both overlays",
+    (
+        "operations-kubernetes.md",
+        ".venv/bin/python -m pytest tests/test_kubernetes.py tests/test_deployment.py -q",
+    ): "the test suite itself (it runs these tests)",
+    (
+        "operations-backup.md",
+        "export BACKUP_PASSPHRASE='a long passphrase the operator keeps'   # 16 characters at least",
+    ): "the operator's databases; tests/test_backup.py runs backup and restore of a whole platform",
+    (
+        "operations-retention.md",
+        "python3 manage.py retention                      # today's review, every service",
+    ): "the operator's databases; tests/test_retention.py runs the command",
+}
+
 # What the doc's examples must print (stdout of the shell session, then of the Python script).
 EXPECT: dict[str, tuple[list[str], list[str]]] = {
     "mle-integration.md": ([r'"decision"', r'"keys"'], [r"^(allow|deny) \['", r"^\d+ recorded "]),
@@ -82,6 +105,11 @@ EXPECT: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "la-reporting.md": ([r"(?i)^x-next-cursor: ", r'"total"'], [r"^\d+ incidents$"]),
+    "operations-backup.md": (
+        [],
+        [r"^backed up: \['backup.json', 'notes.db.enc'\]$", r"^restored: \{'notes': \{'audit_entry': 3\}\}$"],
+    ),
+    "operations-retention.md": ([], [r"^incidents:$", r"^  safeguarding \(incident: .*\): 0 due$"]),
 }
 
 EXPORTS = re.compile(r"^export(\s+[A-Z][A-Z0-9_]*=\S*)+\s*(#.*)?$")

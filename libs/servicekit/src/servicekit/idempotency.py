@@ -1,8 +1,11 @@
 """Idempotency keys for POSTs that create records.
 
 The same key with the same body replays the first response and creates nothing; the same key
-with another body is 422. The record of the response is written in the same transaction as the
-records the request created, so a retry after a crash either replays or runs again, never both.
+with another body is 422. A record is kept `idempotency_ttl_hours` (24 by default, per service:
+`<PREFIX>IDEMPOTENCY_TTL_HOURS`); after that the key is free again, and `manage.py retention
+--expire-idempotency` deletes the expired records (servicekit.retention). The record of the
+response is written in the same transaction as the records the request created, so a retry after
+a crash either replays or runs again, never both.
 
     @router.post("", status_code=201, response_model=SchoolRead)
     async def create_school(body: SchoolCreate, session: SessionDep, idem: IdempotencyDep, ...):
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -34,9 +37,20 @@ REPLAYED_HEADERS = ("etag", "location")
 
 class Idempotency:
     def __init__(
-        self, session: AsyncSession, *, owner: str, key: str | None, method: str, path: str, body: bytes
+        self,
+        session: AsyncSession,
+        *,
+        owner: str,
+        key: str | None,
+        method: str,
+        path: str,
+        body: bytes,
+        now: datetime | None = None,
+        keep_for: timedelta | None = None,
     ) -> None:
         self.session = session
+        self.now = now or datetime.now(UTC)
+        self.keep_for = keep_for
         self.owner = owner
         self.key = key
         self.method = method
@@ -53,6 +67,11 @@ class Idempotency:
             )
         )
         if record is None:
+            return
+        if self.keep_for is not None and record.created_at < self.now - self.keep_for:
+            # Expired: the key is free again; the old record goes with this request's transaction.
+            await self.session.delete(record)
+            await self.session.flush()
             return
         if record.body_hash != self.body_hash or record.path != self.path or record.method != self.method:
             raise Unprocessable(
@@ -93,7 +112,7 @@ class Idempotency:
                     status_code=status_code,
                     response_body=content,
                     response_headers={k: v for k, v in headers.items() if k.lower() in REPLAYED_HEADERS},
-                    created_at=datetime.now(UTC),
+                    created_at=self.now,
                 )
             )
             try:
@@ -137,6 +156,8 @@ async def get_idempotency(
         method=request.method,
         path=request.url.path,
         body=await request.body(),
+        now=request.app.state.clock.now(),
+        keep_for=timedelta(hours=getattr(request.app.state.settings, "idempotency_ttl_hours", 24)),
     )
     await idem.load()
     return idem

@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
     # gateway merges it into the platform's document, and no service is published but the gateway.
     docs_enabled: bool | None = None
     max_body_bytes: int = 1_048_576
+    # How long an Idempotency-Key's first response is replayed (servicekit.idempotency); after it
+    # the record may be deleted by the annual housekeeping (`manage.py retention`).
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 366)
     log_level: str = "INFO"
     cors_origins: list[str] = []
     # The client credentials a service uses to follow identity's people feed.
