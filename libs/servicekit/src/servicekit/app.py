@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -25,12 +27,14 @@ from servicekit.context import client_ip_var
 from servicekit.db import create_engine, make_sessionmaker
 from servicekit.errors import install_error_handlers, problem_response
 from servicekit.logs import configure_logging
+from servicekit.migrations import SchemaMismatch, check_schema
 from servicekit.middleware import Metrics, RequestContextMiddleware
 from servicekit.networks import contains
 from servicekit.openapi import install_problem_openapi
 from servicekit.replica import FOLLOWER_KEY, NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
 
+log = logging.getLogger("servicekit.app")
 Hook = Callable[[FastAPI], Awaitable[None]]
 
 
@@ -113,7 +117,10 @@ def create_service_app(
     follow_people: bool = False,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    migrations_dir: Path | None = None,
 ) -> FastAPI:
+    """`migrations_dir`: the service's folder with alembic.ini; with it (and `schema_check` on),
+    start-up refuses while the database is behind the code's migrations."""
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = make_sessionmaker(engine)
@@ -129,6 +136,14 @@ def create_service_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
+        if migrations_dir is not None and settings.schema_check:
+            try:
+                await asyncio.to_thread(
+                    check_schema, migrations_dir, settings.database_url, name=settings.service_name
+                )
+            except SchemaMismatch as exc:
+                log.error("%s", exc)
+                raise
         tasks: list[asyncio.Task[Any]] = []
         if follow_people:
             with contextlib.suppress(Exception):

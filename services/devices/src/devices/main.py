@@ -10,6 +10,7 @@ from devices.phone_custody.router import router as phone_custody_router
 from devices.staff_devices.router import image_uses_router
 from devices.staff_devices.router import router as staff_devices_router
 from servicekit.app import create_service_app
+from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
@@ -33,6 +34,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or DevicesSettings()
     return create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Devices",
         description="School hardware, staff and visitor devices, and pupil phones in the school's custody.",

@@ -18,6 +18,7 @@ from identity.schools.router import router as schools_router
 from identity.security.state import SecurityState
 from identity.security.tokens import StoredNotBeforeVerifier
 from servicekit.app import create_service_app
+from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock, SystemClock
@@ -48,6 +49,7 @@ def create_app(
     clock = clock or SystemClock()
     security = SecurityState.create(settings, clock)
     app = create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Identity",
         routers=ROUTERS,

@@ -9,6 +9,7 @@ from incidents.incident.access import audit_visibility
 from incidents.incident.router import router as incident_router
 from incidents.reporting.router import router as reporting_router
 from servicekit.app import create_service_app
+from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
@@ -32,6 +33,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or IncidentsSettings()
     return create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Incidents",
         description="The school's e-safety incident log and LA reporting.",

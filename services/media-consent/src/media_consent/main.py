@@ -15,6 +15,7 @@ from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
 from servicekit.app import create_service_app
+from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
@@ -76,6 +77,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or MediaConsentSettings()
     app = create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Media consent",
         description="Pupils' photo and video consent, the check before publishing, image metadata scans.",
