@@ -27,8 +27,8 @@ from servicekit.context import client_ip_var
 from servicekit.db import create_engine, make_sessionmaker
 from servicekit.errors import install_error_handlers, problem_response
 from servicekit.logs import configure_logging
-from servicekit.migrations import SchemaMismatch, check_schema
 from servicekit.middleware import Metrics, RequestContextMiddleware
+from servicekit.migrations import SchemaMismatch, check_schema
 from servicekit.networks import contains
 from servicekit.openapi import install_problem_openapi
 from servicekit.replica import FOLLOWER_KEY, NotBeforeIndex, PeopleFollower

@@ -10,10 +10,10 @@ from devices.phone_custody.router import router as phone_custody_router
 from devices.staff_devices.router import image_uses_router
 from devices.staff_devices.router import router as staff_devices_router
 from servicekit.app import create_service_app
-from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
+from servicekit.migrations import service_dir_for
 
 ROUTERS: list[APIRouter] = [
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records

@@ -18,11 +18,11 @@ from identity.schools.router import router as schools_router
 from identity.security.state import SecurityState
 from identity.security.tokens import StoredNotBeforeVerifier
 from servicekit.app import create_service_app
-from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock, SystemClock
 from servicekit.keystore import StoreKeySource
+from servicekit.migrations import service_dir_for
 
 # Each domain adds its router here.
 ROUTERS: list[APIRouter] = [

@@ -9,10 +9,10 @@ from incidents.incident.access import audit_visibility
 from incidents.incident.router import router as incident_router
 from incidents.reporting.router import router as reporting_router
 from servicekit.app import create_service_app
-from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
+from servicekit.migrations import service_dir_for
 
 # The reporting routes come first: /v1/incidents/export must not be taken for an incident id.
 ROUTERS: list[APIRouter] = [

@@ -15,10 +15,10 @@ from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
 from servicekit.app import create_service_app
-from servicekit.migrations import service_dir_for
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
+from servicekit.migrations import service_dir_for
 
 ROUTERS: list[APIRouter] = [
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
