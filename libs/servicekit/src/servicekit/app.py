@@ -125,8 +125,9 @@ def create_service_app(
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = make_sessionmaker(engine)
     not_before = NotBeforeIndex()
+    key_source = key_source or JWKSKeySource(settings.jwks_url, clock=clock)
     verifier = TokenVerifier(
-        key_source or JWKSKeySource(settings.jwks_url, clock=clock),
+        key_source,
         issuer=settings.issuer,
         audience=settings.audience,
         clock=clock,
@@ -144,6 +145,13 @@ def create_service_app(
             except SchemaMismatch as exc:
                 log.error("%s", exc)
                 raise
+        if isinstance(key_source, JWKSKeySource):
+            # Identity's keys now, not at the first token: a replica started while identity is
+            # up keeps verifying tokens (consent checks, phone returns) if identity goes down.
+            try:
+                await key_source.refresh()
+            except Exception as exc:  # noqa: BLE001 - identity not up yet: fetched on first use
+                log.warning("JWKS not fetched at start: %s", type(exc).__name__)
         tasks: list[asyncio.Task[Any]] = []
         if follow_people:
             with contextlib.suppress(Exception):
