@@ -59,7 +59,7 @@ def _postgres() -> str | None:
     url = os.environ.get("TEST_DATABASE_URL", "")
     if url.startswith("postgresql"):
         return url
-    return "postgresql://postgres@127.0.0.1:5432/postgres" if _reachable("127.0.0.1", 5432) else None
+    return "postgresql://postgres@127.0.0.1:5432/replicas" if _reachable("127.0.0.1", 5432) else None
 
 
 @pytest.fixture(scope="module")

@@ -130,6 +130,8 @@ class PlatformRunner:
     # then the address the others reach it at (a load balancer the caller runs in front of them).
     # The first replica is `processes[name]`, the others `processes["<name>@2"]`, ...
     replica_ports: dict[str, list[int]] = field(default_factory=dict)
+    # More upstreams for the gateway ({"name", "url", "prefixes"}): a benchmark's own backends.
+    extra_upstreams: list[dict[str, object]] = field(default_factory=list)
     # The replica:sync token and when to fetch a new one (time.monotonic()).
     sync_auth: tuple[float, dict[str, str]] | None = field(default=None, repr=False)
 
@@ -186,7 +188,7 @@ class PlatformRunner:
         upstreams = [
             {"name": s.name, "url": self.url(s.name), "prefixes": list(s.prefixes)}
             for s in self.spec.services
-        ]
+        ] + list(self.extra_upstreams)
         # The gateway sets X-Forwarded-For itself; uvicorn must not take a caller's at its word.
         env = {
             **self.common_env(),
