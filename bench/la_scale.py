@@ -8,7 +8,8 @@ Two replicas of every service and two gateways, each behind a round-robin balanc
 la_scale: throw-away databases are made on that server). Data goes straight into the services'
 tables after their migrations (multi-row INSERTs, not the API): at --scale 1.0, 90 schools with 500
 pupils each (45,000), one carer per pupil with parental responsibility, every pupil's consent, and
-500,000 incidents (two people each). `--scale` shrinks every count alike.
+500,000 incidents (two people each). `--scale` shrinks the number of schools (each keeps its
+500 pupils and 5,556 incidents): --scale 0.2 is 18 schools, 9,000 pupils, 100,000 incidents.
 
 1. One school loaded: consent-check p99 at a fixed rate, and the LA's CSV export rows/s.
 2. The other schools loaded (and ANALYZEd): the same two figures (aim: within 1.5x of 1), then
@@ -345,9 +346,10 @@ def start_minimal(platform: ReplicatedPlatform, ports: list[int], tmp: Path) -> 
 
 
 async def run(args: argparse.Namespace) -> None:
-    schools = max(1, round(90 * args.scale))
-    pupils = max(30, round(500 * args.scale)) if args.scale < 1 else 500
-    incidents = max(10, round(500_000 * args.scale / schools))
+    # A school keeps its size (500 pupils, 5,556 incidents); --scale shrinks how many schools.
+    schools = max(2, round(90 * args.scale))
+    pupils = 500
+    incidents = round(500_000 / 90)
     world = World(schools, pupils, incidents)
     tmp = Path(tempfile.mkdtemp(prefix="la-scale-"))
     minimal_ports = [free_port(), free_port()]
