@@ -369,6 +369,7 @@ async def run(args: argparse.Namespace) -> None:
         tmp,
         database=args.database_url,
         follow_interval=30.0,
+        start_timeout=180.0,
         extra_env=quiet,
         extra_upstreams=[{"name": "minimal", "url": minimal_lb.url, "prefixes": ["/v1/minimal"]}],
     )

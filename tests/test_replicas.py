@@ -86,6 +86,7 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicatedP
         tmp_path_factory.mktemp("replicas"),
         database=database,
         follow_interval=FOLLOW_INTERVAL,
+        start_timeout=90.0,
         extra_env=env,
     )
     try:

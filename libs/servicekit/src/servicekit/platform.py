@@ -132,6 +132,8 @@ class PlatformRunner:
     replica_ports: dict[str, list[int]] = field(default_factory=dict)
     # More upstreams for the gateway ({"name", "url", "prefixes"}): a benchmark's own backends.
     extra_upstreams: list[dict[str, object]] = field(default_factory=list)
+    # How long a process may take to answer /livez (a busy machine, many replicas, takes longer).
+    start_timeout: float = 30.0
     # The replica:sync token and when to fetch a new one (time.monotonic()).
     sync_auth: tuple[float, dict[str, str]] | None = field(default=None, repr=False)
 
@@ -211,7 +213,7 @@ class PlatformRunner:
         for key, port in self._replicas("gateway"):
             self.processes[key] = ServiceProcess(
                 "gateway", self.spec.gateway_app, port, self.gateway_env(), logs / f"{key}.log"
-            ).start()
+            ).start(timeout=self.start_timeout)
 
     def _replicas(self, name: str) -> list[tuple[str, int]]:
         """(process key, port) of each replica of `name`: one on its own port unless replica_ports says."""
@@ -228,7 +230,7 @@ class PlatformRunner:
         for key, port in self._replicas(name):
             self.processes[key] = ServiceProcess(
                 name, service.app, port, self.service_env(service), self.var_dir / "logs" / f"{key}.log"
-            ).start()
+            ).start(timeout=self.start_timeout)
         return self.processes[name]
 
     def sync_replicas(self) -> None:

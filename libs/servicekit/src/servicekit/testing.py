@@ -240,7 +240,13 @@ class ServiceProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_until_ready(self.url + ready_path, timeout=timeout, process=self.process, log_path=self.log_path)
+        try:
+            wait_until_ready(
+                self.url + ready_path, timeout=timeout, process=self.process, log_path=self.log_path
+            )
+        except BaseException:
+            self.stop(kill=True)  # not left running, unowned, when it never became ready
+            raise
         return self
 
     def stop(self, *, kill: bool = False) -> None:
