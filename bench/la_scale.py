@@ -243,11 +243,18 @@ async def export_rate(front: str, headers: dict[str, str], limit: int) -> tuple[
         return (lines - 1) / (time.perf_counter() - started), lines - 1
 
 
+async def best_export(front: str, headers: dict[str, str], limit: int) -> tuple[float, int]:
+    """The median of three exports' rows/s (the machine is shared: one export can be unlucky)."""
+    runs = [await export_rate(front, headers, limit) for _ in range(3)]
+    return statistics.median(r[0] for r in runs), runs[0][1]
+
+
 async def consent_p99(
     front: str, headers: dict[str, str], pupils: list[uuid.UUID], args: argparse.Namespace
 ) -> dict[str, float]:
     """p50/p99 of 1- and 30-pupil checks at a fixed rate (open loop), spread over the school's pupils."""
     out: dict[str, float] = {}
+    await paced(front + CHECKS, headers, args.rate, 1.0, 16, check_body(pupils[:30]))  # warm up
     for count in (1, 30):
         latencies: list[float] = []
         for r in range(args.rounds):
@@ -400,7 +407,8 @@ async def run(args: argparse.Namespace) -> None:
         analyze(urls)
         print(f"\n== one school loaded in {time.perf_counter() - t0:.1f}s", flush=True)
         await export_rate(front, la, 1000)  # warm up
-        one_export, one_rows = await export_rate(front, la, args.export_rows)
+        rows = args.export_rows or world.incidents_per_school  # the same page size at both sizes
+        one_export, one_rows = await best_export(front, la, rows)
         one = await consent_p99(front, mle, world.pupils[first], args)
         print(f"export CSV: {one_rows:,} rows at {one_export:,.0f} rows/s")
         print_checks(args, one)
@@ -413,7 +421,7 @@ async def run(args: argparse.Namespace) -> None:
             f"({world.incident_no:,} incidents)",
             flush=True,
         )
-        la_export, la_rows = await export_rate(front, la, args.export_rows)
+        la_export, la_rows = await best_export(front, la, rows)
         big = await consent_p99(front, mle, world.pupils[first], args)
         print(f"export CSV: {la_rows:,} rows at {la_export:,.0f} rows/s")
         print_checks(args, big)
@@ -460,7 +468,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=50.0, help="checks/s of the fixed-rate p99 phase")
-    parser.add_argument("--export-rows", type=int, default=20_000, help="incidents per export page measured")
+    parser.add_argument(
+        "--export-rows", type=int, default=0, help="incidents per export page measured (0: one school's)"
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/la_scale"),
