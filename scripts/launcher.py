@@ -1,6 +1,8 @@
 """`python3 manage.py run`: the whole platform on its embedded default (SQLite files under var/).
 
-Applies every service's migrations, starts identity, the services and the gateway as uvicorn
+Applies every service's migrations (unless PLATFORM_SKIP_MIGRATIONS is true: then they ran as
+their own step, `python3 manage.py migrate`, and each service refuses to start if its schema is
+behind), starts identity, the services and the gateway as uvicorn
 processes, seeds the demo school once, prints where everything is, and stops them all on Ctrl-C.
 
 The first platform administrator is the operator's when BOOTSTRAP_ADMIN_USERNAME, _PASSWORD or
@@ -60,14 +62,22 @@ def make_runner(
     return PlatformRunner(spec=spec, var_dir=var_dir, secrets=secrets, database_urls=urls, ports=ports or {})
 
 
+def skip_migrations(environ: Mapping[str, str]) -> bool:
+    """PLATFORM_SKIP_MIGRATIONS=true: `run` starts without migrating (they ran as their own step)."""
+    return environ.get("PLATFORM_SKIP_MIGRATIONS", "").strip().lower() in ("1", "true", "yes")
+
+
 def main(command: str, _args: list[str]) -> int:
     try:
         runner = make_runner()
     except BootstrapError as exc:
         print(f"manage.py {command}: {exc} Unset it to have one generated.", file=sys.stderr)
         return 2
-    print("Applying migrations ...", flush=True)
-    runner.migrate()
+    if command == "migrate" or not skip_migrations(os.environ):
+        print("Applying migrations ...", flush=True)
+        runner.migrate()
+    else:
+        print("Migrations skipped (PLATFORM_SKIP_MIGRATIONS): each service checks its schema at start.")
     if command == "migrate":
         return 0
     stop = threading.Event()

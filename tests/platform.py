@@ -28,6 +28,7 @@ from servicekit.clock import SystemClock
 from servicekit.keystore import KeyStore
 from servicekit.platform import PlatformRunner, PlatformSecrets, PlatformSpec, load_spec
 from servicekit.testing import TokenFactory, drop_test_database, free_port, fresh_database_url
+from tests.balancer import RoundRobin
 from tests.world import caller_headers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,15 +163,26 @@ TEST_LIMITS = {
 
 
 def start_platform(
-    var_dir: Path, *, limits: dict[str, str] | None = None, services: str | None = None, **runner_options: Any
+    var_dir: Path,
+    *,
+    limits: dict[str, str] | None = None,
+    services: str | None = None,
+    database: str | None = None,
+    replica_ports: dict[str, list[int]] | None = None,
+    ports: dict[str, int] | None = None,
+    **runner_options: Any,
 ) -> tuple[PlatformRunner, TokenFactory]:
-    """`limits={}` keeps the gateway's default limits; `services="identity"` starts only those."""
+    """`limits={}` keeps the gateway's default limits; `services="identity"` starts only those;
+    `database`: a PostgreSQL URL whose server gets the databases (default TEST_DATABASE_URL's);
+    `replica_ports`/`ports`: several replicas per process behind the given front ports (see
+    `start_replicated_platform`)."""
     limits = TEST_LIMITS if limits is None else limits
     runner_options["extra_env"] = {**limits, **runner_options.get("extra_env", {})}
     spec = selected_spec(load_spec(ROOT), services)
     secrets = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
-    urls = {s.name: fresh_database_url(s.name, var_dir) for s in spec.services}
-    ports = {s.name: free_port() for s in spec.services} | {"gateway": free_port()}
+    urls = {s.name: fresh_database_url(s.name, var_dir, database) for s in spec.services}
+    ports = ports or ({s.name: free_port() for s in spec.services} | {"gateway": free_port()})
+    runner_options["replica_ports"] = replica_ports or {}
     runner = PlatformRunner(
         spec=spec,
         var_dir=var_dir,
@@ -192,6 +204,52 @@ def start_platform(
             drop_test_database(url)
         raise
     return runner, tokens
+
+
+@dataclass
+class ReplicatedPlatform:
+    """The platform with several replicas of every process, each process behind its own
+    round-robin balancer (`balancers[name]`, on the port the others reach it at)."""
+
+    runner: PlatformRunner
+    tokens: TokenFactory
+    balancers: dict[str, RoundRobin]
+
+    @property
+    def front(self) -> str:
+        """The balancer in front of the gateways: what a user's browser or the MLE calls."""
+        return self.balancers["gateway"].url
+
+    def stop(self) -> None:
+        self.runner.stop()
+        for balancer in self.balancers.values():
+            balancer.stop()
+        for url in self.runner.database_urls.values():
+            drop_test_database(url)
+
+
+def start_replicated_platform(
+    var_dir: Path, *, replicas: int = 2, gateways: int = 2, **options: Any
+) -> ReplicatedPlatform:
+    """`replicas` processes of every service and `gateways` gateways, each name behind a
+    round-robin balancer (tests/balancer.py); the services reach identity, and the gateways the
+    services, through those balancers, as they would through a Kubernetes Service."""
+    spec = selected_spec(load_spec(ROOT), options.get("services"))
+    counts = {s.name: replicas for s in spec.services} | {"gateway": gateways}
+    replica_ports = {name: [free_port() for _ in range(n)] for name, n in counts.items()}
+    balancers = {name: RoundRobin(ports).start() for name, ports in replica_ports.items()}
+    try:
+        runner, tokens = start_platform(
+            var_dir,
+            replica_ports=replica_ports,
+            ports={name: b.port for name, b in balancers.items()},
+            **options,
+        )
+    except BaseException:
+        for balancer in balancers.values():
+            balancer.stop()
+        raise
+    return ReplicatedPlatform(runner, tokens, balancers)
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,7 @@ INPUTS: dict[str, dict[str, str]] = {
     "benchmarks.md": {},
     "development.md": {},
     "operations-gateway.md": {},
+    "operations-replicas.md": {"GATEWAY": "gateway"},
     "la-reporting.md": {
         "LA_BASE_URL": "gateway",
         "LA_CLIENT_ID": "la.client_id",

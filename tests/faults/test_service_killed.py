@@ -85,7 +85,7 @@ def test_a_killed_service_is_503_the_others_serve_and_acknowledged_writes_surviv
         assert down.status_code == 503
         assert problem(down)["status"] == 503
         ready = platform.gateway.get("/readyz")
-        assert ready.status_code == 503
+        assert ready.status_code == 200  # the gateway still serves the other services
         assert ready.json()["not_ready"] == ["devices"]
         # The writer keeps trying while devices is down: its calls are refused, not acknowledged.
         refused_at_kill = writes.count(503, 502)

@@ -216,3 +216,69 @@ async def test_identity_out_of_reach_fails_fast(tmp_path: Path) -> None:
         assert stand_in.pages == 0
 
     await with_follower(tmp_path, stand_in, test, catch_up_min_interval=0.0)
+
+
+async def test_two_replicas_of_a_service_follow_safely_in_parallel(tmp_path: Path) -> None:
+    """Two processes of one service on one database: a page read earlier by the slower one never
+    overwrites the newer state stored by the other, the stored position only moves forward, and
+    both processes' "not before" indexes learn a revocation."""
+    url = fresh_database_url("replica-pair", tmp_path)
+    engine = create_engine(sync_url(url))
+    KitBase.metadata.create_all(engine)
+    engine.dispose()
+    db = create_async_engine(url, pool_size=4)
+    sessions = make_sessionmaker(db)
+    try:
+        ada_id = str(uuid.uuid4())
+        account_id = str(uuid.uuid4())
+        revoked = datetime(2026, 9, 1, tzinfo=UTC)
+        account = {
+            "seq": 3,
+            "kind": "account",
+            "id": account_id,
+            "data": {"person_id": ada_id, "not_before": revoked.isoformat(), "is_active": True},
+        }
+        # What the slower replica read first: Ada on roll (its page from the start).
+        old_items = [person(1, "Ada", person_id=ada_id), person(2, "Ben")]
+        # What identity says now: Ada has left, and an account was revoked.
+        new_items = [person(2, "Ben"), account, person(4, "Ada", on_roll=False, person_id=ada_id)]
+        index_a, index_b = NotBeforeIndex(), NotBeforeIndex()
+        fast = PeopleFollower(
+            sessions,
+            identity_url="http://identity",
+            client_id="c",
+            client_secret="s",
+            transport=feed([person(0, "Zed"), *new_items]),
+            not_before=index_a,
+        )
+        slow = PeopleFollower(
+            sessions,
+            identity_url="http://identity",
+            client_id="c",
+            client_secret="s",
+            transport=feed(old_items),
+            not_before=index_b,
+        )
+        assert await slow._cursor() is None  # the slow replica read "from the start" earlier
+        await fast.sync_once()  # the fast one stores everything up to position 4
+        # The slow replica's page (read from the start, older states) arrives now: not written.
+        await slow._apply(old_items, None, "2")
+        async with sessions() as session:
+            left = await session.get(ReplicaPerson, uuid.UUID(ada_id))
+            assert left is not None and left.is_on_roll is False
+            state = await session.get(FollowerState, "identity-people")
+            assert state is not None and state.cursor == "4"
+        # The slow replica reads on from its own place to the end, and learns the revocation.
+        slow.transport = feed([person(0, "Zed"), *new_items])
+        await slow.aclose()
+        slow._http = None
+        await slow.sync_once()
+        assert index_a(account_id) == revoked
+        assert index_b(account_id) == revoked
+        async with sessions() as session:
+            state = await session.get(FollowerState, "identity-people")
+            assert state is not None and state.cursor == "4"
+    finally:
+        await fast.aclose()
+        await db.dispose()
+        drop_test_database(url)

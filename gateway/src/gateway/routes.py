@@ -57,7 +57,13 @@ def admin_app(
         return _json({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        """Every upstream answers its own /readyz."""
+        """The gateway can serve: 200 while any upstream answers its own /readyz, listing those
+        that do not (`not_ready`); 503 only when none does.
+
+        One service down must not take the gateway out of its load balancer: the others' routes
+        go on (consent checks while identity is down), and the down service's routes answer 503
+        from the gateway, as they would from any other replica of it.
+        """
 
         async def check(upstream: Upstream) -> str:
             try:
@@ -76,7 +82,7 @@ def admin_app(
         results = await asyncio.gather(*(check(u) for u in upstreams))
         states = {u.name: r for u, r in zip(upstreams, results, strict=True)}
         not_ready = sorted(name for name, state in states.items() if state != "ready")
-        if not_ready:
+        if upstreams and len(not_ready) == len(states):
             body = problem_body(
                 503,
                 f"Not ready: {', '.join(not_ready)}.",
@@ -85,7 +91,7 @@ def admin_app(
                 not_ready=not_ready,
             )
             return _json(body, 503, "application/problem+json")
-        return _json({"status": "ready", "upstreams": states})
+        return _json({"status": "ready", "upstreams": states, "not_ready": not_ready})
 
     async def metrics_route(_request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -26,11 +28,13 @@ from servicekit.db import create_engine, make_sessionmaker
 from servicekit.errors import install_error_handlers, problem_response
 from servicekit.logs import configure_logging
 from servicekit.middleware import Metrics, RequestContextMiddleware
+from servicekit.migrations import SchemaMismatch, check_schema
 from servicekit.networks import contains
 from servicekit.openapi import install_problem_openapi
 from servicekit.replica import FOLLOWER_KEY, NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
 
+log = logging.getLogger("servicekit.app")
 Hook = Callable[[FastAPI], Awaitable[None]]
 
 
@@ -113,13 +117,17 @@ def create_service_app(
     follow_people: bool = False,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    migrations_dir: Path | None = None,
 ) -> FastAPI:
+    """`migrations_dir`: the service's folder with alembic.ini; with it (and `schema_check` on),
+    start-up refuses while the database is behind the code's migrations."""
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = make_sessionmaker(engine)
     not_before = NotBeforeIndex()
+    key_source = key_source or JWKSKeySource(settings.jwks_url, clock=clock)
     verifier = TokenVerifier(
-        key_source or JWKSKeySource(settings.jwks_url, clock=clock),
+        key_source,
         issuer=settings.issuer,
         audience=settings.audience,
         clock=clock,
@@ -129,6 +137,21 @@ def create_service_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
+        if migrations_dir is not None and settings.schema_check:
+            try:
+                await asyncio.to_thread(
+                    check_schema, migrations_dir, settings.database_url, name=settings.service_name
+                )
+            except SchemaMismatch as exc:
+                log.error("%s", exc)
+                raise
+        if isinstance(key_source, JWKSKeySource):
+            # Identity's keys now, not at the first token: a replica started while identity is
+            # up keeps verifying tokens (consent checks, phone returns) if identity goes down.
+            try:
+                await key_source.refresh()
+            except Exception as exc:  # noqa: BLE001 - identity not up yet: fetched on first use
+                log.warning("JWKS not fetched at start: %s", type(exc).__name__)
         tasks: list[asyncio.Task[Any]] = []
         if follow_people:
             with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ A service's `migrations/env.py` is three lines:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from alembic import command, context
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, pool
 from sqlalchemy.engine import make_url
 
@@ -63,6 +65,49 @@ def upgrade(service_dir: Path, url: str, revision: str = "heads") -> None:
     """Apply the service's migrations to the database at `url`."""
     _ensure_sqlite_folder(url)
     command.upgrade(alembic_config(service_dir, url), revision)
+
+
+class SchemaMismatch(RuntimeError):
+    """The database is not at the revisions this code's migrations end in: start-up refuses."""
+
+
+def schema_revisions(service_dir: Path, url: str) -> tuple[set[str], set[str]]:
+    """(the database's current revisions, the heads of the service's migrations)."""
+    heads = set(ScriptDirectory.from_config(alembic_config(service_dir, url)).get_heads())
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool, hide_parameters=True)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    return current, heads
+
+
+def check_schema(service_dir: Path, url: str, *, name: str) -> None:
+    """Refuse (SchemaMismatch, saying what to run) unless the database is at the migrations' heads.
+
+    Replicas start with migrations already applied by one step of their own (`python3 manage.py
+    migrate`, or the deployment's migration job); a replica never migrates at start, so two
+    starting at once cannot race, and one started before the step says so instead of failing later.
+    """
+    current, heads = schema_revisions(service_dir, url)
+    if current == heads:
+        return
+    at = ", ".join(sorted(current)) or "no migrations applied"
+    raise SchemaMismatch(
+        f"The {name} database schema is not the one this code needs (it is at {at}; the code "
+        f"needs {', '.join(sorted(heads))}). Apply the migrations first: `python3 manage.py migrate` "
+        "(or the deployment's migration job), then start the service again."
+    )
+
+
+def service_dir_for(package_file: str) -> Path | None:
+    """The service's folder (the one with alembic.ini) for its package's `__file__`: the source
+    checkout's services/<name>, else `$SERVICE_DIR` (the image's copy of it); None if neither."""
+    candidates = [Path(package_file).resolve().parents[2]]
+    if os.environ.get("SERVICE_DIR"):
+        candidates.append(Path(os.environ["SERVICE_DIR"]).resolve())
+    return next((c for c in candidates if (c / "alembic.ini").exists()), None)
 
 
 def differences(service_metadata: MetaData, url: str) -> list[Any]:

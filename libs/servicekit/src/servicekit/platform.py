@@ -126,6 +126,14 @@ class PlatformRunner:
     environment: str = "development"
     follow_interval: float = 2.0
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    # Several replicas of a process: their own ports, by name ("gateway" too). `ports[name]` is
+    # then the address the others reach it at (a load balancer the caller runs in front of them).
+    # The first replica is `processes[name]`, the others `processes["<name>@2"]`, ...
+    replica_ports: dict[str, list[int]] = field(default_factory=dict)
+    # More upstreams for the gateway ({"name", "url", "prefixes"}): a benchmark's own backends.
+    extra_upstreams: list[dict[str, object]] = field(default_factory=list)
+    # How long a process may take to answer /livez (a busy machine, many replicas, takes longer).
+    start_timeout: float = 30.0
     # The replica:sync token and when to fetch a new one (time.monotonic()).
     sync_auth: tuple[float, dict[str, str]] | None = field(default=None, repr=False)
 
@@ -182,7 +190,7 @@ class PlatformRunner:
         upstreams = [
             {"name": s.name, "url": self.url(s.name), "prefixes": list(s.prefixes)}
             for s in self.spec.services
-        ]
+        ] + list(self.extra_upstreams)
         # The gateway sets X-Forwarded-For itself; uvicorn must not take a caller's at its word.
         env = {
             **self.common_env(),
@@ -202,31 +210,37 @@ class PlatformRunner:
         logs.mkdir(parents=True, exist_ok=True)
         for service in sorted(self.spec.services, key=lambda s: s.name != "identity"):
             self.start_service(service.name)
-        self.processes["gateway"] = ServiceProcess(
-            "gateway", self.spec.gateway_app, self.port("gateway"), self.gateway_env(), logs / "gateway.log"
-        ).start()
+        for key, port in self._replicas("gateway"):
+            self.processes[key] = ServiceProcess(
+                "gateway", self.spec.gateway_app, port, self.gateway_env(), logs / f"{key}.log"
+            ).start(timeout=self.start_timeout)
+
+    def _replicas(self, name: str) -> list[tuple[str, int]]:
+        """(process key, port) of each replica of `name`: one on its own port unless replica_ports says."""
+        ports = self.replica_ports.get(name) or [self.port(name)]
+        return [(name if i == 0 else f"{name}@{i + 1}", port) for i, port in enumerate(ports)]
+
+    def replicas(self, name: str) -> list[ServiceProcess]:
+        """The running processes of `name` (every replica)."""
+        return [self.processes[key] for key, _ in self._replicas(name) if key in self.processes]
 
     def start_service(self, name: str) -> ServiceProcess:
+        """Start `name` (every replica of it); returns the first."""
         service = self.spec.service(name)
-        process = ServiceProcess(
-            name,
-            service.app,
-            self.port(name),
-            self.service_env(service),
-            self.var_dir / "logs" / f"{name}.log",
-        ).start()
-        self.processes[name] = process
-        return process
+        for key, port in self._replicas(name):
+            self.processes[key] = ServiceProcess(
+                name, service.app, port, self.service_env(service), self.var_dir / "logs" / f"{key}.log"
+            ).start(timeout=self.start_timeout)
+        return self.processes[name]
 
     def sync_replicas(self) -> None:
         """Make every service follow identity's feed up to now."""
         for service in self.spec.services:
             if service.follows_people and service.name in self.processes:
                 headers = self._sync_headers(service.name)
-                response = httpx.post(
-                    self.url(service.name) + "/internal/replica/sync", headers=headers, timeout=30
-                )
-                response.raise_for_status()
+                for process in self.replicas(service.name):
+                    response = httpx.post(process.url + "/internal/replica/sync", headers=headers, timeout=30)
+                    response.raise_for_status()
 
     def _sync_headers(self, name: str) -> dict[str, str]:
         """A `replica:sync` token from identity (for a service's feed client), kept while it is valid."""
@@ -246,6 +260,7 @@ class PlatformRunner:
 
     def stop(self) -> None:
         for name in ["gateway", *[s.name for s in reversed(self.spec.services)]]:
-            process = self.processes.pop(name, None)
-            if process is not None:
-                process.stop()
+            for key, _ in self._replicas(name):
+                process = self.processes.pop(key, None)
+                if process is not None:
+                    process.stop()

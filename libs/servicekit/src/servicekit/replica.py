@@ -32,13 +32,14 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import KitBase
 from servicekit.errors import ServiceUnavailable
+from servicekit.feeds import cursor_position
 from servicekit.models import (
     FollowerState,
     ReplicaAccount,
@@ -258,11 +259,11 @@ class PeopleFollower:
             page = response.json()
             if page["items"] or page["next_cursor"] != cursor:
                 try:
-                    await self._apply(page["items"], page["next_cursor"])
+                    await self._apply(page["items"], cursor, page["next_cursor"])
                 except IntegrityError:
-                    # Another replica of this service stored the same page first: apply it
-                    # again over what is there now (merge updates existing rows).
-                    await self._apply(page["items"], page["next_cursor"])
+                    # Another replica of this service created the same rows first (SQLite, which
+                    # has no advisory lock): apply the page again over what is there now.
+                    await self._apply(page["items"], cursor, page["next_cursor"])
             # (Nothing new: nothing to write, so a catch-up that finds nothing is one request.)
             applied += len(page["items"])
             self.changes += len(page["items"])
@@ -274,8 +275,8 @@ class PeopleFollower:
 
     async def _cursor(self) -> str | None:
         """Where this process is in the feed: read from the database once, then kept in memory, so
-        a pull that finds nothing new touches no table. (Another process of the service may be
-        further on; pulling from here again only re-applies the records' latest states.)"""
+        a pull that finds nothing new touches no table. (Another replica of the service may be
+        further on: `_apply` then stores nothing, and this process reads on to the end.)"""
         if not self._cursor_loaded:
             async with self.sessionmaker() as session:
                 state = await session.get(FollowerState, FOLLOWER_NAME)
@@ -283,23 +284,45 @@ class PeopleFollower:
             self._cursor_loaded = True
         return self._cursor_value
 
-    async def _apply(self, items: list[dict[str, Any]], next_cursor: str) -> None:
+    async def _apply(self, items: list[dict[str, Any]], cursor: str | None, next_cursor: str) -> None:
+        """Store a page read from `cursor` (with the cursor after it), unless another replica of
+        this service has stored a later position meanwhile: then its rows are newer than this
+        page's, which is not written (the page's items may be older states of the same records).
+
+        Replicas of a service share one database, so on PostgreSQL the check and the write run
+        under a transaction-scoped advisory lock: followers of every replica may pull at once,
+        and the stored feed position only moves forward. Either way this process's "not before"
+        index learns the page's accounts: every replica pulls every interval, so a revocation
+        reaches each of them within one follow interval, whoever stored it.
+        """
         accounts: list[tuple[str, datetime | None]] = []
+        for item in items:
+            if item["kind"] == "account":
+                values = _convert(ReplicaAccount, {**item["data"], "id": item["id"]})
+                accounts.append((str(values["id"]), values.get("not_before")))
         async with self.sessionmaker() as session, session.begin():
-            for item in items:
-                model = MODELS.get(item["kind"])
-                if model is None:
-                    continue
-                values = _convert(model, {**item["data"], "id": item["id"]})
-                await session.merge(model(**values))
-                if model is ReplicaAccount:
-                    accounts.append((str(values["id"]), values.get("not_before")))
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                    {"name": f"servicekit.follower:{FOLLOWER_NAME}"},
+                )
             state = await session.get(FollowerState, FOLLOWER_NAME)
-            if state is None:
-                session.add(FollowerState(name=FOLLOWER_NAME, cursor=next_cursor, synced_at=self.clock.now()))
-            else:
-                state.cursor = next_cursor
-                state.synced_at = self.clock.now()
+            stored = cursor_position(state.cursor) if state is not None and state.cursor else 0
+            # Another replica further on: its rows stand. This process walks on from the page's
+            # end (not from the stored position), so its index still sees every account change.
+            if stored <= cursor_position(cursor):
+                for item in items:
+                    model = MODELS.get(item["kind"])
+                    if model is None:
+                        continue
+                    await session.merge(model(**_convert(model, {**item["data"], "id": item["id"]})))
+                if state is None:
+                    session.add(
+                        FollowerState(name=FOLLOWER_NAME, cursor=next_cursor, synced_at=self.clock.now())
+                    )
+                else:
+                    state.cursor = next_cursor
+                    state.synced_at = self.clock.now()
         self._cursor_value, self._cursor_loaded = next_cursor, True
         if self.not_before is not None:
             for subject, value in accounts:

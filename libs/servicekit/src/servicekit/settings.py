@@ -73,6 +73,9 @@ class ServiceSettings(BaseSettings):
     # all again, and under load that was a third of the consent check's CPU and most of its p99
     # (bench/consent_check.py). Off only where many apps share one process (the in-process tests).
     gc_freeze: bool = platform_field("GC_FREEZE", True)  # type: ignore[assignment]
+    # At start-up, refuse unless the database is at this code's migrations (they are applied by
+    # their own step, `python3 manage.py migrate` or the migration job, never by a replica).
+    schema_check: bool = platform_field("SCHEMA_CHECK", True)  # type: ignore[assignment]
 
     def development_secrets(self) -> list[str]:
         """Names of settings that still hold a development secret (subclasses add theirs)."""

@@ -97,9 +97,10 @@ class TokenFactory:
 # --- databases -------------------------------------------------------------------------------
 
 
-def fresh_database_url(service: str, tmp_dir: Path) -> str:
-    """A fresh, empty database for `service`: PostgreSQL when TEST_DATABASE_URL is set, else SQLite."""
-    base = os.environ.get("TEST_DATABASE_URL")
+def fresh_database_url(service: str, tmp_dir: Path, base: str | None = None) -> str:
+    """A fresh, empty database for `service`: on the PostgreSQL server of `base` (default
+    TEST_DATABASE_URL) when there is one, else SQLite."""
+    base = base or os.environ.get("TEST_DATABASE_URL")
     if not base:
         return f"sqlite+aiosqlite:///{tmp_dir / (service + '.db')}"
     parsed = make_url(base)
@@ -239,7 +240,13 @@ class ServiceProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_until_ready(self.url + ready_path, timeout=timeout, process=self.process, log_path=self.log_path)
+        try:
+            wait_until_ready(
+                self.url + ready_path, timeout=timeout, process=self.process, log_path=self.log_path
+            )
+        except BaseException:
+            self.stop(kill=True)  # not left running, unowned, when it never became ready
+            raise
         return self
 
     def stop(self, *, kill: bool = False) -> None:

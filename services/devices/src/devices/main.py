@@ -13,6 +13,7 @@ from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
+from servicekit.migrations import service_dir_for
 
 ROUTERS: list[APIRouter] = [
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
@@ -33,6 +34,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or DevicesSettings()
     return create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Devices",
         description="School hardware, staff and visitor devices, and pupil phones in the school's custody.",

@@ -48,6 +48,8 @@ class IdentitySettings(ServiceSettings):
     signin_max_backoff_seconds: int = Field(default=900, ge=1)
     # Redis shared by identity's replicas for the throttle's counters; empty: the database.
     redis_url: str = ""
+    # The throttle's keys start with this (several platforms, or test runs, may share one Redis).
+    redis_key_prefix: str = "identity:throttle:"
     visitor_default_hours: int = Field(default=24, ge=1)
     visitor_max_days: int = Field(default=30, ge=1)
     service_clients: list[ServiceClientConfig] = Field(default_factory=list, max_length=50)

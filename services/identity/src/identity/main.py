@@ -22,6 +22,7 @@ from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock, SystemClock
 from servicekit.keystore import StoreKeySource
+from servicekit.migrations import service_dir_for
 
 # Each domain adds its router here.
 ROUTERS: list[APIRouter] = [
@@ -48,6 +49,7 @@ def create_app(
     clock = clock or SystemClock()
     security = SecurityState.create(settings, clock)
     app = create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Identity",
         routers=ROUTERS,

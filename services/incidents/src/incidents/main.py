@@ -12,6 +12,7 @@ from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
+from servicekit.migrations import service_dir_for
 
 # The reporting routes come first: /v1/incidents/export must not be taken for an incident id.
 ROUTERS: list[APIRouter] = [
@@ -32,6 +33,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or IncidentsSettings()
     return create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Incidents",
         description="The school's e-safety incident log and LA reporting.",

@@ -18,6 +18,7 @@ from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
+from servicekit.migrations import service_dir_for
 
 ROUTERS: list[APIRouter] = [
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
@@ -76,6 +77,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or MediaConsentSettings()
     app = create_service_app(
+        migrations_dir=service_dir_for(__file__),
         settings=settings,
         title="Media consent",
         description="Pupils' photo and video consent, the check before publishing, image metadata scans.",

@@ -43,7 +43,13 @@ class SecurityState:
             clock=clock,
             keys=KeyStore(settings.keys_dir, clock, token_seconds=settings.access_token_seconds),
             seeds=SeedBox(settings.totp_key.get_secret_value()),
-            throttle=Throttle(clock, window=window, max_backoff=cap, redis_url=settings.redis_url),
+            throttle=Throttle(
+                clock,
+                window=window,
+                max_backoff=cap,
+                redis_url=settings.redis_url,
+                redis_prefix=settings.redis_key_prefix,
+            ),
             not_before=NotBeforeIndex(),
         )
 
