@@ -89,6 +89,14 @@ EXPECT: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "la-reporting.md": ([r"(?i)^x-next-cursor: ", r'"total"'], [r"^\d+ incidents$"]),
+    "sso-integration.md": (
+        [],
+        [
+            r"^signed in: \S+ \['teacher'\] \['pwd'\] ",
+            r"^signed out: .*state=bye$",
+            r"^refresh after sign-out: 400 invalid_grant$",
+        ],
+    ),
 }
 
 EXPORTS = re.compile(r"^export(\s+[A-Z][A-Z0-9_]*=\S*)+\s*(#.*)?$")
