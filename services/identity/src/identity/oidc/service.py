@@ -429,6 +429,36 @@ async def signed_in(session: AsyncSession, account: Account, *, two_factor: bool
     )
 
 
+async def page_subjects(
+    session: AsyncSession, pending: PendingSignIn
+) -> tuple[OAuthClient | None, Account | None, str | None]:
+    """What the sign-in page shows: the client, the account at the code step, the school's name."""
+    client = await session.get(OAuthClient, pending.oauth_client_id)
+    account = await session.get(Account, pending.account_id) if pending.account_id else None
+    return client, account, await school_name_for(session, client, account)
+
+
+async def complete_sign_in(
+    session: AsyncSession,
+    pending: PendingSignIn,
+    account: Account,
+    amr: list[str],
+    *,
+    previous_cookie: str | None,
+    now: datetime,
+) -> tuple[str, str]:
+    """The person proved who they are: a new browser session and the code for the client.
+    Returns the code and the session's cookie value."""
+    browser, cookie = await start_session(session, account, amr, previous=previous_cookie, now=now)
+    await signed_in(session, account, two_factor="otp" in amr, now=now)
+    client = await session.get(OAuthClient, pending.oauth_client_id)
+    if client is None:
+        raise SignInRefused("This service is no longer registered.")
+    code = await issue_code(session, browser, client, pending.request, now)
+    pending.completed_at = now
+    return code, cookie
+
+
 # --- codes -----------------------------------------------------------------------------------------
 
 
