@@ -39,6 +39,7 @@ class _Callbacks(http.server.BaseHTTPRequestHandler):
     """The relying parties' pages on 127.0.0.1: each request's URL is kept, the answer is a page."""
 
     seen: list[str] = []
+    logouts: list[tuple[str, str]] = []
 
     def do_GET(self) -> None:
         if self.path.startswith("/rp/"):  # not the browser's /favicon.ico
@@ -50,6 +51,15 @@ class _Callbacks(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        """Back-channel logout: keep the logout_token."""
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode())
+        type(self).logouts.append((self.path, form.get("logout_token", [""])[0]))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -105,6 +115,7 @@ def register(platform: RunningPlatform, base: str, name: str, **extra: Any) -> R
         "grant_types": ["authorization_code", "refresh_token"],
         "redirect_uris": [redirect],
         "post_logout_redirect_uris": [redirect.replace("callback", "signed-out")],
+        "backchannel_logout_uri": redirect.replace("callback", "backchannel"),
         "scopes": ["incidents:read"],
         **extra,
     }
@@ -257,6 +268,21 @@ def test_a_teacher_signs_in_and_a_second_client_needs_no_password_then_logout_en
         ).__str__()
     )
     page.wait_for_url(signed_out + "?state=bye")
+    # Each client the session was used with was told, by a signed logout_token for that session.
+    told = {path: token for path, token in _Callbacks.logouts}
+    jwks = jwt.PyJWKClient(oidc_platform.runner.url("gateway") + "/.well-known/jwks.json")
+    for rp, name in ((console, "console"), (mle, "mle")):
+        logout_token = told[f"/rp/{name}/backchannel"]
+        event = jwt.decode(
+            logout_token,
+            jwks.get_signing_key_from_jwt(logout_token).key,
+            algorithms=["ES256"],
+            audience=rp.client_id,
+            issuer=oidc_platform.runner.issuer,
+        )
+        assert event["sid"] == claims["sid"] and event["sub"] == claims["sub"]
+        assert "http://schemas.openid.net/event/backchannel-logout" in event["events"]
+        assert "nonce" not in event
     for rp, tokens in ((console, token), (mle, mle_token)):
         refreshed = httpx.post(
             oidc_platform.runner.url("gateway") + "/oauth/token",

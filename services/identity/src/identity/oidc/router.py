@@ -302,7 +302,7 @@ async def _do_logout(
     session_cookie, _ = _cookies(sec)
     cookie = session_cookie.read(request)
     if cookie:
-        await oidc.end_session_of_cookie(session, cookie, now=now)
+        await oidc.end_session_of_cookie(session, sec, cookie, now=now)
     client = await _logout_client(session, sec, params)
     target = _post_logout_target(client, params)
     if target is not None:
