@@ -23,7 +23,7 @@ from identity.schools.models import School
 from identity.security.hashing import digest, matches, new_token
 from servicekit import audit
 from servicekit.auth import Principal
-from servicekit.errors import NotFound, Unprocessable
+from servicekit.errors import Forbidden, NotFound, Unprocessable
 from servicekit.pagination import paginate
 
 # Scopes only the platform's own services or administrators hold.
@@ -61,38 +61,62 @@ def _by_admin(actor: Principal | str) -> bool:
     return not isinstance(actor, Principal) or (not actor.is_client and actor.has_role("platform_admin"))
 
 
-def grantable_scopes(actor: Principal | str, *, for_la: bool) -> frozenset[str]:
-    """What `actor` may give a new client: an LA client only reporting; a head no reporting scope."""
-    if for_la:
+def grantable_scopes(actor: Principal | str, *, binding: str) -> frozenset[str]:
+    """What `actor` may give a new client bound to "la", "school" or "platform" (a sign-in client).
+
+    An LA client only reporting; a head no reporting scope; nobody a platform scope but the platform.
+    """
+    if binding == "la":
         return LA_SCOPES
     if not isinstance(actor, Principal):
         return frozenset(SCOPES)
+    if binding == "platform":
+        return frozenset(SCOPES) - PLATFORM_SCOPES
     allowed = frozenset(SCOPES) if _by_admin(actor) else actor.scopes - REPORTING_SCOPES
     return allowed - PLATFORM_SCOPES
 
 
 async def create(
     session: AsyncSession, *, body: ClientCreate, actor: Principal | str, now: datetime
-) -> tuple[OAuthClient, str]:
-    """A new client and its secret (shown this once).
+) -> tuple[OAuthClient, str | None]:
+    """A new client and its secret (shown this once; a public client has none).
 
-    `actor`: the administrator asking (a platform administrator for any school or an LA, a school's
-    manager for their own school only), or "system:<what>" for the platform itself.
+    `actor`: the administrator asking (a platform administrator for any school, an LA or a client
+    people sign in to; a school's manager for their own school only), or "system:<what>" for the
+    platform itself. New clients never get the password grant (RFC 9700).
     """
     admin = _by_admin(actor)
-    if (body.school_id is None) == (body.la_code is None):
+    if body.redirect_based and not admin:
+        # A client people sign in to: only the platform administrator registers one (SECURITY.md).
+        raise Forbidden(
+            "Only the platform administrator registers clients that people sign in to.",
+            slug="redirect-client-admin-only",
+        )
+    platform_wide = body.redirect_based and body.school_id is None and body.la_code is None
+    if not platform_wide and (body.school_id is None) == (body.la_code is None):
         raise Unprocessable("Give exactly one of school_id and la_code.", slug="client-binding")
-    if body.school_id is None:
-        if not admin:
-            raise NotFound("No such local authority.", slug="la-not-found")
-    else:
+    if body.school_id is None and not platform_wide and not admin:
+        raise NotFound("No such local authority.", slug="la-not-found")
+    if body.school_id is not None:
         if isinstance(actor, Principal) and not admin and body.school_id != actor.school_id:
             raise Unprocessable("school_id must be your own school.", slug="school-not-yours")
         if await session.get(School, body.school_id) is None:
             raise Unprocessable("No such school.", slug="unknown-school")
-    scopes = check_scopes(body.scopes, grantable=grantable_scopes(actor, for_la=body.school_id is None))
+    binding = "platform" if platform_wide else ("la" if body.school_id is None else "school")
+    scopes = check_scopes(body.scopes, grantable=grantable_scopes(actor, binding=binding))
+    confidential = body.client_type == "confidential"
+    grant_types, redirect_uris = body.grant_types, body.redirect_uris
+    post_logout_redirect_uris, backchannel_logout_uri = (
+        body.post_logout_redirect_uris,
+        body.backchannel_logout_uri,
+    )
     secret = new_token("cs_")
     client = OAuthClient(
+        grant_types=sorted(set(grant_types) - {"password"}),
+        redirect_uris=list(dict.fromkeys(redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(post_logout_redirect_uris)),
+        is_confidential=confidential,
+        backchannel_logout_uri=backchannel_logout_uri,
         id=uuid.uuid4(),
         client_id=_new_client_id(),
         name=body.name,
@@ -116,10 +140,16 @@ async def create(
         target_type="oauth_client",
         target_id=client.id,
         school_id=client.school_id,
-        detail={"client_id": client.client_id, "scopes": client.scopes, "la_code": client.la_code},
+        detail={
+            "client_id": client.client_id,
+            "scopes": client.scopes,
+            "la_code": client.la_code,
+            "grant_types": client.grant_types,
+            "redirect_uris": client.redirect_uris,
+        },
         at=now,
     )
-    return client, secret
+    return client, secret if confidential else None
 
 
 async def rotate_secret(
@@ -173,7 +203,7 @@ async def authenticate(session: AsyncSession, client_id: str, secret: str) -> OA
     client = await by_client_id(session, client_id)
     stored = client.secret_digest if client is not None else digest("no such client")
     ok = matches(secret, stored)
-    if client is None or not ok or not client.is_active:
+    if client is None or not ok or not client.is_active or not client.is_confidential:
         return None
     return client
 
@@ -224,6 +254,10 @@ async def sync_service_clients(
                     la_code=None,
                     is_service=True,
                     is_active=True,
+                    grant_types=["client_credentials"],
+                    redirect_uris=[],
+                    post_logout_redirect_uris=[],
+                    is_confidential=True,
                     created_by="configuration",
                     created_at=now,
                     updated_at=now,
