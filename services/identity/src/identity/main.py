@@ -11,9 +11,11 @@ from identity.changes.router import router as changes_router
 from identity.clients.router import router as clients_router
 from identity.config import IdentitySettings
 from identity.imports.router import router as imports_router
+from identity.invitations.router import router as invitations_router
 from identity.keys.router import router as keys_router
 from identity.oauth.router import router as oauth_router
 from identity.people.router import router as people_router
+from identity.recovery.router import router as recovery_router
 from identity.schools.router import router as schools_router
 from identity.security.state import SecurityState
 from identity.security.tokens import StoredNotBeforeVerifier
@@ -33,6 +35,8 @@ ROUTERS: list[APIRouter] = [
     oauth_router,
     keys_router,
     accounts_router,
+    recovery_router,
+    invitations_router,
     clients_router,
     audit_router("/v1/identity/audit"),
 ]
