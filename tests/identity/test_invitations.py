@@ -107,7 +107,9 @@ async def test_revoke_and_a_new_invitation_withdraws_the_older(
     second = (await api.post("/v1/identity/invitations", json=body, headers=office(signer, family))).json()
     older = await api.get(f"/v1/identity/invitations/{first['id']}", headers=office(signer, family))
     assert older.json()["status"] == "revoked"
-    revoked = await api.post(f"/v1/identity/invitations/{second['id']}/revoke", headers=office(signer, family))
+    revoked = await api.post(
+        f"/v1/identity/invitations/{second['id']}/revoke", headers=office(signer, family)
+    )
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     assert revoked.json()["revoked_by"].startswith("user:")
     twice = await api.post(f"/v1/identity/invitations/{second['id']}/revoke", headers=office(signer, family))
