@@ -14,6 +14,8 @@ from identity.imports.router import router as imports_router
 from identity.invitations.router import router as invitations_router
 from identity.keys.router import router as keys_router
 from identity.oauth.router import router as oauth_router
+from identity.pages.router import router as pages_router
+from identity.pages.router import signin_router
 from identity.people.router import router as people_router
 from identity.recovery.router import router as recovery_router
 from identity.schools.router import router as schools_router
@@ -33,6 +35,8 @@ ROUTERS: list[APIRouter] = [
     agreements_router,
     changes_router,
     oauth_router,
+    pages_router,
+    signin_router,
     keys_router,
     accounts_router,
     recovery_router,
