@@ -14,6 +14,7 @@ from identity.imports.router import router as imports_router
 from identity.invitations.router import router as invitations_router
 from identity.keys.router import router as keys_router
 from identity.oauth.router import router as oauth_router
+from identity.pages.account import router as account_pages_router
 from identity.pages.router import router as pages_router
 from identity.pages.router import signin_router
 from identity.people.router import router as people_router
@@ -26,6 +27,7 @@ from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock, SystemClock
 from servicekit.keystore import StoreKeySource
+from servicekit.mail import SmtpSettings
 
 # Each domain adds its router here.
 ROUTERS: list[APIRouter] = [
@@ -37,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     oauth_router,
     pages_router,
     signin_router,
+    account_pages_router,
     keys_router,
     accounts_router,
     recovery_router,
@@ -67,6 +70,8 @@ def create_app(
     )
     security.not_before = app.state.not_before
     app.state.security = security
+    # Reset codes are e-mailed when an SMTP relay is set (IDENTITY_SMTP_* or PLATFORM_SMTP_*).
+    app.state.smtp = SmtpSettings.from_env("IDENTITY_")
     # Read when a token is checked: tests swap the sessionmaker after the app is made.
     app.state.verifier = StoredNotBeforeVerifier(app.state.verifier, lambda: app.state.sessionmaker)
     return app
