@@ -63,6 +63,8 @@ CLIENTS = [
     ("office_system", "Office system (MIS)", ["phones:read", "phones:write", "people:read", "people:import"]),
 ]
 LA_CLIENT = ("la", "LA reporting scripts", ["incidents:export", "incidents:stats"])
+# What the console may ask for on a signed-in person's behalf (their own role's scopes cap it).
+CONSOLE_SCOPES = ["incidents:read", "incidents:write", "people:read"]
 
 
 def upn(serial: int) -> str:
@@ -232,7 +234,24 @@ def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
         )
     )
     clients[key] = (made["client_id"], made["client_secret"])
-    for key, (client_id, client_secret) in clients.items():
+    # The console: a relying party people sign in to through identity (OpenID Connect), for every
+    # school; confidential, returning to the gateway's /auth/callback (docs/sso-integration.md).
+    base = runner.url("gateway")
+    made = _ok(
+        gateway.post(
+            "/v1/identity/clients",
+            json={
+                "name": "Console",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "redirect_uris": [f"{base}/auth/callback"],
+                "post_logout_redirect_uris": [f"{base}/"],
+                "scopes": sorted(CONSOLE_SCOPES),
+            },
+            headers=admin,
+        )
+    )
+    relying_parties = {"console": (made["client_id"], made["client_secret"])}
+    for key, (client_id, client_secret) in {**clients, **relying_parties}.items():
         credentials.append(f"client {key}: client_id={client_id} client_secret={client_secret}")
 
     for role, (username, password, totp) in users.items():

@@ -38,6 +38,7 @@ async def _client(app: FastAPI, scopes: list[str], school_id=None, la_code=None)
             now=app.state.clock.now(),
         )
         await session.commit()
+    assert secret is not None
     return client.client_id, secret
 
 
@@ -97,7 +98,7 @@ async def test_client_authentication_failures(api: httpx.AsyncClient, idapp: Fas
 
 async def test_malformed_requests_get_rfc6749_errors(api: httpx.AsyncClient) -> None:
     cases = [
-        ({"data": {"grant_type": "authorization_code"}}, "unsupported_grant_type"),
+        ({"data": {"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}}, "unsupported_grant_type"),
         ({"data": {}}, "invalid_request"),
         ({"json": {"grant_type": "client_credentials"}}, "invalid_request"),
         ({"data": {"grant_type": "password", "username": "x"}}, "invalid_request"),

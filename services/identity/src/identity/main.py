@@ -14,9 +14,10 @@ from identity.imports.router import router as imports_router
 from identity.invitations.router import router as invitations_router
 from identity.keys.router import router as keys_router
 from identity.oauth.router import router as oauth_router
+from identity.oidc.router import discovery_router
+from identity.oidc.router import router as oidc_router
 from identity.pages.account import router as account_pages_router
 from identity.pages.router import router as pages_router
-from identity.pages.router import signin_router
 from identity.people.router import router as people_router
 from identity.recovery.router import router as recovery_router
 from identity.schools.router import router as schools_router
@@ -38,7 +39,8 @@ ROUTERS: list[APIRouter] = [
     changes_router,
     oauth_router,
     pages_router,
-    signin_router,
+    oidc_router,
+    discovery_router,
     account_pages_router,
     keys_router,
     accounts_router,

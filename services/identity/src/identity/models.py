@@ -18,6 +18,7 @@ from identity.changes import models as _changes  # noqa: E402, F401
 from identity.clients import models as _clients  # noqa: E402, F401
 from identity.invitations import models as _invitations  # noqa: E402, F401
 from identity.oauth import models as _oauth  # noqa: E402, F401
+from identity.oidc import models as _oidc  # noqa: E402, F401
 from identity.people import models as _people  # noqa: E402, F401
 from identity.recovery import models as _recovery  # noqa: E402, F401
 from identity.schools import models as _schools  # noqa: E402, F401

@@ -15,6 +15,13 @@ from identity.accounts.models import Account
 from identity.people.models import Person
 
 
+def pupil_claims(account: Account, person: Person | None) -> dict[str, Any]:
+    """`year_group` for a pupil's account, nothing for anyone else (the id_token builder adds it)."""
+    if person is not None and person.kind == "pupil" and "pupil" in account.roles:
+        return {"year_group": person.year_group}
+    return {}
+
+
 def minimal_claims(account: Account, person: Person | None) -> dict[str, Any]:
     """The claims about the account a relying party gets, whatever it asked for."""
     claims: dict[str, Any] = {
@@ -22,9 +29,7 @@ def minimal_claims(account: Account, person: Person | None) -> dict[str, Any]:
         "school_id": str(account.school_id) if account.school_id else None,
         "roles": sorted(account.roles),
     }
-    if person is not None and person.kind == "pupil" and "pupil" in account.roles:
-        claims["year_group"] = person.year_group
-    return claims
+    return claims | pupil_claims(account, person)
 
 
 async def account_claims(session: AsyncSession, account: Account) -> dict[str, Any]:
