@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from sqlalchemy import select
 from identity.people.models import CarerLink, Person
 from servicekit.testing import TokenFactory
 from tests.identity.signin_support import make_school, person_headers
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -77,7 +80,6 @@ def office(signer: TokenFactory, family: Family) -> dict[str, str]:
     return person_headers(signer, "office", family.school_id)
 
 
-async def rows(app: FastAPI, model: type, **where: object) -> list:
+async def rows(app: FastAPI, model: type[T], **where: object) -> list[T]:
     async with app.state.sessionmaker() as session:
-        stmt = select(model).filter_by(**where)
-        return list(await session.scalars(stmt))
+        return list(await session.scalars(select(model).filter_by(**where)))

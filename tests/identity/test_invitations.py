@@ -145,6 +145,7 @@ async def test_a_carer_with_an_account_is_not_invited(
     )
     # That carer has no link; the check of links comes first: refused either way, nothing made.
     assert refused.status_code == 422
+    assert account.person_id is not None
     await add_link(idapp, family.school_id, family.pupil_id, account.person_id, responsibility=True)
     refused = await api.post(
         "/v1/identity/invitations",
