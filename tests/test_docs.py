@@ -51,6 +51,7 @@ INPUTS: dict[str, dict[str, str]] = {
         "LA_CLIENT_SECRET": "la.client_secret",
     },
     "mle-integration.md": {"GW": "gateway", "MLE_ID": "mle.client_id", "MLE_SECRET": "mle.client_secret"},
+    "parents-and-pupils.md": {"GW": "gateway"},
     "sso-integration.md": {
         "GATEWAY": "gateway",
         "RP_CLIENT_ID": "console.client_id",
@@ -89,6 +90,17 @@ EXPECT: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "la-reporting.md": ([r"(?i)^x-next-cursor: ", r'"total"'], [r"^\d+ incidents$"]),
+    "parents-and-pupils.md": (
+        [],
+        [
+            r"^no parental responsibility: 422 no-parental-responsibility$",
+            r"^accepted: 200 True$",
+            r"^second use: 410$",
+            r"^linked to the carer: True \['parent'\]$",
+            r"^reset: 200 True$",
+            r"^parent signs in: 200$",
+        ],
+    ),
     "sso-integration.md": (
         [],
         [
