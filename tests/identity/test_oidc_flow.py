@@ -193,6 +193,7 @@ def sign_in_in_browser(page: Any, url: str, person: Person, *, check_pages: bool
     assert page.get_attribute("#username", "autocomplete") == "username"
     assert page.get_attribute("#password", "autocomplete") == "current-password"
     if check_pages:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
         assert_accessible(page)
     page.fill("#username", person.username)
     page.fill("#password", PASSWORD)

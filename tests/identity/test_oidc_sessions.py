@@ -129,3 +129,23 @@ async def test_prompt_login_asks_for_the_password_within_a_session(
     await _sign_in(api, client_id, account.username)
     assert _got_code(await _authorize(api, client_id))
     assert not _got_code(await _authorize(api, client_id, prompt="login"))
+
+
+async def test_a_throttled_account_gets_a_clear_message_even_with_the_right_password(
+    api: httpx.AsyncClient, idapp: FastAPI
+) -> None:
+    school = await make_school(idapp)
+    account, _seed = await make_account(idapp, ["teacher"], school_id=school)
+    client_id, _secret = await _client(idapp)
+    start = await _authorize(api, client_id)
+    page = await api.get(start.headers["location"])
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    handle = re.search(r'name="r" value="([^"]+)"', page.text)
+    assert csrf and handle
+    form = {"r": handle[1], "csrf_token": csrf[1], "username": account.username}
+    for _ in range(10):
+        wrong = await api.post("/oauth/signin", data={**form, "password": "wrong password"})
+        assert wrong.status_code == 400 and "The username or password is wrong" in wrong.text
+    refused = await api.post("/oauth/signin", data={**form, "password": PASSWORD})
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "too many failed attempts" in refused.text and "try again" in refused.text
