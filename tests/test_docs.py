@@ -52,6 +52,7 @@ INPUTS: dict[str, dict[str, str]] = {
         "LA_CLIENT_SECRET": "la.client_secret",
     },
     "mle-integration.md": {"GW": "gateway", "MLE_ID": "mle.client_id", "MLE_SECRET": "mle.client_secret"},
+    "parents-and-pupils.md": {"GW": "gateway"},
     "sso-integration.md": {
         "GATEWAY": "gateway",
         "RP_CLIENT_ID": "console.client_id",
@@ -118,6 +119,17 @@ EXPECT: dict[str, tuple[list[str], list[str]]] = {
         [r"^backed up: \['backup.json', 'notes.db.enc'\]$", r"^restored: \{'notes': \{'audit_entry': 3\}\}$"],
     ),
     "operations-retention.md": ([], [r"^incidents:$", r"^  safeguarding \(incident: .*\): 0 due$"]),
+    "parents-and-pupils.md": (
+        [],
+        [
+            r"^no parental responsibility: 422 no-parental-responsibility$",
+            r"^accepted: 200 True$",
+            r"^second use: 410$",
+            r"^linked to the carer: True \['parent'\]$",
+            r"^reset: 200 True$",
+            r"^parent signs in: 200$",
+        ],
+    ),
     "sso-integration.md": (
         [],
         [

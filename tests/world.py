@@ -344,6 +344,8 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
     for role in ("teacher", "office", "safeguarding_lead", "computing_lead", "governor"):
         kit.staff_person(role)
     ids["visitor_id"] = kit.person("visitor")["id"]
+    # A pending invitation for the school's carer (issue 13: parents come in by invitation).
+    ids["invitation_id"] = world.post("/v1/identity/invitations", {"carer_id": carer["id"]}, "office")["id"]
     account = world.post(
         "/v1/identity/users",
         {

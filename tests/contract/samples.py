@@ -134,6 +134,26 @@ def _new_client(school: PlatformSchool) -> str:
     return str(client.get("id") or client["client_id"])
 
 
+def _new_account(school: PlatformSchool, kind: str, role: str, **person: Any) -> str:
+    """An account of a new person of the school (a parent's for a reset code, a KS1 pupil's)."""
+    body = {
+        "person_id": school.kit.person(kind, **person)["id"],
+        "username": f"{role}-{_tag()}",
+        "password": secrets.token_urlsafe(16),
+        "roles": [role],
+    }
+    return str(school.post("/v1/identity/users", body, "platform_admin")["id"])
+
+
+def _new_carer(school: PlatformSchool) -> str:
+    """A carer with parental responsibility and no account yet (an invitation is for one)."""
+    return str(school.kit.carer(school.kit.pupil(year_group="5"))["id"])
+
+
+def _new_invitation(school: PlatformSchool) -> str:
+    return str(school.post("/v1/identity/invitations", {"carer_id": _new_carer(school)}, "office")["id"])
+
+
 def _school_of_admin(school: PlatformSchool, who: str) -> dict[str, str]:
     """The platform administrator belongs to no school: a school's route asks them which."""
     return {"school_id": school.kit.id} if who == "platform_admin" else {}
@@ -235,6 +255,20 @@ SAMPLES: dict[str, Sample] = {
     "PUT /v1/identity/users/{account_id}/roles": lambda s, who: Call(json={"roles": ["teacher"]}),
     "POST /v1/identity/users/{account_id}/password": lambda s, who: Call(
         json={"password": secrets.token_urlsafe(16)}
+    ),
+    "POST /v1/identity/users/{account_id}/reset-code": lambda s, who: Call(
+        ids={"account_id": _new_account(s, "parent", "parent")}
+    ),
+    "POST /v1/identity/users/{account_id}/class-password": lambda s, who: Call(
+        ids={"account_id": _new_account(s, "pupil", "pupil", year_group="1")},
+        json={"password": secrets.token_urlsafe(16)},
+    ),
+    "POST /v1/identity/invitations": lambda s, who: Call(json={"carer_id": _new_carer(s)}),
+    "GET /v1/identity/invitations/{invitation_id}": lambda s, who: Call(
+        ids={"invitation_id": _new_invitation(s)}
+    ),
+    "POST /v1/identity/invitations/{invitation_id}/revoke": lambda s, who: Call(
+        ids={"invitation_id": _new_invitation(s)}
     ),
     "POST /v1/identity/clients": lambda s, who: Call(
         json={"name": f"MLE {_tag()}", "school_id": s.kit.id, "scopes": ["consent:check"]}

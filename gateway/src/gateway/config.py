@@ -24,6 +24,8 @@ DEFAULT_PUBLIC_PATHS = [
     "/oauth/logout",
     "/oauth/userinfo",
     "/oauth/assets/*",
+    # identity's account pages: accepting a parent's invitation, resetting a password by code
+    "/oauth/account/*",
     "/.well-known/*",
     "/livez",
     "/readyz",

@@ -52,6 +52,14 @@ class IdentitySettings(ServiceSettings):
     redis_key_prefix: str = "identity:throttle:"
     visitor_default_hours: int = Field(default=24, ge=1)
     visitor_max_days: int = Field(default=30, ge=1)
+    # --- parents' invitations, password reset (issue 13) ---
+    invitation_days: int = Field(default=7, ge=1, le=30)
+    # A code asked for on the reset page (e-mailed), and one the office hands over in person.
+    reset_code_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    reset_handover_hours: int = Field(default=24, ge=1, le=72)
+    # Reset requests and code entries per address (and requests per account) in the sign-in window.
+    reset_max_requests: int = Field(default=5, ge=1, le=1000)
+    reset_source_max_attempts: int = Field(default=50, ge=1, le=1_000_000)
     service_clients: list[ServiceClientConfig] = Field(default_factory=list, max_length=50)
     bootstrap_admin_username: str = _unprefixed("BOOTSTRAP_ADMIN_USERNAME", "")  # type: ignore[assignment]
     bootstrap_admin_password: SecretStr = _unprefixed(  # type: ignore[assignment]

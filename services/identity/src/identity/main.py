@@ -11,12 +11,15 @@ from identity.changes.router import router as changes_router
 from identity.clients.router import router as clients_router
 from identity.config import IdentitySettings
 from identity.imports.router import router as imports_router
+from identity.invitations.router import router as invitations_router
 from identity.keys.router import router as keys_router
 from identity.oauth.router import router as oauth_router
 from identity.oidc.router import discovery_router
 from identity.oidc.router import router as oidc_router
+from identity.pages.account import router as account_pages_router
 from identity.pages.router import router as pages_router
 from identity.people.router import router as people_router
+from identity.recovery.router import router as recovery_router
 from identity.schools.router import router as schools_router
 from identity.security.state import SecurityState
 from identity.security.tokens import StoredNotBeforeVerifier
@@ -25,6 +28,7 @@ from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock, SystemClock
 from servicekit.keystore import StoreKeySource
+from servicekit.mail import SmtpSettings
 from servicekit.migrations import service_dir_for
 
 # Each domain adds its router here.
@@ -38,8 +42,11 @@ ROUTERS: list[APIRouter] = [
     pages_router,
     oidc_router,
     discovery_router,
+    account_pages_router,
     keys_router,
     accounts_router,
+    recovery_router,
+    invitations_router,
     clients_router,
     audit_router("/v1/identity/audit"),
 ]
@@ -67,6 +74,8 @@ def create_app(
     )
     security.not_before = app.state.not_before
     app.state.security = security
+    # Reset codes are e-mailed when an SMTP relay is set (IDENTITY_SMTP_* or PLATFORM_SMTP_*).
+    app.state.smtp = SmtpSettings.from_env("IDENTITY_")
     # Read when a token is checked: tests swap the sessionmaker after the app is made.
     app.state.verifier = StoredNotBeforeVerifier(app.state.verifier, lambda: app.state.sessionmaker)
     return app

@@ -30,6 +30,10 @@ class Account(IdMixin, Base):
     # Lower-cased username: sign-in names are case-insensitive and unique that way.
     username_key: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
+    # Where password-reset codes are sent (optional; lower-cased for look-up, not unique: a parent
+    # who is also a governor may use one address for both accounts).
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Tokens issued before this moment are refused (password change, lock, role change, leaver).

@@ -82,6 +82,7 @@ async def create_account(
         actor=principal,
         now=now,
         by_platform_admin=admin,
+        email=body.email,
     )
     read = AccountRead.model_validate(account)
     # The replay kept for the Idempotency-Key never holds the seed: secrets are not stored in clear.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,13 @@ Role = Literal[
 ]
 Username = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@\-]*$")
 Password = Field(min_length=1, max_length=MAX_LENGTH)
+# An e-mail address, checked for shape only (the mail server is the judge of the rest).
+EmailAddress = Annotated[
+    str,
+    Field(
+        min_length=3, max_length=254, pattern=r"^[^@\s<>\x00-\x1f]+@[^@\s<>\x00-\x1f]+\.[^@\s<>\x00-\x1f]+$"
+    ),
+]
 
 
 class AccountCreate(BaseModel):
@@ -39,6 +46,8 @@ class AccountCreate(BaseModel):
     roles: list[Role] = Field(min_length=1, max_length=11)
     la_code: str | None = Field(default=None, pattern=r"^\d{3}$")
     expires_at: Rfc3339 | None = None
+    # Where password-reset codes are sent; without one the office hands codes over.
+    email: EmailAddress | None = None
 
 
 class AccountRead(BaseModel):
@@ -49,6 +58,7 @@ class AccountRead(BaseModel):
     school_id: uuid.UUID | None
     la_code: str | None
     username: str
+    email: str | None
     roles: list[str]
     is_active: bool
     has_two_factor: bool

@@ -68,6 +68,27 @@ def username_key(username: str) -> str:
     return username.strip().lower()
 
 
+def set_email(account: Account, email: str | None) -> None:
+    """Where the account's password-reset codes go (None: handed over by the office only)."""
+    account.email = email.strip() if email else None
+    account.email_key = account.email.lower() if account.email else None
+
+
+# Key stage 1 and below (nursery, reception, years 1 and 2): their accounts may be class-managed.
+# From Year 3 pupils use a personal password (the e-safety policy, "Safe Network Usage").
+CLASS_MANAGED_YEARS = frozenset({"N", "R", "1", "2"})
+
+
+def is_class_managed(account: Account, person: Person | None) -> bool:
+    """A pupil's account below Year 3: the teacher or office sets its password; no self-service."""
+    return (
+        "pupil" in account.roles
+        and person is not None
+        and person.kind == "pupil"
+        and person.year_group in CLASS_MANAGED_YEARS
+    )
+
+
 def cutoff(now: datetime) -> datetime:
     """A not-before in whole seconds, as token `iat`s are, so a token issued just after is kept."""
     return now.replace(microsecond=0)
@@ -218,6 +239,7 @@ async def create(
     by_platform_admin: bool,
     totp_seed: str | None = None,
     audited: bool = True,
+    email: str | None = None,
 ) -> tuple[Account, str | None]:
     """A new account; returns it and, for a two-factor role, its new TOTP seed (shown once).
 
@@ -252,6 +274,7 @@ async def create(
         created_at=now,
         updated_at=now,
     )
+    set_email(account, email)
     seed = None
     if totp_seed is not None:
         account.totp_seed_sealed = seeds.seal(totp_seed)
@@ -341,11 +364,18 @@ async def change_password(
 
 
 async def reset_password(
-    session: AsyncSession, account: Account, *, body: PasswordReset, actor: Principal | str, now: datetime
+    session: AsyncSession,
+    account: Account,
+    *,
+    body: PasswordReset,
+    actor: Principal | str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
 ) -> None:
-    """An administrator sets a new password for the account; its sessions end."""
+    """A new password set for the account (by an administrator, a reset code, or the class
+    teacher for a class-managed pupil); its sessions end."""
     await _set_password(session, account, body.password, now=now)
-    await _audit(session, account, actor=actor, action="account.password_reset", now=now)
+    await _audit(session, account, actor=actor, action="account.password_reset", now=now, detail=detail)
 
 
 async def reenrol_totp(

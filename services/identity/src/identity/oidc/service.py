@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.accounts import service as account_service
+from identity.accounts.claims import pupil_claims
 from identity.accounts.models import Account
 from identity.clients.models import OAuthClient
 from identity.oauth import service as oauth_service
@@ -582,6 +583,8 @@ def _id_token(
     }
     if account.school_id is not None:
         claims["school_id"] = str(account.school_id)
+    # A pupil's year group, which the MLE needs (accounts/claims.py: only id, school, roles, year).
+    claims.update(pupil_claims(account, person))
     claims.update(profile_claims(account, person, scopes))
     return sec.keys.signing_key().sign(claims, typ="JWT")
 
@@ -700,7 +703,7 @@ async def userinfo(session: AsyncSession, subject: str, scopes: frozenset[str]) 
     out: dict[str, Any] = {"sub": str(account.id), "roles": account.roles}
     if account.school_id is not None:
         out["school_id"] = str(account.school_id)
-    return out | profile_claims(account, person, set(scopes))
+    return out | pupil_claims(account, person) | profile_claims(account, person, set(scopes))
 
 
 def read_id_token_hint(sec: SecurityState, token: str) -> dict[str, Any] | None:

@@ -41,3 +41,23 @@ class SeedBox:
             return self._fernet.decrypt(sealed.encode()).decode()
         except (InvalidToken, ValueError):
             return None
+
+
+# Human-typed one-time codes (invitations, password reset): no 0/O, 1/I/L, 5/S or 8/B to confuse.
+CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY234679"
+CODE_LENGTH = 16  # 26^16: about 75 bits, for a code that lives days at most and is throttled
+
+
+def new_code() -> str:
+    """A random code in groups of four (`ABCD-EFGH-JKMN-PQRT`), easy to read out and type."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def normalise_code(typed: str) -> str:
+    """The code as typed, without spaces or dashes, upper case: the form its digest is taken of."""
+    return "".join(ch for ch in typed.upper() if ch.isalnum())
+
+
+def code_digest(typed: str) -> str:
+    return digest("code:" + normalise_code(typed))
