@@ -148,7 +148,11 @@ def selected_spec(spec: PlatformSpec, wanted: str | None = None) -> PlatformSpec
         return spec
     names = {"identity", *wanted.split(",")}
     return PlatformSpec(
-        spec.root, spec.gateway_port, spec.gateway_app, tuple(s for s in spec.services if s.name in names)
+        spec.root,
+        spec.gateway_port,
+        spec.gateway_app,
+        tuple(s for s in spec.services if s.name in names),
+        console=spec.console if "console" in names else None,
     )
 
 
@@ -171,6 +175,8 @@ def start_platform(
     secrets = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
     urls = {s.name: fresh_database_url(s.name, var_dir) for s in spec.services}
     ports = {s.name: free_port() for s in spec.services} | {"gateway": free_port()}
+    if spec.console is not None:
+        ports[spec.console.name] = free_port()
     runner = PlatformRunner(
         spec=spec,
         var_dir=var_dir,
