@@ -1,0 +1,134 @@
+"""create_app(): the console's pages, its static assets and its security headers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from console import pages
+from console.api import SignedOut
+from console.auth import make_sign_in
+from console.config import ConsoleSettings
+from console.sessions import COOKIE, SessionStore
+from console.web import (
+    SECURITY_HEADERS,
+    CsrfFailed,
+    NotSignedIn,
+    browser_session,
+    render,
+    sign_in_redirect,
+    start_timer,
+    store_of,
+)
+from servicekit.clock import Clock, SystemClock
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(
+            base_url=settings.gateway_url, timeout=settings.api_timeout_seconds
+        ) as http:
+            app.state.http = http
+            yield
+
+    app = FastAPI(
+        title="Console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.sessions = SessionStore(
+        clock,
+        idle=timedelta(seconds=settings.idle_timeout_seconds),
+        absolute=timedelta(seconds=settings.absolute_timeout_seconds),
+    )
+    app.state.sign_in = make_sign_in(settings, clock)
+
+    @app.middleware("http")
+    async def headers_and_cookie(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start_timer(request)
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        session = getattr(request.state, "session", None)
+        if session is not None and (
+            getattr(request.state, "new_cookie", False) or request.cookies.get(COOKIE) != session.id
+        ):
+            response.set_cookie(
+                COOKIE,
+                session.id,
+                httponly=True,
+                samesite="lax",
+                secure=settings.cookies_secure,
+                path="/",
+            )
+        total = (time.perf_counter() - request.state.started) * 1000
+        api = sum(request.state.api_timings) * 1000
+        response.headers["Server-Timing"] = (
+            f"total;dur={total:.1f}, api;dur={api:.1f};desc=\"{len(request.state.api_timings)} calls\""
+        )
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        return sign_in_redirect(exc.next_path)
+
+    @app.exception_handler(SignedOut)
+    async def signed_out(request: Request, _exc: SignedOut) -> Response:
+        store_of(request).end(browser_session(request))
+        request.state.session = None
+        return sign_in_redirect(request.url.path if request.method == "GET" else "/")
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, _exc: CsrfFailed) -> Response:
+        return render(
+            request,
+            "problem.html",
+            status_code=403,
+            problem={"title": "This form has expired", "detail": "Go back, reload the page and try again."},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse(
+                {"type": "about:blank", "title": "Not Found" if exc.status_code == 404 else "Error",
+                 "status": exc.status_code, "detail": "There is nothing at this address."},
+                status_code=exc.status_code,
+                media_type="application/problem+json",
+            )
+        return render(
+            request,
+            "problem.html",
+            status_code=exc.status_code,
+            problem={"title": "Page not found" if exc.status_code == 404 else "Something went wrong",
+                     "detail": str(exc.detail)},
+        )
+
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.mount("/static", StaticFiles(directory=str(STATIC), check_dir=False), name="static")
+    pages.install(app)
+    return app

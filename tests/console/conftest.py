@@ -1,0 +1,190 @@
+"""The console in a real browser: the platform started like the run command (processes on
+loopback, the demo school of scripts/demo.py), Debian's Chromium headless driven by Playwright.
+
+Every page a test opens is checked with axe-core (no serious or critical violation), and every
+request the browser makes must go to the platform's own address: anything else fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pyotp
+import pytest
+
+from servicekit.testing import drop_test_database
+from tests.platform import start_platform
+
+pytestmark = pytest.mark.processes
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "console"
+
+
+@dataclass
+class Account:
+    username: str
+    password: str
+    totp_secret: str | None
+
+    def otp(self) -> str:
+        return pyotp.TOTP(self.totp_secret).now() if self.totp_secret else ""
+
+
+@dataclass
+class Demo:
+    """The demo school as the run command leaves it: accounts, ids, and API headers per role."""
+
+    base_url: str
+    accounts: dict[str, Account]
+    ids: dict[str, Any]
+    api: httpx.Client
+    _headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def headers(self, role: str) -> dict[str, str]:
+        """A token of the demo account in `role`, from identity's own sign-in (for asserting what the API holds)."""
+        if role not in self._headers:
+            account = self.accounts[role]
+            form = {"grant_type": "password", "username": account.username, "password": account.password}
+            if account.totp_secret:
+                form["otp"] = account.otp()
+            response = self.api.post("/oauth/token", data=form)
+            assert response.status_code == 200, response.text
+            self._headers[role] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        return self._headers[role]
+
+    def pupil(self, given_name: str) -> dict[str, Any]:
+        return next(p for p in self.ids["pupils"] if p["given_name"] == given_name)
+
+
+def read_credentials(path: Path) -> dict[str, Account]:
+    accounts = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([a-z_]+): (\S+) / (\S+)(?: \(TOTP secret ([A-Z2-7=]+)\))?$", line)
+        if match:
+            accounts[match[1]] = Account(match[2], match[3], match[4])
+    return accounts
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    if not Path(CHROMIUM).exists() or shutil.which("npm") is None:
+        pytest.fail("The console's browser tests need Debian's chromium (apt-get install chromium) and npm")
+    from scripts import demo as demo_script
+
+    var_dir = tmp_path_factory.mktemp("console-platform")
+    # Until identity's authorization-code flow is merged, the console's test-only password form.
+    runner, _tokens = start_platform(var_dir, extra_env={"CONSOLE_SIGN_IN": "password"})
+    api = httpx.Client(base_url=runner.url("gateway"), timeout=30)
+    try:
+        credentials = demo_script.seed(runner)
+        ids = json.loads((runner.var_dir / "demo.json").read_text())
+        yield Demo(runner.url("gateway"), read_credentials(credentials), ids, api)
+    finally:
+        api.close()
+        runner.stop()
+        for url in runner.database_urls.values():
+            drop_test_database(url)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Visit:
+    """One person's browser: pages checked with axe, requests held to the platform's address."""
+
+    def __init__(self, browser: Any, demo: Demo, *, javascript: bool = True, width: int = 1024) -> None:
+        self.demo = demo
+        self.context = browser.new_context(
+            java_script_enabled=javascript, viewport={"width": width, "height": 900}, base_url=demo.base_url
+        )
+        self.outside: list[str] = []
+        origin = urlsplit(demo.base_url).netloc
+
+        def guard(route: Any) -> None:
+            if urlsplit(route.request.url).netloc != origin:
+                self.outside.append(route.request.url)
+                route.abort()
+            else:
+                route.continue_()
+
+        self.context.route("**/*", guard)
+        self.page = self.context.new_page()
+        self.checked: list[str] = []
+
+    def axe(self) -> None:
+        """axe-core on the page as it is now: no serious or critical violation."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(self.page)
+        bad = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert not bad, f"{self.page.url}: {bad}"
+        self.checked.append(self.page.url)
+
+    def goto(self, path: str) -> Any:
+        response = self.page.goto(path)
+        self.axe()
+        return response
+
+    def sign_in(self, role: str) -> None:
+        account = self.demo.accounts[role]
+        self.page.goto("/sign-in")
+        self.axe()
+        self.page.fill("#username", account.username)
+        self.page.fill("#password", account.password)
+        if account.totp_secret:
+            self.page.fill("#otp", account.otp())
+        self.page.click("button:has-text('Sign in')")
+        assert "/sign-in" not in self.page.url, self.page.content()[:2000]
+
+    def screenshot(self, name: str) -> None:
+        DOCS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.outside, f"requests outside the platform: {self.outside}"
+
+
+@pytest.fixture
+def visit(browser: Any, demo: Demo) -> Iterator[Any]:
+    opened: list[Visit] = []
+
+    def open_(**options: Any) -> Visit:
+        v = Visit(browser, demo, **options)
+        opened.append(v)
+        return v
+
+    yield open_
+    for v in opened:
+        v.close()
