@@ -35,6 +35,9 @@ def run_checks(pytest_args: list[str]) -> int:
         code = subprocess.call([str(bindir / step[0]), *step[1:]], cwd=ROOT, env=env)
         if code != 0:
             return code
+    from scripts.browsers import ensure_chromium
+
+    ensure_chromium()
     print("== pytest", flush=True)
     return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
 

@@ -17,6 +17,12 @@ from servicekit.settings import ServiceSettings
 DEFAULT_PUBLIC_PATHS = [
     "/oauth/token",
     "/oauth/revoke",
+    # identity's OpenID Connect provider: the browser's pages and userinfo (its own bearer check)
+    "/oauth/authorize",
+    "/oauth/signin",
+    "/oauth/logout",
+    "/oauth/userinfo",
+    "/oauth/assets/*",
     "/.well-known/*",
     "/livez",
     "/readyz",
