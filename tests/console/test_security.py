@@ -23,7 +23,7 @@ def test_every_page_has_a_strict_csp_and_the_cookie_is_per_security_md(visit: An
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp and "http" not in csp
     before = {c["name"]: c for c in v.context.cookies()}["console_session"]
-    v.sign_in("teacher")
+    v.sign_in("teacher", fresh=True)
     after = {c["name"]: c for c in v.context.cookies()}["console_session"]
     assert after["value"] != before["value"], "the session id rotates at sign-in"
     assert after["httpOnly"] and after["sameSite"] == "Lax"

@@ -67,7 +67,7 @@ class SignIn:
             "school_name": "",
         }
         headers = {"Authorization": f"Bearer {session.access_token}"}
-        me = await http.get("/v1/identity/me", headers=headers)
+        me = await http.get("/v1/identity/users/me", headers=headers)
         if me.status_code == 200:
             body = me.json()
             person["username"] = body.get("username") or person["username"]

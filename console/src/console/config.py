@@ -44,7 +44,7 @@ class ConsoleSettings(BaseSettings):
     def cookies_secure(self) -> bool:
         if self.secure_cookies is not None:
             return self.secure_cookies
-        return self.environment == "production"
+        return self.environment == "production" or self.base_url.startswith("https://")
 
     @model_validator(mode="after")
     def _check(self) -> Self:

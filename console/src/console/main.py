@@ -18,13 +18,14 @@ from console import pages
 from console.api import SignedOut
 from console.auth import make_sign_in
 from console.config import ConsoleSettings
-from console.sessions import COOKIE, SessionStore
+from console.sessions import SessionStore
 from console.web import (
     SECURITY_HEADERS,
     CsrfFailed,
     NotSignedIn,
     browser_session,
     render,
+    session_cookie,
     sign_in_redirect,
     start_timer,
     store_of,
@@ -57,27 +58,22 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
         absolute=timedelta(seconds=settings.absolute_timeout_seconds),
     )
     app.state.sign_in = make_sign_in(settings, clock)
+    cookie = session_cookie(settings)
 
     @app.middleware("http")
     async def headers_and_cookie(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start_timer(request)
         response = await call_next(request)
+        static = request.url.path.startswith(("/static/", "/assets/"))
         for name, value in SECURITY_HEADERS.items():
+            if static and name in ("Cache-Control", "Pragma"):
+                continue
             response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-store"
+        if static:
+            response.headers["Cache-Control"] = "public, max-age=3600"
         session = getattr(request.state, "session", None)
-        if session is not None and (
-            getattr(request.state, "new_cookie", False) or request.cookies.get(COOKIE) != session.id
-        ):
-            response.set_cookie(
-                COOKIE,
-                session.id,
-                httponly=True,
-                samesite="lax",
-                secure=settings.cookies_secure,
-                path="/",
-            )
+        if session is not None and cookie.read(request) != session.id:
+            cookie.set(response, session.id)
         total = (time.perf_counter() - request.state.started) * 1000
         api = sum(request.state.api_timings) * 1000
         response.headers["Server-Timing"] = (
@@ -130,5 +126,9 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
         return {"status": "ok"}
 
     app.mount("/static", StaticFiles(directory=str(STATIC), check_dir=False), name="static")
+    # GOV.UK Frontend's built CSS asks for its fonts and images at /assets/ (its default path).
+    app.mount(
+        "/assets", StaticFiles(directory=str(STATIC / "govuk" / "assets"), check_dir=False), name="assets"
+    )
     pages.install(app)
     return app

@@ -20,6 +20,8 @@ from console.web import (
     problem_page,
     redirect,
     render,
+    session_cookie,
+    settings_of,
     sign_in_of,
     signed_in,
     store_of,
@@ -136,7 +138,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         store_of(request).end(session)
         request.state.session = None
         response = redirect("/sign-in")
-        response.delete_cookie("console_session", path="/")
+        session_cookie(settings_of(request)).clear(response)
         return response
 
     @app.get("/")
@@ -292,6 +294,103 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         ctx.session.flash = {"message": f"Phone of {name} registered as held ({label(PHONE_KINDS, result.body['kind']).lower()})"}
         return redirect("/phones")
 
+    # --- journey 3, office: end of day, returns, paper consent forms ------------------------------
+
+    @app.get("/phones/end-of-day")
+    async def end_of_day(ctx: Person) -> Response:
+        result = await ctx.api.get("/v1/devices/phone-custody/end-of-day")
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        names = await names_of(ctx, [r["pupil_id"] for r in result.body["daily_handins_held"]]
+                               + [r["pupil_id"] for r in result.body.get("confiscations_held_over", [])])
+        return render(ctx.request, "end_of_day.html", day=result.body, names=names)
+
+    async def carers_of(ctx: Ctx, pupil_id: str) -> list[dict[str, Any]]:
+        links = await ctx.api.get(f"/v1/identity/people/{pupil_id}/carers", active="true")
+        if not links.ok:
+            return []
+        out = []
+        for link in links.body["items"]:
+            person = await ctx.api.get(f"/v1/identity/people/{link['carer_id']}")
+            name = f"{person.body['given_name']} {person.body['family_name']}" if person.ok else "A carer"
+            out.append({**link, "name": name})
+        return out
+
+    async def return_page(ctx: Ctx, custody_id: str, errors: dict[str, str] | None = None,
+                          status_code: int = 200) -> Response:
+        record = await ctx.api.get(f"/v1/devices/phone-custody/{custody_id}")
+        if not record.ok:
+            return problem_page(ctx.request, record)
+        pupil_id = record.body["pupil_id"]
+        pupil = (await names_of(ctx, [pupil_id])).get(pupil_id, "the pupil")
+        carers = await carers_of(ctx, pupil_id)
+        if record.body["kind"] == "confiscation":
+            # Only a carer with parental responsibility may collect a confiscated phone.
+            options = [(c["carer_id"], f"{c['name']} ({c['relationship']})") for c in carers if c["parental_responsibility"]]
+        else:
+            options = [(pupil_id, f"{pupil} (the pupil)")] + [
+                (c["carer_id"], f"{c['name']} ({c['relationship']})") for c in carers
+            ]
+        return render(ctx.request, "phone_return.html", status_code=status_code, record=record.body,
+                      pupil=pupil, options=options, errors=errors)
+
+    @app.get("/phones/{custody_id}/return")
+    async def phone_return(ctx: Person, custody_id: str) -> Response:
+        return await return_page(ctx, custody_id)
+
+    @app.post("/phones/{custody_id}/return")
+    async def phone_return_submit(ctx: Person, custody_id: str) -> Response:
+        form = await form_of(ctx.request)
+        result = await ctx.api.post(
+            f"/v1/devices/phone-custody/{custody_id}/return", {"to_person_id": form.get("to_person_id") or None}
+        )
+        if result.status == 422:
+            return await return_page(ctx, custody_id, errors_of(result, {"to_person_id"}), 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": f"Phone returned: {result.body['description']}"}
+        return redirect("/phones/end-of-day")
+
+    async def consent_form(ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None,
+                           status_code: int = 200) -> Response:
+        people = await search_people(ctx, str(form.get("q", "")), kind="pupil") if form.get("q") else []
+        pupil_id = str(form.get("pupil_id") or (people[0]["id"] if len(people) == 1 else ""))
+        carers = [c for c in await carers_of(ctx, pupil_id) if c["parental_responsibility"]] if pupil_id else []
+        return render(
+            ctx.request, "consent_form.html", status_code=status_code, form={**form, "pupil_id": pupil_id},
+            errors=errors, people=people, carers=carers, purposes=PURPOSES, media_types=MEDIA_TYPES,
+            levels=LEVELS, idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+        )
+
+    @app.get("/consent-forms/new")
+    async def consent_form_new(ctx: Person) -> Response:
+        return await consent_form(ctx, {})
+
+    @app.post("/consent-forms/new")
+    async def consent_form_submit(ctx: Person) -> Response:
+        form = await form_of(ctx.request)
+        if form.get("action") != "save":
+            return await consent_form(ctx, form)
+        grants = [
+            {"purpose": p, "media_type": m, "level": str(form.get(f"level_{p}_{m}"))}
+            for p, _ in PURPOSES
+            for m, _ in MEDIA_TYPES
+            if str(form.get(f"level_{p}_{m}") or "none") != "none"
+        ]
+        body = {
+            "pupil_id": form.get("pupil_id") or None,
+            "given_by": form.get("given_by") or None,
+            "grants": grants,
+            "form_dated_on": form.get("form_dated_on") or None,
+        }
+        result = await ctx.api.post("/v1/media-consent/records", body, idempotency_key=str(form.get("idempotency_key")))
+        if result.status == 422:
+            return await consent_form(ctx, form, errors_of(result, {"pupil_id", "given_by", "form_dated_on", "grants"}), 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": f"Consent form entered (version {result.body['version']['version']})"}
+        return redirect("/consent-forms/new")
+
     # --- journey 6, parent: each child's consent --------------------------------------------------
 
     @app.get("/my-children")
@@ -364,6 +463,16 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         what = ", ".join(label(PURPOSES, p) for p in purposes) if purposes else "every use"
         ctx.session.flash = {"message": f"Consent withdrawn for {what}. The school can no longer use these photos or videos from now on."}
         return redirect(f"/my-children/{pupil_id}")
+
+
+async def names_of(ctx: Ctx, person_ids: list[str]) -> dict[str, str]:
+    """Names of people by id (identity, as the person may read them)."""
+    names: dict[str, str] = {}
+    for pid in dict.fromkeys(person_ids):
+        found = await ctx.api.get(f"/v1/identity/people/{pid}")
+        if found.ok:
+            names[pid] = f"{found.body['given_name']} {found.body['family_name']}"
+    return names
 
 
 def grid(child: dict[str, Any]) -> dict[str, str]:

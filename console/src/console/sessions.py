@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from servicekit.clock import Clock
+from servicekit.pages import new_csrf_token
 
 COOKIE = "console_session"
 
@@ -21,7 +22,7 @@ class Session:
     id: str
     created_at: datetime
     last_seen: datetime
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    csrf: str = field(default_factory=new_csrf_token)
     # Signed in: the person's tokens and who they are (from the token's claims and identity).
     access_token: str | None = None
     refresh_token: str | None = None
@@ -72,7 +73,7 @@ class SessionStore:
         self._sessions.pop(session.id, None)
         now = self.clock.now()
         session.id = secrets.token_urlsafe(32)
-        session.csrf = secrets.token_urlsafe(32)
+        session.csrf = new_csrf_token()
         session.created_at = now
         session.last_seen = now
         self._sessions[session.id] = session

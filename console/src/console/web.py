@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from console.api import Api, ApiResponse
 from console.auth import SignIn
 from console.config import ConsoleSettings
 from console.sessions import COOKIE, Session, SessionStore
+from servicekit.pages import BrowserCookie, content_security_policy, csrf_matches, page_headers
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -26,23 +26,21 @@ NAV = [
     ("incidents:report", "/concerns/new", "Report a concern"),
     ("incidents:write", "/concerns", "Concerns inbox"),
     ("phones:write", "/phones", "Phones"),
+    ("phones:write", "/phones/end-of-day", "End of day"),
     ("consent:check", "/photos/group", "Group photo"),
     ("consent:write", "/consent-forms/new", "Paper consent form"),
     ("consent:own", "/my-children", "Your children"),
 ]
 
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+# servicekit.pages' policy (nothing inline, nothing from another host), plus what GOV.UK Frontend
+# needs from the console's own origin: its fonts, and its JavaScript (progressive enhancement only).
+CSP = content_security_policy() + "; font-src 'self'; script-src 'self'"
+SECURITY_HEADERS = {**page_headers(), "Content-Security-Policy": CSP}
+
+
+def session_cookie(settings: ConsoleSettings) -> BrowserCookie:
+    """servicekit.pages' host-only cookie: `__Host-console_session` and Secure outside plain-http loopback."""
+    return BrowserCookie(COOKIE, secure=settings.cookies_secure)
 
 
 class NotSignedIn(Exception):
@@ -97,7 +95,7 @@ def browser_session(request: Request) -> Session:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     store = store_of(request)
-    session = store.get(request.cookies.get(COOKIE))
+    session = store.get(session_cookie(settings_of(request)).read(request))
     if session is None:
         session = store.new()
         request.state.new_cookie = True
@@ -120,8 +118,7 @@ async def form_of(request: Request) -> dict[str, Any]:
     """The posted form, after its CSRF token matched this session's (else CsrfFailed: 403)."""
     form = await request.form()
     session = browser_session(request)
-    token = str(form.get("csrf_token", ""))
-    if not token or not secrets.compare_digest(token, session.csrf):
+    if not csrf_matches(session.csrf, str(form.get("csrf_token", ""))):
         raise CsrfFailed
     data: dict[str, Any] = {}
     for key, value in form.multi_items():
