@@ -43,10 +43,12 @@ TIMING = re.compile(r"(\w+);dur=([\d.]+)")
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-async def staff(base: str, username: str, password: str, rounds: int, out: dict[str, list[tuple[float, float]]]) -> None:
+async def staff(
+    base: str, username: str, password: str, rounds: int, out: dict[str, list[tuple[float, float]]]
+) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         page = await client.get("/sign-in")
         csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
@@ -58,7 +60,9 @@ async def staff(base: str, username: str, password: str, rounds: int, out: dict[
         for _ in range(rounds):
             for name, path in PAGES.items():
                 if name == "people search":
-                    response = await client.post(path, data={"csrf_token": csrf, "action": "search", "q": "a"})
+                    response = await client.post(
+                        path, data={"csrf_token": csrf, "action": "search", "q": "a"}
+                    )
                 else:
                     response = await client.get(path)
                 response.raise_for_status()
@@ -66,7 +70,9 @@ async def staff(base: str, username: str, password: str, rounds: int, out: dict[
                 out[name].append((float(timing["total"]), float(timing["api"])))
 
 
-async def run(base: str, username: str, password: str, n_staff: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
+async def run(
+    base: str, username: str, password: str, n_staff: int, rounds: int
+) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {name: [] for name in PAGES}
     await asyncio.gather(*(staff(base, username, password, rounds, out) for _ in range(n_staff)))
     return out
@@ -85,7 +91,9 @@ def main() -> None:
             accounts = read_credentials(demo.seed(runner))
             teacher = accounts["teacher"]
             started = time.perf_counter()
-            out = asyncio.run(run(runner.url("gateway"), teacher.username, teacher.password, args.staff, args.rounds))
+            out = asyncio.run(
+                run(runner.url("gateway"), teacher.username, teacher.password, args.staff, args.rounds)
+            )
             elapsed = time.perf_counter() - started
         finally:
             runner.stop()
@@ -98,7 +106,9 @@ def main() -> None:
         apis = [a for _, a in samples]
         own = statistics.median(t - a for t, a in samples)
         ratio = p95(totals) / p95(apis) if p95(apis) else float("inf")
-        rows.append({"page": name, "n": len(samples), "p95_total": p95(totals), "p95_api": p95(apis), "ratio": ratio})
+        rows.append(
+            {"page": name, "n": len(samples), "p95_total": p95(totals), "p95_api": p95(apis), "ratio": ratio}
+        )
         print(f"| {name} | {len(samples)} | {p95(totals):.1f} | {p95(apis):.1f} | {ratio:.2f} | {own:.1f} |")
     print(json.dumps(rows))
 

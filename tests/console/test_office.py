@@ -52,14 +52,21 @@ def test_the_desk_registers_a_hand_in_and_returns_it_at_the_end_of_the_day(
     assert record["events"][-1]["to_person_id"] == theo or record["events"][-1].get("person_id") == theo
 
 
-def test_a_confiscated_phone_is_offered_only_to_carers_with_parental_responsibility(visit: Any, demo: Demo) -> None:
+def test_a_confiscated_phone_is_offered_only_to_carers_with_parental_responsibility(
+    visit: Any, demo: Demo
+) -> None:
     """Ava's grandparent collects her but has no parental responsibility: not offered."""
     ava = demo.pupil("Ava")["id"]
     created = demo.api.post(
         "/v1/devices/phone-custody",
         headers=demo.headers("office"),
-        json={"pupil_id": ava, "kind": "confiscation", "description": "Pink phone (release)",
-              "storage_location": "Office safe", "reason": "Photos taken in the changing room"},
+        json={
+            "pupil_id": ava,
+            "kind": "confiscation",
+            "description": "Pink phone (release)",
+            "storage_location": "Office safe",
+            "reason": "Photos taken in the changing room",
+        },
     ).json()
     v = visit()
     v.sign_in("office")
@@ -93,7 +100,11 @@ def test_the_office_enters_a_paper_consent_form(visit: Any, demo: Demo, javascri
     v.axe()
     assert "Consent form entered" in v.page.locator(".govuk-notification-banner").inner_text()
     held = demo.api.get(f"/v1/media-consent/pupils/{leo}", headers=demo.headers("office")).json()
-    latest = held["versions"][-1] if held["versions"][-1]["version"] >= held["versions"][0]["version"] else held["versions"][0]
+    latest = (
+        held["versions"][-1]
+        if held["versions"][-1]["version"] >= held["versions"][0]["version"]
+        else held["versions"][0]
+    )
     assert latest["form_dated_on"] == "2026-09-03"
     grants = {(g["purpose"], g["media_type"]): g["level"] for g in held["current"]["grants"]}
     assert grants[("mle", "photo")] == "individual" and grants[("website", "video")] == "group"

@@ -20,7 +20,11 @@ def level(consent: dict[str, Any], purpose: str, media_type: str) -> str:
     if purpose in consent.get("withdrawn_purposes", []):
         return "none"
     return next(
-        (g["level"] for g in consent.get("grants", []) if g["purpose"] == purpose and g["media_type"] == media_type),
+        (
+            g["level"]
+            for g in consent.get("grants", [])
+            if g["purpose"] == purpose and g["media_type"] == media_type
+        ),
         "none",
     )
 

@@ -51,8 +51,14 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(visit: Any
     before = demo.api.get("/v1/incidents", headers=demo.headers("safeguarding_lead"), params={"limit": 500})
     response = v.page.request.post(
         "/concerns/new",
-        form={"category": "malware", "severity": "low", "location": "on_site", "summary": "forged",
-              "occurred_on": "2026-09-01", "action": "report"},
+        form={
+            "category": "malware",
+            "severity": "low",
+            "location": "on_site",
+            "summary": "forged",
+            "occurred_on": "2026-09-01",
+            "action": "report",
+        },
         max_redirects=0,
     )
     assert response.status == 403
@@ -83,14 +89,21 @@ def test_the_session_ends_after_ten_minutes_idle_by_the_injected_clock(demo: Dem
         csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
         signed = client.post(
             "/sign-in",
-            data={"csrf_token": csrf, "username": account.username, "password": account.password, "next": "/"},
+            data={
+                "csrf_token": csrf,
+                "username": account.username,
+                "password": account.password,
+                "next": "/",
+            },
             follow_redirects=False,
         )
         assert signed.status_code == 303 and signed.headers["location"] == "/"
         clock.advance(timedelta(minutes=9, seconds=59))
         assert client.get("/", follow_redirects=False).status_code == 200
         clock.advance(timedelta(minutes=9, seconds=59))
-        assert client.get("/", follow_redirects=False).status_code == 200, "each request restarts the idle clock"
+        assert client.get("/", follow_redirects=False).status_code == 200, (
+            "each request restarts the idle clock"
+        )
         clock.advance(timedelta(minutes=10, seconds=1))
         ended = client.get("/", follow_redirects=False)
         assert ended.status_code == 303 and ended.headers["location"].startswith("/sign-in")

@@ -48,7 +48,9 @@ def test_a_teacher_reports_a_concern_and_the_lead_has_it(visit: Any, demo: Demo,
     ]
 
 
-def test_a_concern_without_a_summary_shows_the_platforms_error_next_to_the_field(visit: Any, demo: Demo) -> None:
+def test_a_concern_without_a_summary_shows_the_platforms_error_next_to_the_field(
+    visit: Any, demo: Demo
+) -> None:
     v = visit(javascript=False)
     v.sign_in("teacher")
     before = demo.api.get("/v1/incidents", headers=demo.headers("safeguarding_lead"), params={"limit": 500})
@@ -132,7 +134,9 @@ def test_a_teacher_confiscates_a_phone(visit: Any, demo: Demo, javascript: bool)
         v.screenshot("teacher-phone-confiscated")
     pupil = demo.pupil("Zain")["id"]
     held = demo.api.get(
-        "/v1/devices/phone-custody", headers=demo.headers("office"), params={"pupil_id": pupil, "status": "held"}
+        "/v1/devices/phone-custody",
+        headers=demo.headers("office"),
+        params={"pupil_id": pupil, "status": "held"},
     ).json()["items"]
     record = next(r for r in held if r["description"] == description)
     assert record["kind"] == "confiscation" and record["reason"] == "Used in a lesson after a warning"
@@ -151,5 +155,7 @@ def test_a_confiscation_without_a_reason_is_refused_next_to_the_field(visit: Any
     v.axe()
     assert v.page.locator(".govuk-error-summary").is_visible()
     pupil = demo.pupil("Ruby")["id"]
-    held = demo.api.get("/v1/devices/phone-custody", headers=demo.headers("office"), params={"pupil_id": pupil})
+    held = demo.api.get(
+        "/v1/devices/phone-custody", headers=demo.headers("office"), params={"pupil_id": pupil}
+    )
     assert not [r for r in held.json()["items"] if r["description"] == "No reason given phone"]

@@ -56,11 +56,12 @@ class SignIn:
     async def establish(self, http: httpx.AsyncClient, session: Session, tokens: dict[str, Any]) -> None:
         self._store(session, tokens)
         claims = unverified_claims(tokens["access_token"])
-        person = {
+        scopes = str(claims.get("scope", "")).split()
+        person: dict[str, Any] = {
             "account_id": claims.get("sub"),
             "school_id": claims.get("school_id"),
             "roles": list(claims.get("roles") or []),
-            "scopes": str(claims.get("scope", "")).split(),
+            "scopes": scopes,
             "person_id": claims.get("person_id"),
             "username": claims.get("preferred_username") or "",
             "name": "",
@@ -72,12 +73,12 @@ class SignIn:
             body = me.json()
             person["username"] = body.get("username") or person["username"]
             person["person_id"] = body.get("person_id") or person["person_id"]
-        if person["person_id"] and "people:read" in person["scopes"]:
+        if person["person_id"] and "people:read" in scopes:
             found = await http.get(f"/v1/identity/people/{person['person_id']}", headers=headers)
             if found.status_code == 200:
                 p = found.json()
                 person["name"] = f"{p['given_name']} {p['family_name']}"
-        if person["school_id"] and "schools:read" in person["scopes"]:
+        if person["school_id"] and "schools:read" in scopes:
             school = await http.get(f"/v1/identity/schools/{person['school_id']}", headers=headers)
             if school.status_code == 200:
                 person["school_name"] = school.json().get("name", "")
@@ -99,7 +100,11 @@ class SignIn:
             raise SignedOut
         response = await http.post(
             "/oauth/token",
-            data={"grant_type": "refresh_token", "refresh_token": session.refresh_token, **self.client_auth()},
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": session.refresh_token,
+                **self.client_auth(),
+            },
         )
         if response.status_code != 200:
             session.access_token = None
@@ -211,9 +216,14 @@ class OidcSignIn(SignIn):
                 algorithms=["ES256"],
                 audience=self.settings.oidc_client_id,
                 issuer=self.settings.issuer,
-                options={"require_aud": True, "require_iat": True, "require_exp": True, "verify_at_hash": False},
+                options={
+                    "require_aud": True,
+                    "require_iat": True,
+                    "require_exp": True,
+                    "verify_at_hash": False,
+                },
             )
-        except Exception as exc:  # noqa: BLE001 - any failure to verify is a failed sign-in
+        except Exception as exc:
             raise SignInFailed("The ID token did not verify; start again.") from exc
         if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
             raise SignInFailed("The sign-in did not match this browser; start again.")

@@ -47,9 +47,7 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
             app.state.http = http
             yield
 
-    app = FastAPI(
-        title="Console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
-    )
+    app = FastAPI(title="Console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = clock
     app.state.sessions = SessionStore(
@@ -61,7 +59,9 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
     cookie = session_cookie(settings)
 
     @app.middleware("http")
-    async def headers_and_cookie(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def headers_and_cookie(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         start_timer(request)
         response = await call_next(request)
         static = request.url.path.startswith(("/static/", "/assets/"))
@@ -77,7 +77,7 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
         total = (time.perf_counter() - request.state.started) * 1000
         api = sum(request.state.api_timings) * 1000
         response.headers["Server-Timing"] = (
-            f"total;dur={total:.1f}, api;dur={api:.1f};desc=\"{len(request.state.api_timings)} calls\""
+            f'total;dur={total:.1f}, api;dur={api:.1f};desc="{len(request.state.api_timings)} calls"'
         )
         return response
 
@@ -104,8 +104,12 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if "text/html" not in request.headers.get("accept", ""):
             return JSONResponse(
-                {"type": "about:blank", "title": "Not Found" if exc.status_code == 404 else "Error",
-                 "status": exc.status_code, "detail": "There is nothing at this address."},
+                {
+                    "type": "about:blank",
+                    "title": "Not Found" if exc.status_code == 404 else "Error",
+                    "status": exc.status_code,
+                    "detail": "There is nothing at this address.",
+                },
                 status_code=exc.status_code,
                 media_type="application/problem+json",
             )
@@ -113,8 +117,10 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
             request,
             "problem.html",
             status_code=exc.status_code,
-            problem={"title": "Page not found" if exc.status_code == 404 else "Something went wrong",
-                     "detail": str(exc.detail)},
+            problem={
+                "title": "Page not found" if exc.status_code == 404 else "Something went wrong",
+                "detail": str(exc.detail),
+            },
         )
 
     @app.get("/livez", include_in_schema=False)

@@ -76,7 +76,7 @@ async def search_people(ctx: Ctx, q: str, kind: str | None = None) -> list[dict[
     return list(found.body.get("items", [])) if found.ok else []
 
 
-def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every page
+def install(app: FastAPI) -> None:
     # --- signing in and out ----------------------------------------------------------------------
 
     @app.get("/sign-in")
@@ -125,7 +125,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         try:
             next_path = await sign_in.finish(http_of(request), session, code, state)
         except SignInFailed as exc:
-            return render(request, "problem.html", status_code=400, problem={"title": "Sign-in failed", "detail": str(exc)})
+            return render(
+                request,
+                "problem.html",
+                status_code=400,
+                problem={"title": "Sign-in failed", "detail": str(exc)},
+            )
         request.state.session = store_of(request).rotate(session)
         return redirect(next_path)
 
@@ -147,8 +152,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
 
     # --- journey 1, teacher: report an e-safety concern ------------------------------------------
 
-    async def concern_form(ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None,
-                           status_code: int = 200) -> Response:
+    async def concern_form(
+        ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
         chosen = as_list(form.get("person_ids"))
         people = await search_people(ctx, str(form.get("q", ""))) if form.get("q") else []
         known = {p["id"]: p for p in people}
@@ -173,7 +179,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
     @app.get("/concerns/new")
     async def concern_new(ctx: Person) -> Response:
         now = datetime.now(UTC)
-        return await concern_form(ctx, {"occurred_on": now.date().isoformat(), "occurred_time": now.strftime("%H:%M")})
+        return await concern_form(
+            ctx, {"occurred_on": now.date().isoformat(), "occurred_time": now.strftime("%H:%M")}
+        )
 
     @app.post("/concerns/new")
     async def concern_submit(ctx: Person) -> Response:
@@ -183,7 +191,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         errors: dict[str, str] = {}
         occurred_at = None
         try:
-            when = datetime.fromisoformat(f"{form.get('occurred_on', '')}T{form.get('occurred_time') or '00:00'}")
+            when = datetime.fromisoformat(
+                f"{form.get('occurred_on', '')}T{form.get('occurred_time') or '00:00'}"
+            )
             occurred_at = when.replace(tzinfo=UTC).isoformat()
         except ValueError:
             errors["occurred_on"] = "Enter the date it happened, for example 2026-09-14"
@@ -220,7 +230,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
     # --- journey 1, teacher: who may appear in a group photo --------------------------------------
 
     @app.get("/photos/group")
-    async def group_photo(ctx: Person, year_group: str = "", purpose: str = "", media_type: str = "photo") -> Response:
+    async def group_photo(
+        ctx: Person, year_group: str = "", purpose: str = "", media_type: str = "photo"
+    ) -> Response:
         view = None
         errors = None
         if year_group or purpose:
@@ -249,8 +261,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
 
     # --- journeys 1 and 3: phones (hand in, confiscate, the desk, return) -------------------------
 
-    async def phone_form(ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None,
-                         status_code: int = 200) -> Response:
+    async def phone_form(
+        ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
         people = await search_people(ctx, str(form.get("q", "")), kind="pupil") if form.get("q") else []
         held = await ctx.api.get("/v1/devices/phone-custody", status="held", limit=100)
         return render(
@@ -282,7 +295,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
             "reason": str(form.get("reason", "")).strip() or None,
         }
         fields = {"pupil_id", "kind", "description", "storage_location", "reason"}
-        result = await ctx.api.post("/v1/devices/phone-custody", body, idempotency_key=str(form.get("idempotency_key")))
+        result = await ctx.api.post(
+            "/v1/devices/phone-custody", body, idempotency_key=str(form.get("idempotency_key"))
+        )
         if result.status == 422:
             found = errors_of(result, fields)
             if "form" in found and "reason" in found["form"]:
@@ -291,7 +306,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         if not result.ok:
             return problem_page(ctx.request, result)
         name = form.get(f"name_{form.get('pupil_id')}") or "the pupil"
-        ctx.session.flash = {"message": f"Phone of {name} registered as held ({label(PHONE_KINDS, result.body['kind']).lower()})"}
+        ctx.session.flash = {
+            "message": f"Phone of {name} registered as held "
+            f"({label(PHONE_KINDS, result.body['kind']).lower()})"
+        }
         return redirect("/phones")
 
     # --- journey 3, office: end of day, returns, paper consent forms ------------------------------
@@ -301,8 +319,11 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         result = await ctx.api.get("/v1/devices/phone-custody/end-of-day")
         if not result.ok:
             return problem_page(ctx.request, result)
-        names = await names_of(ctx, [r["pupil_id"] for r in result.body["daily_handins_held"]]
-                               + [r["pupil_id"] for r in result.body.get("confiscations_held_over", [])])
+        names = await names_of(
+            ctx,
+            [r["pupil_id"] for r in result.body["daily_handins_held"]]
+            + [r["pupil_id"] for r in result.body.get("confiscations_held_over", [])],
+        )
         return render(ctx.request, "end_of_day.html", day=result.body, names=names)
 
     async def carers_of(ctx: Ctx, pupil_id: str) -> list[dict[str, Any]]:
@@ -316,8 +337,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
             out.append({**link, "name": name})
         return out
 
-    async def return_page(ctx: Ctx, custody_id: str, errors: dict[str, str] | None = None,
-                          status_code: int = 200) -> Response:
+    async def return_page(
+        ctx: Ctx, custody_id: str, errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
         record = await ctx.api.get(f"/v1/devices/phone-custody/{custody_id}")
         if not record.ok:
             return problem_page(ctx.request, record)
@@ -326,13 +348,24 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         carers = await carers_of(ctx, pupil_id)
         if record.body["kind"] == "confiscation":
             # Only a carer with parental responsibility may collect a confiscated phone.
-            options = [(c["carer_id"], f"{c['name']} ({c['relationship']})") for c in carers if c["parental_responsibility"]]
+            options = [
+                (c["carer_id"], f"{c['name']} ({c['relationship']})")
+                for c in carers
+                if c["parental_responsibility"]
+            ]
         else:
             options = [(pupil_id, f"{pupil} (the pupil)")] + [
                 (c["carer_id"], f"{c['name']} ({c['relationship']})") for c in carers
             ]
-        return render(ctx.request, "phone_return.html", status_code=status_code, record=record.body,
-                      pupil=pupil, options=options, errors=errors)
+        return render(
+            ctx.request,
+            "phone_return.html",
+            status_code=status_code,
+            record=record.body,
+            pupil=pupil,
+            options=options,
+            errors=errors,
+        )
 
     @app.get("/phones/{custody_id}/return")
     async def phone_return(ctx: Person, custody_id: str) -> Response:
@@ -342,7 +375,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
     async def phone_return_submit(ctx: Person, custody_id: str) -> Response:
         form = await form_of(ctx.request)
         result = await ctx.api.post(
-            f"/v1/devices/phone-custody/{custody_id}/return", {"to_person_id": form.get("to_person_id") or None}
+            f"/v1/devices/phone-custody/{custody_id}/return",
+            {"to_person_id": form.get("to_person_id") or None},
         )
         if result.status == 422:
             return await return_page(ctx, custody_id, errors_of(result, {"to_person_id"}), 422)
@@ -351,15 +385,26 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         ctx.session.flash = {"message": f"Phone returned: {result.body['description']}"}
         return redirect("/phones/end-of-day")
 
-    async def consent_form(ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None,
-                           status_code: int = 200) -> Response:
+    async def consent_form(
+        ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
         people = await search_people(ctx, str(form.get("q", "")), kind="pupil") if form.get("q") else []
         pupil_id = str(form.get("pupil_id") or (people[0]["id"] if len(people) == 1 else ""))
-        carers = [c for c in await carers_of(ctx, pupil_id) if c["parental_responsibility"]] if pupil_id else []
+        carers = (
+            [c for c in await carers_of(ctx, pupil_id) if c["parental_responsibility"]] if pupil_id else []
+        )
         return render(
-            ctx.request, "consent_form.html", status_code=status_code, form={**form, "pupil_id": pupil_id},
-            errors=errors, people=people, carers=carers, purposes=PURPOSES, media_types=MEDIA_TYPES,
-            levels=LEVELS, idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            ctx.request,
+            "consent_form.html",
+            status_code=status_code,
+            form={**form, "pupil_id": pupil_id},
+            errors=errors,
+            people=people,
+            carers=carers,
+            purposes=PURPOSES,
+            media_types=MEDIA_TYPES,
+            levels=LEVELS,
+            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
         )
 
     @app.get("/consent-forms/new")
@@ -383,9 +428,13 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
             "grants": grants,
             "form_dated_on": form.get("form_dated_on") or None,
         }
-        result = await ctx.api.post("/v1/media-consent/records", body, idempotency_key=str(form.get("idempotency_key")))
+        result = await ctx.api.post(
+            "/v1/media-consent/records", body, idempotency_key=str(form.get("idempotency_key"))
+        )
         if result.status == 422:
-            return await consent_form(ctx, form, errors_of(result, {"pupil_id", "given_by", "form_dated_on", "grants"}), 422)
+            return await consent_form(
+                ctx, form, errors_of(result, {"pupil_id", "given_by", "form_dated_on", "grants"}), 422
+            )
         if not result.ok:
             return problem_page(ctx.request, result)
         ctx.session.flash = {"message": f"Consent form entered (version {result.body['version']['version']})"}
@@ -398,11 +447,19 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         result = await ctx.api.get("/v1/media-consent/children")
         if not result.ok:
             return problem_page(ctx.request, result)
-        return render(ctx.request, "children.html", children=result.body, purposes=PURPOSES,
-                      media_types=MEDIA_TYPES, levels=LEVELS, grid=grid)
+        return render(
+            ctx.request,
+            "children.html",
+            children=result.body,
+            purposes=PURPOSES,
+            media_types=MEDIA_TYPES,
+            levels=LEVELS,
+            grid=grid,
+        )
 
-    async def child_page(ctx: Ctx, pupil_id: str, errors: dict[str, str] | None = None,
-                         status_code: int = 200) -> Response:
+    async def child_page(
+        ctx: Ctx, pupil_id: str, errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
         result = await ctx.api.get(f"/v1/media-consent/children/{pupil_id}")
         if not result.ok:
             return problem_page(ctx.request, result)
@@ -461,7 +518,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place that lists every pa
         if not result.ok:
             return problem_page(ctx.request, result)
         what = ", ".join(label(PURPOSES, p) for p in purposes) if purposes else "every use"
-        ctx.session.flash = {"message": f"Consent withdrawn for {what}. The school can no longer use these photos or videos from now on."}
+        ctx.session.flash = {
+            "message": f"Consent withdrawn for {what}. "
+            "The school can no longer use these photos or videos from now on."
+        }
         return redirect(f"/my-children/{pupil_id}")
 
 

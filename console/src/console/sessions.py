@@ -55,7 +55,7 @@ class SessionStore:
         return session
 
     def get(self, session_id: str | None) -> Session | None:
-        """The live session with this id (its idle clock restarted), or None when there is none or it ended."""
+        """The live session with this id (its idle clock restarted); None when there is none or it ended."""
         if not session_id:
             return None
         session = self._sessions.get(session_id)

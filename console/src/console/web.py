@@ -93,7 +93,7 @@ def browser_session(request: Request) -> Session:
     """This browser's session (anonymous until sign-in), made when there is none."""
     cached = getattr(request.state, "session", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     store = store_of(request)
     session = store.get(session_cookie(settings_of(request)).read(request))
     if session is None:

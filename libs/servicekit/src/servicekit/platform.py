@@ -195,7 +195,7 @@ class PlatformRunner:
         return env
 
     def gateway_env(self) -> dict[str, str]:
-        upstreams = [
+        upstreams: list[dict[str, object]] = [
             {"name": s.name, "url": self.url(s.name), "prefixes": list(s.prefixes)}
             for s in self.spec.services
         ]
