@@ -34,6 +34,12 @@ def test_every_page_has_a_strict_csp_and_the_cookie_is_per_security_md(visit: An
     assert page.headers["cache-control"] == "no-store"
 
 
+def test_the_console_passes_the_gateway_without_a_token_but_the_api_does_not(demo: Demo) -> None:
+    assert demo.api.get("/sign-in").status_code == 200
+    refused = demo.api.get("/v1/incidents")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+
+
 def test_the_pages_load_nothing_from_outside_the_platform(visit: Any, demo: Demo) -> None:
     v = visit()
     seen: list[str] = []
