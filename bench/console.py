@@ -49,7 +49,7 @@ def p95(values: list[float]) -> float:
 async def staff(
     base: str, username: str, password: str, rounds: int, out: dict[str, list[tuple[float, float]]]
 ) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, follow_redirects=True) as client:
         page = await client.get("/sign-in")
         csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
         signed = await client.post(

@@ -79,7 +79,7 @@ def test_a_double_submit_creates_one_concern(visit: Any, demo: Demo) -> None:
     form = page.locator("form[action='/concerns/new']")
     data = {
         el.get_attribute("name"): el.input_value()
-        for el in form.locator("input[type=hidden], select, textarea").all()
+        for el in form.locator("input:not([type=radio]):not([type=checkbox]), select, textarea").all()
         if el.get_attribute("name")
     }
     data.update(location="on_site", severity="low", action="report")
@@ -121,7 +121,7 @@ def test_a_teacher_confiscates_a_phone(visit: Any, demo: Demo, javascript: bool)
     page.click("button:has-text('Search')")
     v.axe()
     page.check("label:has-text('Zain Ahmed')")
-    page.check("text=Confiscated")
+    page.get_by_label("Confiscated", exact=True).check()
     description = f"Grey Android, cracked screen ({javascript})"
     page.fill("#description", description)
     page.fill("#storage_location", "Head's office safe")
@@ -149,7 +149,7 @@ def test_a_confiscation_without_a_reason_is_refused_next_to_the_field(visit: Any
     v.page.fill("#q", "Ruby")
     v.page.click("button:has-text('Search')")
     v.page.check("label:has-text('Ruby Evans')")
-    v.page.check("text=Confiscated")
+    v.page.get_by_label("Confiscated", exact=True).check()
     v.page.fill("#description", "No reason given phone")
     v.page.click("button:has-text('Register the phone')")
     v.axe()
