@@ -97,7 +97,7 @@ async def test_client_authentication_failures(api: httpx.AsyncClient, idapp: Fas
 
 async def test_malformed_requests_get_rfc6749_errors(api: httpx.AsyncClient) -> None:
     cases = [
-        ({"data": {"grant_type": "authorization_code"}}, "unsupported_grant_type"),
+        ({"data": {"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}}, "unsupported_grant_type"),
         ({"data": {}}, "invalid_request"),
         ({"json": {"grant_type": "client_credentials"}}, "invalid_request"),
         ({"data": {"grant_type": "password", "username": "x"}}, "invalid_request"),

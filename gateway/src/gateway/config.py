@@ -20,6 +20,7 @@ DEFAULT_PUBLIC_PATHS = [
     # identity's OpenID Connect provider: the browser's pages and userinfo (its own bearer check)
     "/oauth/authorize",
     "/oauth/signin",
+    "/oauth/signin/otp",
     "/oauth/logout",
     "/oauth/userinfo",
     "/oauth/assets/*",

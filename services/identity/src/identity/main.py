@@ -13,8 +13,9 @@ from identity.config import IdentitySettings
 from identity.imports.router import router as imports_router
 from identity.keys.router import router as keys_router
 from identity.oauth.router import router as oauth_router
+from identity.oidc.router import discovery_router
+from identity.oidc.router import router as oidc_router
 from identity.pages.router import router as pages_router
-from identity.pages.router import signin_router
 from identity.people.router import router as people_router
 from identity.schools.router import router as schools_router
 from identity.security.state import SecurityState
@@ -34,7 +35,8 @@ ROUTERS: list[APIRouter] = [
     changes_router,
     oauth_router,
     pages_router,
-    signin_router,
+    oidc_router,
+    discovery_router,
     keys_router,
     accounts_router,
     clients_router,

@@ -17,6 +17,7 @@ from identity.agreements import models as _agreements  # noqa: E402, F401
 from identity.changes import models as _changes  # noqa: E402, F401
 from identity.clients import models as _clients  # noqa: E402, F401
 from identity.oauth import models as _oauth  # noqa: E402, F401
+from identity.oidc import models as _oidc  # noqa: E402, F401
 from identity.people import models as _people  # noqa: E402, F401
 from identity.schools import models as _schools  # noqa: E402, F401
 from identity.security import models as _security  # noqa: E402, F401

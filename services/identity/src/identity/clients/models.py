@@ -32,3 +32,19 @@ class OAuthClient(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     secret_rotated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # OAuth grants it may use; clients made before OpenID Connect keep `password` (deprecated).
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["client_credentials"])
+    # Exact URIs the authorization code may be sent to / a sign-out may return to.
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A public client (an app in the browser or on a phone) holds no secret; PKCE either way.
+    is_confidential: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def password_grant_deprecated(self) -> bool:
+        """It still has the password grant (RFC 9700: move to the authorization code flow)."""
+        return "password" in self.grant_types
+
+    @property
+    def client_type(self) -> str:
+        return "confidential" if self.is_confidential else "public"

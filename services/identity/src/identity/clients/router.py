@@ -17,7 +17,7 @@ from identity.schools.dependencies import is_platform_admin
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.errors import NotFound, Unprocessable
+from servicekit.errors import Forbidden, NotFound, Unprocessable
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
@@ -50,10 +50,19 @@ async def create_client(
     """Register an outside system for one school, or for an LA (platform administrators)."""
     if idem.replay is not None:
         return idem.replay
-    if (body.school_id is None) == (body.la_code is None):
-        raise Unprocessable("Give exactly one of school_id and la_code.", slug="client-binding")
     admin = is_platform_admin(principal)
-    if body.school_id is None:
+    if body.redirect_based and not admin:
+        # A client people sign in to: only the platform administrator registers one (SECURITY.md).
+        raise Forbidden(
+            "Only the platform administrator registers clients that people sign in to.",
+            slug="redirect-client-admin-only",
+        )
+    platform_wide = body.redirect_based and body.school_id is None and body.la_code is None
+    if not platform_wide and (body.school_id is None) == (body.la_code is None):
+        raise Unprocessable("Give exactly one of school_id and la_code.", slug="client-binding")
+    if platform_wide:
+        grantable: frozenset[str] = frozenset(SCOPES) - PLATFORM_SCOPES
+    elif body.school_id is None:
         if not admin:
             raise NotFound("No such local authority.", slug="la-not-found")
         grantable = LA_SCOPES
@@ -64,7 +73,7 @@ async def create_client(
             raise Unprocessable("No such school.", slug="unknown-school")
         allowed = frozenset(SCOPES) if admin else principal.scopes - REPORTING_SCOPES
         grantable = allowed - PLATFORM_SCOPES
-    scopes = client_service.check_scopes(body.scopes, grantable=frozenset(grantable))
+    scopes = client_service.check_scopes(body.scopes, grantable=grantable)
     client, secret = await client_service.create(
         session,
         name=body.name,
@@ -73,6 +82,10 @@ async def create_client(
         la_code=body.la_code,
         actor=principal,
         now=clock.now(),
+        grant_types=body.grant_types,
+        redirect_uris=body.redirect_uris,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+        confidential=body.client_type == "confidential",
     )
     read = ClientRead.model_validate(client)
     # The replay kept for the Idempotency-Key never holds the secret (secrets are not stored in clear).

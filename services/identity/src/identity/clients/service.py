@@ -63,10 +63,21 @@ async def create(
     la_code: str | None,
     actor: Principal | str,
     now: datetime,
-) -> tuple[OAuthClient, str]:
-    """A new client and its secret (shown this once)."""
+    grant_types: Sequence[str] = ("client_credentials",),
+    redirect_uris: Sequence[str] = (),
+    post_logout_redirect_uris: Sequence[str] = (),
+    confidential: bool = True,
+) -> tuple[OAuthClient, str | None]:
+    """A new client and its secret (shown this once; a public client has none).
+
+    New clients never get the password grant (RFC 9700).
+    """
     secret = new_token("cs_")
     client = OAuthClient(
+        grant_types=sorted(set(grant_types) - {"password"}),
+        redirect_uris=list(dict.fromkeys(redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(post_logout_redirect_uris)),
+        is_confidential=confidential,
         id=uuid.uuid4(),
         client_id=_new_client_id(),
         name=name,
@@ -90,10 +101,16 @@ async def create(
         target_type="oauth_client",
         target_id=client.id,
         school_id=client.school_id,
-        detail={"client_id": client.client_id, "scopes": client.scopes, "la_code": client.la_code},
+        detail={
+            "client_id": client.client_id,
+            "scopes": client.scopes,
+            "la_code": client.la_code,
+            "grant_types": client.grant_types,
+            "redirect_uris": client.redirect_uris,
+        },
         at=now,
     )
-    return client, secret
+    return client, secret if confidential else None
 
 
 async def rotate_secret(
@@ -147,7 +164,7 @@ async def authenticate(session: AsyncSession, client_id: str, secret: str) -> OA
     client = await by_client_id(session, client_id)
     stored = client.secret_digest if client is not None else digest("no such client")
     ok = matches(secret, stored)
-    if client is None or not ok or not client.is_active:
+    if client is None or not ok or not client.is_active or not client.is_confidential:
         return None
     return client
 
@@ -198,6 +215,10 @@ async def sync_service_clients(
                     la_code=None,
                     is_service=True,
                     is_active=True,
+                    grant_types=["client_credentials"],
+                    redirect_uris=[],
+                    post_logout_redirect_uris=[],
+                    is_confidential=True,
                     created_by="configuration",
                     created_at=now,
                     updated_at=now,

@@ -18,7 +18,10 @@ class RefreshToken(IdMixin, Base):
     """
 
     __tablename__ = "refresh_token"
-    __table_args__ = (Index("ix_refresh_token_chain", "chain_id"),)
+    __table_args__ = (
+        Index("ix_refresh_token_chain", "chain_id"),
+        Index("ix_refresh_token_browser_session", "browser_session_id"),
+    )
 
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("account.id"), index=True)
     chain_id: Mapped[uuid.UUID] = mapped_column(Uuid)
@@ -31,3 +34,6 @@ class RefreshToken(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Issued to a client by the authorization code flow, within a browser session (OpenID Connect).
+    oauth_client_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    browser_session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -15,8 +15,10 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from identity.clients.models import OAuthClient
 from identity.oauth import service as oauth_service
 from identity.oauth.service import OAuthError, invalid_client
+from identity.oidc import service as oidc_service
 from identity.security.state import SecurityDep, SecurityState
 from servicekit.app import ClockDep
 from servicekit.context import client_ip_var
@@ -45,6 +47,9 @@ FORM_BODY: dict[str, Any] = {
                             "password",
                             "otp",
                             "refresh_token",
+                            "code",
+                            "redirect_uri",
+                            "code_verifier",
                         )
                     },
                     # Unknown parameters are ignored (RFC 6749 §3.2); any parameter sent twice is not.
@@ -134,13 +139,19 @@ def _credentials(request: Request, params: dict[str, str]) -> tuple[str, str] | 
 
 async def _authenticate(
     request: Request, params: dict[str, str], session: SessionDep, sec: SecurityState, now: datetime
-) -> None:
-    """A client that tries to authenticate must succeed (invalid_client); none need try."""
+) -> OAuthClient | None:
+    """A client that tries to authenticate must succeed (invalid_client); none need try. A public
+    client (no secret) names itself with `client_id`."""
     credentials = _credentials(request, params)
     if credentials is not None:
-        await oauth_service.authenticate_client(
+        return await oauth_service.authenticate_client(
             session, sec, *credentials, source=client_ip_var.get(), now=now
         )
+    if params.get("client_id"):
+        client = await oidc_service.client_for(session, params["client_id"])
+        if client is not None and not client.is_confidential:
+            return client
+    return None
 
 
 # RFC 6749 §5.2: token and revocation errors are plain JSON `{error, error_description}`.
@@ -184,7 +195,7 @@ async def issue_token(
             )
             tokens = await oauth_service.client_credentials(session, sec, client, scope=scope, now=now)
         elif grant == "password":
-            await _authenticate(request, params, session, sec, now)
+            oauth_service.check_grant(await _authenticate(request, params, session, sec, now), "password")
             username, password = params.get("username"), params.get("password")
             if not username or password is None:
                 raise OAuthError("invalid_request", "username and password are required.")
@@ -199,18 +210,37 @@ async def issue_token(
                 now=now,
             )
         elif grant == "refresh_token":
-            await _authenticate(request, params, session, sec, now)
+            holder = await _authenticate(request, params, session, sec, now)
             refresh = params.get("refresh_token")
             if not refresh:
                 raise OAuthError("invalid_request", "refresh_token is required.")
             tokens = await oauth_service.refresh_grant(
-                session, sec, refresh_token=refresh, scope=scope, now=now
+                session, sec, refresh_token=refresh, scope=scope, now=now, client=holder
             )
+        elif grant == "authorization_code":
+            relying = await _authenticate(request, params, session, sec, now)
+            if relying is None:
+                raise invalid_client()
+            oauth_service.check_grant(relying, "authorization_code")
+            code = params.get("code")
+            if not code:
+                raise OAuthError("invalid_request", "code is required.")
+            tokens, id_token = await oidc_service.exchange_code(
+                session,
+                sec,
+                relying,
+                code=code,
+                redirect_uri=params.get("redirect_uri"),
+                code_verifier=params.get("code_verifier"),
+                now=now,
+            )
+            return JSONResponse({**tokens.body(), "id_token": id_token}, headers=NO_STORE)
         elif grant is None:
             raise OAuthError("invalid_request", "grant_type is required.")
         else:
             raise OAuthError(
-                "unsupported_grant_type", "Supported: client_credentials, password, refresh_token."
+                "unsupported_grant_type",
+                "Supported: authorization_code, client_credentials, refresh_token, password (deprecated).",
             )
     except OAuthError as exc:
         # Returned, not raised: the audit entries of a refused sign-in still commit.

@@ -215,9 +215,16 @@ async def authenticate_client(
 # --- client credentials ------------------------------------------------------------------------
 
 
+def check_grant(client: OAuthClient | None, grant: str) -> None:
+    """A client uses only the grants it was registered with (new clients never get `password`)."""
+    if client is not None and grant not in client.grant_types:
+        raise OAuthError("unauthorized_client", f"This client may not use the {grant} grant.")
+
+
 async def client_credentials(
     session: AsyncSession, sec: SecurityState, client: OAuthClient, *, scope: str | None, now: datetime
 ) -> IssuedTokens:
+    check_grant(client, "client_credentials")
     scopes = _requested_scope(scope, set(client.scopes))
     token, lifetime = client_token(sec, client, scopes, now=now)
     await audit.record(
@@ -356,6 +363,8 @@ async def _issue_refresh(
     chain_id: uuid.UUID,
     started_at: datetime,
     now: datetime,
+    oauth_client_id: uuid.UUID | None = None,
+    browser_session_id: uuid.UUID | None = None,
 ) -> str:
     token = new_token("rt_")
     session_end = started_at + timedelta(seconds=sec.settings.session_max_seconds)
@@ -369,6 +378,8 @@ async def _issue_refresh(
             issued_at=now,
             session_started_at=started_at,
             expires_at=min(now + timedelta(seconds=sec.settings.refresh_idle_seconds), session_end),
+            oauth_client_id=oauth_client_id,
+            browser_session_id=browser_session_id,
         )
     )
     await session.flush()
@@ -396,11 +407,21 @@ async def revoke_chain(session: AsyncSession, chain_id: uuid.UUID, now: datetime
 
 
 async def refresh_grant(
-    session: AsyncSession, sec: SecurityState, *, refresh_token: str, scope: str | None, now: datetime
+    session: AsyncSession,
+    sec: SecurityState,
+    *,
+    refresh_token: str,
+    scope: str | None,
+    now: datetime,
+    client: OAuthClient | None = None,
 ) -> IssuedTokens:
+    """`client`: the client that authenticated (or the public client named); a token issued to a
+    client by the authorization code flow is refreshed by that client only."""
     bad = OAuthError("invalid_grant", "The refresh token is not valid; sign in again.")
     row = await session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(refresh_token)))
     if row is None or row.revoked_at is not None:
+        raise bad
+    if row.oauth_client_id is not None and (client is None or client.id != row.oauth_client_id):
         raise bad
     account = await session.get(Account, row.account_id)
     if account is None:
@@ -440,7 +461,15 @@ async def refresh_grant(
         raise bad
     scopes = _requested_scope(scope, set(row.scope.split()))
     new_refresh = await _issue_refresh(
-        session, sec, account, scopes, chain_id=row.chain_id, started_at=row.session_started_at, now=now
+        session,
+        sec,
+        account,
+        scopes,
+        chain_id=row.chain_id,
+        started_at=row.session_started_at,
+        now=now,
+        oauth_client_id=row.oauth_client_id,
+        browser_session_id=row.browser_session_id,
     )
     ends = row.session_started_at + timedelta(seconds=sec.settings.session_max_seconds)
     access, lifetime = account_token(sec, account, scopes, now=now, ends_at=ends)

@@ -1,0 +1,1 @@
+"""OpenID Connect provider: authorization, the sign-in pages, browser sessions, id_token, userinfo, logout."""
