@@ -5,10 +5,11 @@ against the time the same page spent waiting on the API calls it makes, in the s
 
 The platform runs as the run command starts it (processes on loopback, the demo school of
 scripts/demo.py; SQLite, or PostgreSQL when TEST_DATABASE_URL is set). Each of `--staff` browsers
-(an httpx client with its own cookie jar) signs in as the demo teacher through the console's form
-and opens every page in turn, `--rounds` times. Each page answers with `Server-Timing: total;dur=,
-api;dur=`: the console's whole time, and the part of it spent in the API calls (through the
-gateway, with the person's token). The console's overhead is total / api at p95, and total - api.
+(an httpx client with its own cookie jar) signs in as the demo teacher (OIDC, through identity's
+sign-in page) and opens every page in turn, `--rounds` times. Each page answers with
+`Server-Timing: total;dur=, api;dur=`: the console's whole time, and the part of it spent in the
+API calls (through the gateway, with the person's token). The console's overhead: total / api at
+p95, and total - api.
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ async def staff(
     base: str, username: str, password: str, rounds: int, out: dict[str, list[tuple[float, float]]]
 ) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=60, follow_redirects=True) as client:
+        # OIDC: the console sends the client to identity's sign-in page, which comes back with a code.
         page = await client.get("/sign-in")
-        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        form = dict(re.findall(r'name="(csrf_token|r)" value="([^"]*)"', page.text))
         signed = await client.post(
-            "/sign-in", data={"csrf_token": csrf, "username": username, "password": password, "next": "/"}
+            str(page.url).split("?")[0], data={**form, "username": username, "password": password}
         )
         signed.raise_for_status()
+        assert "Signed in as" in signed.text, signed.url
         csrf = signed.text.split('name="csrf_token" value="')[1].split('"')[0]
         for _ in range(rounds):
             for name, path in PAGES.items():
@@ -86,7 +89,7 @@ def main() -> None:
     from scripts import demo
 
     with tempfile.TemporaryDirectory() as tmp:
-        runner, _ = start_platform(Path(tmp), extra_env={"CONSOLE_SIGN_IN": "password"})
+        runner, _ = start_platform(Path(tmp))
         try:
             accounts = read_credentials(demo.seed(runner))
             teacher = accounts["teacher"]

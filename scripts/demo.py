@@ -108,6 +108,33 @@ def admin_line(runner: PlatformRunner, hidden: Collection[str]) -> str:
     return f"Platform admin: {s.admin_username} / {password} (TOTP secret {totp})"
 
 
+def console_client(
+    gateway: httpx.Client, runner: PlatformRunner, admin: dict[str, str], school_id: str
+) -> None:
+    """The console's OAuth client at identity (authorization code, confidential), kept in
+    var/console-client.json (mode 600) where the console reads it (CONSOLE_OIDC_CLIENT_FILE)."""
+    from console.auth import CONSOLE_SCOPES
+
+    made = _ok(
+        gateway.post(
+            "/v1/identity/clients",
+            json={
+                "name": "Console",
+                "school_id": school_id,
+                "scopes": [s for s in CONSOLE_SCOPES.split() if s not in ("openid", "profile")],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "redirect_uris": [runner.url("gateway") + "/auth/callback"],
+                "post_logout_redirect_uris": [runner.url("gateway") + "/sign-in"],
+            },
+            headers=admin,
+        )
+    )
+    path = runner.var_dir / "console-client.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"client_id": made["client_id"], "client_secret": made["client_secret"]}, handle)
+
+
 def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
     """Seed the demo school; `hidden`: the BOOTSTRAP_ADMIN_* variables the operator set (not written out)."""
     gateway = httpx.Client(base_url=runner.url("gateway"), timeout=60)
@@ -232,6 +259,8 @@ def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
         )
     )
     clients[key] = (made["client_id"], made["client_secret"])
+    if runner.spec.console is not None:
+        console_client(gateway, runner, admin, school_id)
     for key, (client_id, client_secret) in clients.items():
         credentials.append(f"client {key}: client_id={client_id} client_secret={client_secret}")
 

@@ -48,6 +48,7 @@ class Demo:
     ids: dict[str, Any]
     api: httpx.Client
     tokens: TokenFactory
+    client_file: str
     # A signed-in console session per role, reused by later tests: a one-time code works once, so
     # staff with two-factor sign-in sign in through the form once a run.
     cookies: dict[str, list[Any]] = field(default_factory=dict)
@@ -77,15 +78,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     from scripts import demo as demo_script
 
     var_dir = tmp_path_factory.mktemp("console-platform")
-    # Until identity's authorization-code flow is merged, the console's test-only password form.
     # Sessions outlast the slow parts of the run here; the 10-minute idle rule has its own test.
-    env = {"CONSOLE_SIGN_IN": "password", "CONSOLE_IDLE_TIMEOUT_SECONDS": "3600"}
+    env = {"CONSOLE_IDLE_TIMEOUT_SECONDS": "3600"}
     runner, tokens = start_platform(var_dir, extra_env=env)
     api = httpx.Client(base_url=runner.url("gateway"), timeout=30)
     try:
         credentials = demo_script.seed(runner)
         ids = json.loads((runner.var_dir / "demo.json").read_text())
-        yield Demo(runner.url("gateway"), read_credentials(credentials), ids, api, tokens)
+        yield Demo(
+            runner.url("gateway"),
+            read_credentials(credentials),
+            ids,
+            api,
+            tokens,
+            str(runner.var_dir / "console-client.json"),
+        )
     finally:
         api.close()
         runner.stop()
@@ -149,14 +156,18 @@ class Visit:
             if "/sign-in" not in self.page.url:
                 return
         account = self.demo.accounts[role]
+        # The console sends the browser to identity's sign-in page (OIDC authorization code).
         self.page.goto("/sign-in")
+        assert "/oauth/" in self.page.url, self.page.url
         self.axe()
         self.page.fill("#username", account.username)
         self.page.fill("#password", account.password)
-        if account.totp_secret:
-            self.page.fill("#otp", account.otp())
         self.page.click("button:has-text('Sign in')")
-        assert "/sign-in" not in self.page.url, self.page.content()[:2000]
+        if account.totp_secret:
+            self.axe()
+            self.page.fill("#otp", account.otp())
+            self.page.click("button:has-text('Continue')")
+        assert "/oauth/" not in self.page.url and "/sign-in" not in self.page.url, self.page.content()[:2000]
         self.demo.cookies[role] = self.context.cookies()
 
     def screenshot(self, name: str) -> None:

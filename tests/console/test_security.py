@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -85,33 +87,46 @@ def test_a_teacher_is_not_offered_parent_pages_and_reaching_one_is_the_services_
     assert demo.api.get("/v1/media-consent/children", headers=demo.headers("teacher")).status_code == 403
 
 
-def test_the_session_ends_after_ten_minutes_idle_by_the_injected_clock(demo: Demo) -> None:
-    clock = FrozenClock()
-    settings = ConsoleSettings(environment="test", gateway_url=demo.base_url, sign_in="password")
-    app = create_app(settings, clock=clock)
-    account = demo.accounts["teacher"]
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        page = client.get("/sign-in")
-        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-        signed = client.post(
-            "/sign-in",
-            data={
-                "csrf_token": csrf,
-                "username": account.username,
-                "password": account.password,
-                "next": "/",
-            },
-            follow_redirects=False,
+def oidc_sign_in(console: TestClient, demo: Demo, role: str) -> None:
+    """Through identity's own pages at the gateway, back to the console's callback."""
+    account = demo.accounts[role]
+    authorize = console.get("/sign-in", follow_redirects=False).headers["location"]
+    with httpx.Client(timeout=30) as browser:
+        page = browser.get(authorize, follow_redirects=True)
+        form = dict(re.findall(r'name="(csrf_token|r)" value="([^"]*)"', page.text))
+        answer = browser.post(
+            str(page.url).split("?")[0].replace("/authorize", "/signin"),
+            data={**form, "username": account.username, "password": account.password},
         )
-        assert signed.status_code == 303 and signed.headers["location"] == "/"
+        while answer.status_code in (302, 303) and "/auth/callback" not in answer.headers["location"]:
+            answer = browser.get(str(answer.url.join(answer.headers["location"])))
+        callback = answer.headers["location"]
+    assert "/auth/callback" in callback, callback
+    done = console.get(callback[callback.index("/auth/callback") :], follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/", done.text
+
+
+def test_the_session_ends_after_ten_minutes_idle_by_the_injected_clock(demo: Demo) -> None:
+    clock = FrozenClock(datetime.now(UTC))
+    settings = ConsoleSettings(
+        environment="test",
+        gateway_url=demo.base_url,
+        public_base_url=demo.base_url,
+        issuer=demo.base_url,
+        oidc_client_file=demo.client_file,
+    )
+    app = create_app(settings, clock=clock)
+    with TestClient(app, base_url="http://127.0.0.1") as console:
+        oidc_sign_in(console, demo, "teacher")
+        assert console.get("/", follow_redirects=False).status_code == 200
         clock.advance(timedelta(minutes=9, seconds=59))
-        assert client.get("/", follow_redirects=False).status_code == 200
+        assert console.get("/", follow_redirects=False).status_code == 200
         clock.advance(timedelta(minutes=9, seconds=59))
-        assert client.get("/", follow_redirects=False).status_code == 200, (
+        assert console.get("/", follow_redirects=False).status_code == 200, (
             "each request restarts the idle clock"
         )
         clock.advance(timedelta(minutes=10, seconds=1))
-        ended = client.get("/", follow_redirects=False)
+        ended = console.get("/", follow_redirects=False)
         assert ended.status_code == 303 and ended.headers["location"].startswith("/sign-in")
 
 

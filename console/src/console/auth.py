@@ -6,18 +6,20 @@ sent to identity's sign-in page, comes back with a code, and the console exchang
 The tokens stay in the server-side session (console.sessions); the browser only ever holds the
 session cookie.
 
-`PasswordSignIn` is for the browser tests until identity's authorization-code flow is merged: a
-form of the console's own that uses identity's password grant. ConsoleSettings refuses it in
-production.
+`PasswordSignIn` (CONSOLE_SIGN_IN=password) is a form of the console's own that uses identity's
+password grant, for development against an identity without OIDC; ConsoleSettings refuses it in
+production, and the tests sign in through OIDC.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import urllib.parse
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -140,14 +142,34 @@ class PasswordSignIn(SignIn):
         await self.establish(http, session, response.json())
 
 
+# What the console asks for: OIDC's own scopes and every API scope a person's role may hold.
+# Identity grants the part the person's roles have (and the console's client is registered with).
+CONSOLE_SCOPES = (
+    "openid profile schools:read people:read people:write people:import users:read audit:read "
+    "agreements:read agreements:sign consent:read consent:write consent:own consent:check "
+    "consent:restrict phones:read phones:write phones:search devices:read devices:write devices:own "
+    "incidents:report incidents:read incidents:write incidents:stats"
+)
+
+
 class OidcSignIn(SignIn):
     """Authorization code + PKCE (S256), state and nonce; the console a confidential client."""
 
+    def client(self) -> tuple[str, str]:
+        """The console's client id and secret: from the settings, else from the client file."""
+        if self.settings.oidc_client_id:
+            return self.settings.oidc_client_id, self.settings.oidc_client_secret.get_secret_value()
+        path = Path(self.settings.oidc_client_file) if self.settings.oidc_client_file else None
+        if path is None or not path.exists():
+            raise SignInFailed(
+                "The console has no OAuth client at identity yet; ask the school's IT support."
+            )
+        data = json.loads(path.read_text())
+        return str(data["client_id"]), str(data["client_secret"])
+
     def client_auth(self) -> dict[str, str]:
-        return {
-            "client_id": self.settings.oidc_client_id,
-            "client_secret": self.settings.oidc_client_secret.get_secret_value(),
-        }
+        client_id, secret = self.client()
+        return {"client_id": client_id, "client_secret": secret}
 
     @property
     def redirect_uri(self) -> str:
@@ -172,9 +194,9 @@ class OidcSignIn(SignIn):
         }
         query = {
             "response_type": "code",
-            "client_id": self.settings.oidc_client_id,
+            "client_id": self.client()[0],
             "redirect_uri": self.redirect_uri,
-            "scope": "openid profile",
+            "scope": CONSOLE_SCOPES,
             "state": session.pending["state"],
             "nonce": session.pending["nonce"],
             "code_challenge": challenge,
@@ -201,11 +223,15 @@ class OidcSignIn(SignIn):
         if response.status_code != 200:
             raise SignInFailed("Identity did not accept the sign-in; start again.")
         tokens = response.json()
-        await self._check_id_token(http, tokens.get("id_token"), pending["nonce"])
+        claims = await self._check_id_token(http, tokens.get("id_token"), pending["nonce"])
         await self.establish(http, session, tokens)
+        session.person["name"] = session.person["name"] or str(claims.get("name") or "")
+        session.person["username"] = session.person["username"] or str(claims.get("preferred_username") or "")
         return pending.get("next") or "/"
 
-    async def _check_id_token(self, http: httpx.AsyncClient, id_token: str | None, nonce: str) -> None:
+    async def _check_id_token(
+        self, http: httpx.AsyncClient, id_token: str | None, nonce: str
+    ) -> dict[str, Any]:
         if not id_token:
             raise SignInFailed("Identity sent no ID token; start again.")
         jwks = (await http.get("/.well-known/jwks.json")).json()
@@ -214,7 +240,7 @@ class OidcSignIn(SignIn):
                 id_token,
                 jwks,
                 algorithms=["ES256"],
-                audience=self.settings.oidc_client_id,
+                audience=self.client()[0],
                 issuer=self.settings.issuer,
                 options={
                     "require_aud": True,
@@ -227,6 +253,7 @@ class OidcSignIn(SignIn):
             raise SignInFailed("The ID token did not verify; start again.") from exc
         if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
             raise SignInFailed("The sign-in did not match this browser; start again.")
+        return dict(claims)
 
 
 def make_sign_in(settings: ConsoleSettings, clock: Clock) -> SignIn:

@@ -24,9 +24,12 @@ class ConsoleSettings(BaseSettings):
     # The console's own OAuth client at identity: confidential, authorization code + PKCE.
     oidc_client_id: str = ""
     oidc_client_secret: SecretStr = SecretStr("")
-    # How people sign in. "oidc" is the product path. "password" (identity's password grant from a
-    # form of the console's own) exists for the browser tests until identity's authorization-code
-    # flow is merged; it is refused outside development and test.
+    # Or a JSON file {"client_id", "client_secret"} read at sign-in (mode 600): the run command's
+    # demo registers the console's client after the console has started, and leaves it there.
+    oidc_client_file: str = ""
+    # How people sign in. "oidc" is the product path (and what the tests use). "password" (identity's
+    # password grant from a form of the console's own) is kept for development against an identity
+    # without OIDC; it is refused in production.
     sign_in: Literal["oidc", "password"] = "oidc"
     # SECURITY.md "Browser sessions": 10 minutes idle (the policy's lock-out), 12 hours at most.
     idle_timeout_seconds: int = Field(default=600, ge=30, le=3600)

@@ -85,7 +85,11 @@ def install(app: FastAPI) -> None:
         next_path = next if next.startswith("/") and not next.startswith("//") else "/"
         sign_in = sign_in_of(request)
         if isinstance(sign_in, OidcSignIn):
-            return redirect(await sign_in.start(http_of(request), session, next_path))
+            try:
+                return redirect(await sign_in.start(http_of(request), session, next_path))
+            except SignInFailed as exc:
+                problem = {"title": "Sign-in is not available", "detail": str(exc)}
+                return render(request, "problem.html", status_code=503, problem=problem)
         return render(request, "sign_in.html", next=next_path)
 
     @app.post("/sign-in")

@@ -223,7 +223,7 @@ class PlatformRunner:
         env = {
             **self.common_env(),
             "CONSOLE_GATEWAY_URL": self.url("gateway"),
-            "CONSOLE_STATE_DIR": str(self.var_dir / "console"),
+            "CONSOLE_OIDC_CLIENT_FILE": str(self.var_dir / "console-client.json"),
         }
         env.update(self.extra_env)
         return env
