@@ -62,6 +62,13 @@ PURPOSES = [
 MEDIA_TYPES = [("photo", "Photos"), ("video", "Videos")]
 LEVELS = [("none", "No"), ("group", "Group shots only"), ("individual", "Yes, also alone or named")]
 YEAR_GROUPS = [("N", "Nursery"), ("R", "Reception"), *[(str(n), f"Year {n}") for n in range(1, 7)]]
+STATUSES = [
+    ("open", "Open"),
+    ("under_review", "Under review"),
+    ("action_taken", "Action taken"),
+    ("referred", "Referred"),
+    ("closed", "Closed"),
+]
 PHONE_KINDS = [("daily_handin", "Handed in for the day"), ("confiscation", "Confiscated")]
 
 
@@ -262,6 +269,74 @@ def install(app: FastAPI) -> None:
             media_types=MEDIA_TYPES,
             label=label,
         )
+
+    # --- journey 2, safeguarding lead: the inbox and an incident's page ---------------------------
+
+    @app.get("/concerns")
+    async def inbox(ctx: Person) -> Response:
+        result = await ctx.api.get("/v1/incidents", limit=200)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+        items = sorted(result.body["items"], key=lambda i: i["recorded_at"], reverse=True)
+        items.sort(key=lambda i: rank.get(i["severity"], 9))
+        return render(ctx.request, "inbox.html", items=items, categories=CATEGORIES, label=label)
+
+    async def incident_page(
+        ctx: Ctx, incident_id: str, errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
+        result = await ctx.api.get(f"/v1/incidents/{incident_id}")
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        incident = result.body
+        actions = await ctx.api.get(f"/v1/incidents/{incident_id}/actions")
+        evidence = await ctx.api.get(f"/v1/incidents/{incident_id}/evidence")
+        history = await ctx.api.get(f"/v1/incidents/{incident_id}/history")
+        names = await names_of(ctx, [p["person_id"] for p in incident["people"]])
+        chronology = sorted(actions.body if actions.ok else [], key=lambda a: a["occurred_at"])
+        return render(
+            ctx.request,
+            "incident.html",
+            status_code=status_code,
+            incident=incident,
+            etag=result.etag,
+            names=names,
+            chronology=chronology,
+            referrals=[a for a in chronology if a.get("decision") or a.get("referred_to")],
+            evidence=evidence.body if evidence.ok else [],
+            history=history.body if history.ok else [],
+            errors=errors,
+            statuses=STATUSES,
+            categories=CATEGORIES,
+            label=label,
+        )
+
+    @app.get("/concerns/{incident_id}")
+    async def incident(ctx: Person, incident_id: str) -> Response:
+        return await incident_page(ctx, incident_id)
+
+    @app.post("/concerns/{incident_id}")
+    async def incident_update(ctx: Person, incident_id: str) -> Response:
+        form = await form_of(ctx.request)
+        body: dict[str, Any] = {}
+        if form.get("status"):
+            body["status"] = form["status"]
+        if form.get("legal_hold") == "yes":
+            body["legal_hold"] = True
+            body["legal_hold_reason"] = str(form.get("legal_hold_reason", "")).strip() or None
+        result = await ctx.api.patch(
+            f"/v1/incidents/{incident_id}", body, if_match=str(form.get("etag") or "") or None
+        )
+        if result.status == 412:
+            return render(ctx.request, "changed.html", status_code=412, back=f"/concerns/{incident_id}")
+        if result.status == 422:
+            return await incident_page(
+                ctx, incident_id, errors_of(result, {"status", "legal_hold_reason"}), 422
+            )
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": f"Incident {result.body['reference']} updated"}
+        return redirect(f"/concerns/{incident_id}")
 
     # --- journeys 1 and 3: phones (hand in, confiscate, the desk, return) -------------------------
 
