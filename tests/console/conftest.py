@@ -133,6 +133,7 @@ class Visit:
 
     def axe(self) -> None:
         """axe-core on the page as it is now: no serious or critical violation."""
+        self.page.wait_for_load_state("load")  # a click's navigation has finished, fonts and all
         if self.checker is None:
             assert_accessible(self.page)
         else:

@@ -20,12 +20,13 @@ pytestmark = pytest.mark.processes
 
 def test_every_page_has_a_strict_csp_and_the_cookie_is_per_security_md(visit: Any, demo: Demo) -> None:
     v = visit()
-    response = v.page.goto("/sign-in")
+    v.page.goto("/")  # the console's cookie, then identity's sign-in page
+    before = {c["name"]: c for c in v.context.cookies()}["console_session"]
+    v.sign_in("teacher", fresh=True)
+    response = v.page.goto("/")
     csp = response.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp and "http" not in csp
-    before = {c["name"]: c for c in v.context.cookies()}["console_session"]
-    v.sign_in("teacher", fresh=True)
     after = {c["name"]: c for c in v.context.cookies()}["console_session"]
     assert after["value"] != before["value"], "the session id rotates at sign-in"
     assert after["httpOnly"] and after["sameSite"] == "Lax"
@@ -37,7 +38,8 @@ def test_every_page_has_a_strict_csp_and_the_cookie_is_per_security_md(visit: An
 
 
 def test_the_console_passes_the_gateway_without_a_token_but_the_api_does_not(demo: Demo) -> None:
-    assert demo.api.get("/sign-in").status_code == 200
+    sign_in = demo.api.get("/sign-in")
+    assert sign_in.status_code == 303 and "/oauth/authorize?" in sign_in.headers["location"]
     refused = demo.api.get("/v1/incidents")
     assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
 
