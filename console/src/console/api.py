@@ -92,7 +92,7 @@ class Api:
         method: str,
         path: str,
         *,
-        params: dict[str, Any] | None = None,
+        params: Any = None,
         json: Any = None,
         content: bytes | None = None,
         content_type: str | None = None,

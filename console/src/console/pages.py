@@ -338,6 +338,36 @@ def install(app: FastAPI) -> None:
         ctx.session.flash = {"message": f"Incident {result.body['reference']} updated"}
         return redirect(f"/concerns/{incident_id}")
 
+    # --- journey 5, governor: the monitoring report, counts only ---------------------------------
+
+    @app.get("/monitoring")
+    async def monitoring(ctx: Person) -> Response:
+        result = await ctx.api.request(
+            "GET", "/v1/incidents/stats", params=[("group_by", "category"), ("group_by", "month")]
+        )
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        rows = result.body["items"]
+        months = sorted({r["month"] for r in rows if r.get("month")})
+        by_category: dict[str, int] = {}
+        cells: dict[tuple[str, str], int] = {}
+        for r in rows:
+            by_category[r["category"]] = by_category.get(r["category"], 0) + r["count"]
+            cells[(r["category"], r["month"])] = r["count"]
+        bars = sorted(by_category.items(), key=lambda kv: -kv[1])
+        top = max((n for _, n in bars), default=0)
+        return render(
+            ctx.request,
+            "monitoring.html",
+            stats=result.body,
+            months=months,
+            bars=[(label(CATEGORIES, c), n, round(300 * n / top) if top else 0) for c, n in bars],
+            cells=cells,
+            categories=[c for c, _ in bars],
+            label=label,
+            all_categories=CATEGORIES,
+        )
+
     # --- journeys 1 and 3: phones (hand in, confiscate, the desk, return) -------------------------
 
     async def phone_form(

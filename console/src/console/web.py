@@ -30,6 +30,7 @@ NAV = [
     ("consent:check", "/photos/group", "Group photo"),
     ("consent:write", "/consent-forms/new", "Paper consent form"),
     ("consent:own", "/my-children", "Your children"),
+    ("incidents:stats", "/monitoring", "Monitoring report"),
 ]
 
 # servicekit.pages' policy (nothing inline, nothing from another host), plus what GOV.UK Frontend
