@@ -44,6 +44,14 @@ def test_the_console_passes_the_gateway_without_a_token_but_the_api_does_not(dem
     assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_an_api_client_at_an_address_no_service_takes_gets_a_problem(demo: Demo) -> None:
+    """The console answers what no service takes; an API client still gets problem+json, not a page."""
+    response = demo.api.get("/internal/replica/sync", headers=demo.headers("teacher"))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
 def test_the_pages_load_nothing_from_outside_the_platform(visit: Any, demo: Demo) -> None:
     v = visit()
     seen: list[str] = []

@@ -31,6 +31,7 @@ from console.web import (
     store_of,
 )
 from servicekit.clock import Clock, SystemClock
+from servicekit.errors import problem_body
 
 STATIC = Path(__file__).parent / "static"
 
@@ -103,16 +104,10 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if "text/html" not in request.headers.get("accept", ""):
-            return JSONResponse(
-                {
-                    "type": "about:blank",
-                    "title": "Not Found" if exc.status_code == 404 else "Error",
-                    "status": exc.status_code,
-                    "detail": "There is nothing at this address.",
-                },
-                status_code=exc.status_code,
-                media_type="application/problem+json",
-            )
+            # What an API client meets at an address no service takes: the platform's problem+json.
+            body = problem_body(exc.status_code, "There is nothing at this address.", slug="not-found")
+            body["request_id"] = request.headers.get("x-request-id", "")
+            return JSONResponse(body, status_code=exc.status_code, media_type="application/problem+json")
         return render(
             request,
             "problem.html",
