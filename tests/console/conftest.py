@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,16 @@ class Account:
     username: str
     password: str
     totp_secret: str | None
+    # The last 30-second step whose code was used: a code works once, and the demo's seed signed
+    # every account in already. Identity allows one step of drift, so the next step's code is good.
+    used_step: int = 0
 
     def otp(self) -> str:
-        return pyotp.TOTP(self.totp_secret).now() if self.totp_secret else ""
+        if not self.totp_secret:
+            return ""
+        step = max(int(time.time()) // 30, self.used_step + 1)
+        self.used_step = step
+        return str(pyotp.TOTP(self.totp_secret).at(step * 30))
 
 
 @dataclass
@@ -84,10 +92,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     api = httpx.Client(base_url=runner.url("gateway"), timeout=30)
     try:
         credentials = demo_script.seed(runner)
+        seeded_step = int(time.time()) // 30
         ids = json.loads((runner.var_dir / "demo.json").read_text())
+        accounts = read_credentials(credentials)
+        for account in accounts.values():
+            account.used_step = seeded_step
         yield Demo(
             runner.url("gateway"),
-            read_credentials(credentials),
+            accounts,
             ids,
             api,
             tokens,
