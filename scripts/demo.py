@@ -108,23 +108,22 @@ def admin_line(runner: PlatformRunner, hidden: Collection[str]) -> str:
     return f"Platform admin: {s.admin_username} / {password} (TOTP secret {totp})"
 
 
-def console_client(
-    gateway: httpx.Client, runner: PlatformRunner, admin: dict[str, str], school_id: str
-) -> None:
-    """The console's OAuth client at identity (authorization code, confidential), kept in
+def console_client(gateway: httpx.Client, runner: PlatformRunner, admin: dict[str, str]) -> tuple[str, str]:
+    """The console's OAuth client at identity (authorization code, confidential), also kept in
     var/console-client.json (mode 600) where the console reads it (CONSOLE_OIDC_CLIENT_FILE)."""
     from console.auth import CONSOLE_SCOPES
 
+    base = runner.url("gateway")
     made = _ok(
         gateway.post(
             "/v1/identity/clients",
             json={
                 "name": "Console",
-                "school_id": school_id,
-                "scopes": [s for s in CONSOLE_SCOPES.split() if s not in ("openid", "profile")],
+                # What the console may ask for on a person's behalf (their own roles' scopes cap it).
+                "scopes": sorted(s for s in CONSOLE_SCOPES.split() if s not in ("openid", "profile")),
                 "grant_types": ["authorization_code", "refresh_token"],
-                "redirect_uris": [runner.url("gateway") + "/auth/callback"],
-                "post_logout_redirect_uris": [runner.url("gateway") + "/sign-in"],
+                "redirect_uris": [f"{base}/auth/callback"],
+                "post_logout_redirect_uris": [f"{base}/"],
             },
             headers=admin,
         )
@@ -133,6 +132,7 @@ def console_client(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump({"client_id": made["client_id"], "client_secret": made["client_secret"]}, handle)
+    return str(made["client_id"]), str(made["client_secret"])
 
 
 def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
@@ -259,9 +259,11 @@ def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
         )
     )
     clients[key] = (made["client_id"], made["client_secret"])
-    if runner.spec.console is not None:
-        console_client(gateway, runner, admin, school_id)
-    for key, (client_id, client_secret) in clients.items():
+    # The console: a relying party people sign in to through identity (OpenID Connect), for every
+    # school; confidential, returning to the gateway's /auth/callback (docs/sso-integration.md,
+    # docs/console.md). The console reads its credentials from var/console-client.json.
+    relying_parties = {"console": console_client(gateway, runner, admin)}
+    for key, (client_id, client_secret) in {**clients, **relying_parties}.items():
         credentials.append(f"client {key}: client_id={client_id} client_secret={client_secret}")
 
     for role, (username, password, totp) in users.items():

@@ -39,7 +39,9 @@ BLOCKING_IMPACTS = frozenset({"serious", "critical"})
 PHONE: ViewportSize = {"width": 360, "height": 740}
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: sync Playwright runs its own event loop in this thread while it is
+# open, and the async tests of later modules need theirs.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium: install Debian's chromium (apt-get install -y chromium)")

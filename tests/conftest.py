@@ -59,4 +59,5 @@ def database_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 # The real platform on loopback, as a session fixture for the tests that go through the gateway.
+from tests.browser import browser, page  # noqa: E402, F401 - Chromium for the page tests
 from tests.platform import demo_school, platform  # noqa: E402, F401

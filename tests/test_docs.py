@@ -52,6 +52,13 @@ INPUTS: dict[str, dict[str, str]] = {
         "LA_CLIENT_SECRET": "la.client_secret",
     },
     "mle-integration.md": {"GW": "gateway", "MLE_ID": "mle.client_id", "MLE_SECRET": "mle.client_secret"},
+    "sso-integration.md": {
+        "GATEWAY": "gateway",
+        "RP_CLIENT_ID": "console.client_id",
+        "RP_CLIENT_SECRET": "console.client_secret",
+        "DEMO_USERNAME": "teacher.username",
+        "DEMO_PASSWORD": "teacher.password",
+    },
     "office-integration.md": {
         "GATEWAY": "gateway",
         "OFFICE_CLIENT_ID": "office_system.client_id",
@@ -83,6 +90,14 @@ EXPECT: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "la-reporting.md": ([r"(?i)^x-next-cursor: ", r'"total"'], [r"^\d+ incidents$"]),
+    "sso-integration.md": (
+        [],
+        [
+            r"^signed in: \S+ \['teacher'\] \['pwd'\] ",
+            r"^signed out: .*state=bye$",
+            r"^refresh after sign-out: 400 invalid_grant$",
+        ],
+    ),
 }
 
 EXPORTS = re.compile(r"^export(\s+[A-Z][A-Z0-9_]*=\S*)+\s*(#.*)?$")
@@ -183,6 +198,8 @@ def credentials(text: str, gateway: str) -> dict[str, str]:
         r"^client (\w+): client_id=(\S+) client_secret=(\S+)$", text, re.M
     ):
         values[f"{key}.client_id"], values[f"{key}.client_secret"] = client_id, secret
+    for role, username, password in re.findall(r"^(\w+): (\S+) / (\S+)", text, re.M):
+        values[f"{role}.username"], values[f"{role}.password"] = username, password
     return values
 
 

@@ -38,6 +38,7 @@ async def _client(app: FastAPI, scopes: list[str], school_id=None, la_code=None)
             now=app.state.clock.now(),
         )
         await session.commit()
+    assert secret is not None
     return client.client_id, secret
 
 

@@ -27,7 +27,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from identity.security import totp
 from servicekit.testing import drop_test_database
-from tests.browser import assert_accessible, browser, page  # noqa: F401 - fixtures
+from tests.browser import assert_accessible
 from tests.platform import RunningPlatform, SchoolKit, start_platform
 
 pytestmark = pytest.mark.processes
@@ -39,16 +39,27 @@ class _Callbacks(http.server.BaseHTTPRequestHandler):
     """The relying parties' pages on 127.0.0.1: each request's URL is kept, the answer is a page."""
 
     seen: list[str] = []
+    logouts: list[tuple[str, str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         if self.path.startswith("/rp/"):  # not the browser's /favicon.ico
-            type(self).seen.append(f"http://127.0.0.1:{self.server.server_address[1]}{self.path}")
+            host = self.headers.get("Host", "")
+            type(self).seen.append(f"http://{host}{self.path}")
         body = b"<!DOCTYPE html><html lang=en><title>RP</title><p>back</p></html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        """Back-channel logout: keep the logout_token."""
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode())
+        type(self).logouts.append((self.path, form.get("logout_token", [""])[0]))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -104,6 +115,7 @@ def register(platform: RunningPlatform, base: str, name: str, **extra: Any) -> R
         "grant_types": ["authorization_code", "refresh_token"],
         "redirect_uris": [redirect],
         "post_logout_redirect_uris": [redirect.replace("callback", "signed-out")],
+        "backchannel_logout_uri": redirect.replace("callback", "backchannel"),
         "scopes": ["incidents:read"],
         **extra,
     }
@@ -154,11 +166,13 @@ def start(platform: RunningPlatform, rp: RelyingParty) -> tuple[OAuth2Client, st
     client = rp_client(platform, rp)
     verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
     base = platform.runner.url("gateway")
-    url, state = client.create_authorization_url(f"{base}/oauth/authorize", code_verifier=verifier, nonce=nonce)
+    url, _state = client.create_authorization_url(
+        f"{base}/oauth/authorize", code_verifier=verifier, nonce=nonce
+    )
     return client, url, verifier, nonce
 
 
-def answer_callbacks(page: Any) -> list[str]:  # noqa: F811
+def answer_callbacks(page: Any) -> list[str]:
     """The URLs the relying parties' server was asked for (the latest last)."""
     return _Callbacks.seen
 
@@ -173,7 +187,7 @@ def verify_id_token(platform: RunningPlatform, token: str, rp: RelyingParty, non
     return claims
 
 
-def sign_in_in_browser(page: Any, url: str, person: Person, *, check_pages: bool = False) -> str:  # noqa: F811
+def sign_in_in_browser(page: Any, url: str, person: Person, *, check_pages: bool = False) -> str:
     seen = answer_callbacks(page)
     page.goto(url)
     assert page.get_attribute("#username", "autocomplete") == "username"
@@ -211,18 +225,24 @@ def test_discovery_names_the_endpoints(oidc_platform: RunningPlatform) -> None:
 def test_a_teacher_signs_in_and_a_second_client_needs_no_password_then_logout_ends_both(
     oidc_platform: RunningPlatform,
     world: dict[str, Any],
-    page: Any,  # noqa: F811
+    page: Any,
 ) -> None:
     console, mle, teacher = world["console"], world["mle"], world["teacher"]
     client, url, verifier, nonce = start(oidc_platform, console)
     callback = sign_in_in_browser(page, url, teacher, check_pages=True)
     token = client.fetch_token(
-        oidc_platform.runner.url("gateway") + "/oauth/token", authorization_response=callback, code_verifier=verifier
+        oidc_platform.runner.url("gateway") + "/oauth/token",
+        authorization_response=callback,
+        code_verifier=verifier,
     )
     claims = verify_id_token(oidc_platform, token["id_token"], console, nonce)
     assert claims["roles"] == ["teacher"] and claims["school_id"] == world["school"].id
     assert claims["amr"] == ["pwd"] and claims["given_name"] == "Sam"
-    info = _ok(oidc_platform.gateway.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}))
+    info = _ok(
+        oidc_platform.gateway.get(
+            "/oauth/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}
+        )
+    )
     assert info["sub"] == claims["sub"] and info["family_name"].startswith("Jones")
 
     # The second relying party: the browser's session signs in without a password.
@@ -231,7 +251,9 @@ def test_a_teacher_signs_in_and_a_second_client_needs_no_password_then_logout_en
     page.goto(mle_url)
     page.wait_for_url("**/rp/**")
     mle_token = mle_client.fetch_token(
-        oidc_platform.runner.url("gateway") + "/oauth/token", authorization_response=seen[-1], code_verifier=mle_verifier
+        oidc_platform.runner.url("gateway") + "/oauth/token",
+        authorization_response=seen[-1],
+        code_verifier=mle_verifier,
     )
     mle_claims = verify_id_token(oidc_platform, mle_token["id_token"], mle, mle_nonce)
     assert mle_claims["sub"] == claims["sub"] and mle_claims["sid"] == claims["sid"]
@@ -246,6 +268,21 @@ def test_a_teacher_signs_in_and_a_second_client_needs_no_password_then_logout_en
         ).__str__()
     )
     page.wait_for_url(signed_out + "?state=bye")
+    # Each client the session was used with was told, by a signed logout_token for that session.
+    told = {path: token for path, token in _Callbacks.logouts}
+    jwks = jwt.PyJWKClient(oidc_platform.runner.url("gateway") + "/.well-known/jwks.json")
+    for rp, name in ((console, "console"), (mle, "mle")):
+        logout_token = told[f"/rp/{name}/backchannel"]
+        event = jwt.decode(
+            logout_token,
+            jwks.get_signing_key_from_jwt(logout_token).key,
+            algorithms=["ES256"],
+            audience=rp.client_id,
+            issuer=oidc_platform.runner.issuer,
+        )
+        assert event["sid"] == claims["sid"] and event["sub"] == claims["sub"]
+        assert "http://schemas.openid.net/event/backchannel-logout" in event["events"]
+        assert "nonce" not in event
     for rp, tokens in ((console, token), (mle, mle_token)):
         refreshed = httpx.post(
             oidc_platform.runner.url("gateway") + "/oauth/token",
@@ -262,14 +299,16 @@ def test_a_teacher_signs_in_and_a_second_client_needs_no_password_then_logout_en
 def test_a_two_factor_safeguarding_lead_signs_in_with_a_one_time_code(
     oidc_platform: RunningPlatform,
     world: dict[str, Any],
-    page: Any,  # noqa: F811
+    page: Any,
 ) -> None:
     console, dsl = world["console"], world["dsl"]
     assert dsl.totp_secret
     client, url, verifier, nonce = start(oidc_platform, console)
     callback = sign_in_in_browser(page, url, dsl, check_pages=True)
     token = client.fetch_token(
-        oidc_platform.runner.url("gateway") + "/oauth/token", authorization_response=callback, code_verifier=verifier
+        oidc_platform.runner.url("gateway") + "/oauth/token",
+        authorization_response=callback,
+        code_verifier=verifier,
     )
     claims = verify_id_token(oidc_platform, token["id_token"], console, nonce)
     assert "otp" in claims["amr"] and claims["roles"] == ["safeguarding_lead"]
@@ -278,7 +317,7 @@ def test_a_two_factor_safeguarding_lead_signs_in_with_a_one_time_code(
 def test_a_wrong_password_says_what_to_do(
     oidc_platform: RunningPlatform,
     world: dict[str, Any],
-    page: Any,  # noqa: F811
+    page: Any,
 ) -> None:
     _client, url, _verifier, _nonce = start(oidc_platform, world["console"])
     page.goto(url)
@@ -326,7 +365,10 @@ def test_authorization_without_pkce_or_with_plain_pkce_is_refused(
     oidc_platform: RunningPlatform, world: dict[str, Any]
 ) -> None:
     rp = world["console"]
-    assert _error_of(_authorize(oidc_platform, rp, code_challenge=None, code_challenge_method=None)) == "invalid_request"
+    assert (
+        _error_of(_authorize(oidc_platform, rp, code_challenge=None, code_challenge_method=None))
+        == "invalid_request"
+    )
     assert _error_of(_authorize(oidc_platform, rp, code_challenge_method="plain")) == "invalid_request"
     assert _error_of(_authorize(oidc_platform, rp, code_challenge_method=None)) == "invalid_request"
 
@@ -357,7 +399,7 @@ def test_an_unknown_client_gets_no_redirect(oidc_platform: RunningPlatform, worl
 
 def _code_in_browser(
     oidc_platform: RunningPlatform, world: dict[str, Any], page: Any, rp: RelyingParty
-) -> tuple[OAuth2Client, str, str, str]:  # noqa: F811
+) -> tuple[OAuth2Client, str, str, str]:
     client, url, verifier, nonce = start(oidc_platform, rp)
     callback = sign_in_in_browser(page, url, world["teacher"])
     return client, callback, verifier, nonce
@@ -381,7 +423,7 @@ def _exchange(
 def test_codes_refused_wrong_verifier_twice_and_another_clients(
     oidc_platform: RunningPlatform,
     world: dict[str, Any],
-    page: Any,  # noqa: F811
+    page: Any,
 ) -> None:
     console, mle = world["console"], world["mle"]
     _client, callback, verifier, _nonce = _code_in_browser(oidc_platform, world, page, console)
@@ -409,13 +451,15 @@ def test_codes_refused_wrong_verifier_twice_and_another_clients(
 def test_a_replayed_nonce_is_refused(
     oidc_platform: RunningPlatform,
     world: dict[str, Any],
-    page: Any,  # noqa: F811
+    page: Any,
 ) -> None:
     _client, _callback, _verifier, nonce = _code_in_browser(oidc_platform, world, page, world["console"])
     assert _error_of(_authorize(oidc_platform, world["console"], nonce=nonce)) == "invalid_request"
 
 
-def test_only_the_platform_admin_registers_redirect_clients(oidc_platform: RunningPlatform, world: dict[str, Any]) -> None:
+def test_only_the_platform_admin_registers_redirect_clients(
+    oidc_platform: RunningPlatform, world: dict[str, Any]
+) -> None:
     school = world["school"]
     body = {
         "name": "sneaky",
@@ -424,7 +468,9 @@ def test_only_the_platform_admin_registers_redirect_clients(oidc_platform: Runni
         "redirect_uris": ["https://rp.example/cb"],
         "scopes": ["incidents:read"],
     }
-    refused = oidc_platform.gateway.post("/v1/identity/clients", json=body, headers=school.headers("head_teacher"))
+    refused = oidc_platform.gateway.post(
+        "/v1/identity/clients", json=body, headers=school.headers("head_teacher")
+    )
     assert refused.status_code == 403
     password = oidc_platform.gateway.post(
         "/v1/identity/clients",

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from servicekit.testing import drop_test_database
-from tests.browser import assert_accessible, browser, page  # noqa: F401 - fixtures
+from tests.browser import assert_accessible
 from tests.platform import start_platform
 
 pytestmark = pytest.mark.processes
@@ -38,7 +38,7 @@ def test_a_page_has_the_strict_headers_and_its_own_stylesheet(gateway_url: str) 
     assert httpx.get(gateway_url + "/oauth/assets/nothing.js").status_code == 404
 
 
-def test_the_page_is_accessible_on_a_phone(page, gateway_url: str) -> None:  # noqa: F811
+def test_the_page_is_accessible_on_a_phone(page, gateway_url: str) -> None:
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.goto(gateway_url + "/oauth/signin")

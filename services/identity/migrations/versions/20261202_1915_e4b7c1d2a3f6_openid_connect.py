@@ -36,6 +36,7 @@ def upgrade() -> None:
             sa.Column("post_logout_redirect_uris", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
         )
         batch.add_column(sa.Column("is_confidential", sa.Boolean(), nullable=False, server_default=sa.true()))
+        batch.add_column(sa.Column("backchannel_logout_uri", sa.String(length=2000), nullable=True))
     with op.batch_alter_table("refresh_token") as batch:
         batch.add_column(sa.Column("oauth_client_id", sa.Uuid(), nullable=True))
         batch.add_column(sa.Column("browser_session_id", sa.Uuid(), nullable=True))
@@ -129,6 +130,7 @@ def downgrade() -> None:
         batch.drop_column("browser_session_id")
         batch.drop_column("oauth_client_id")
     with op.batch_alter_table("oauth_client") as batch:
+        batch.drop_column("backchannel_logout_uri")
         batch.drop_column("is_confidential")
         batch.drop_column("post_logout_redirect_uris")
         batch.drop_column("redirect_uris")

@@ -39,6 +39,8 @@ class OAuthClient(IdMixin, Base):
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     # A public client (an app in the browser or on a phone) holds no secret; PKCE either way.
     is_confidential: Mapped[bool] = mapped_column(Boolean, default=True)
+    # OIDC Back-Channel Logout 1.0: where identity POSTs a logout_token when a session it used ends.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
 
     @property
     def password_grant_deprecated(self) -> bool:

@@ -86,6 +86,7 @@ async def create_client(
         redirect_uris=body.redirect_uris,
         post_logout_redirect_uris=body.post_logout_redirect_uris,
         confidential=body.client_type == "confidential",
+        backchannel_logout_uri=body.backchannel_logout_uri,
     )
     read = ClientRead.model_validate(client)
     # The replay kept for the Idempotency-Key never holds the secret (secrets are not stored in clear).

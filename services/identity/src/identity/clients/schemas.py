@@ -28,6 +28,7 @@ class ClientCreate(BaseModel):
     redirect_uris: list[RedirectUri] = Field(default_factory=list, max_length=20)
     post_logout_redirect_uris: list[RedirectUri] = Field(default_factory=list, max_length=20)
     client_type: Literal["confidential", "public"] = "confidential"
+    backchannel_logout_uri: RedirectUri | None = None
 
     @model_validator(mode="after")
     def _check_grants(self) -> Self:
@@ -38,6 +39,8 @@ class ClientCreate(BaseModel):
             raise ValueError("an authorization_code client needs redirect_uris")
         if "authorization_code" not in grants and (self.redirect_uris or self.post_logout_redirect_uris):
             raise ValueError("redirect_uris are for authorization_code clients")
+        if self.backchannel_logout_uri and "authorization_code" not in grants:
+            raise ValueError("backchannel_logout_uri is for authorization_code clients")
         if grants == {"refresh_token"}:
             raise ValueError("refresh_token goes with authorization_code")
         if self.client_type == "public" and "client_credentials" in grants:
@@ -71,6 +74,7 @@ class ClientRead(BaseModel):
     # Made before OpenID Connect: it still has the password grant, which RFC 9700 says must not be
     # used; move its users to the authorization code flow (docs/sso-integration.md).
     password_grant_deprecated: bool
+    backchannel_logout_uri: str | None
 
 
 class ClientWithSecret(ClientRead):

@@ -67,6 +67,7 @@ async def create(
     redirect_uris: Sequence[str] = (),
     post_logout_redirect_uris: Sequence[str] = (),
     confidential: bool = True,
+    backchannel_logout_uri: str | None = None,
 ) -> tuple[OAuthClient, str | None]:
     """A new client and its secret (shown this once; a public client has none).
 
@@ -78,6 +79,7 @@ async def create(
         redirect_uris=list(dict.fromkeys(redirect_uris)),
         post_logout_redirect_uris=list(dict.fromkeys(post_logout_redirect_uris)),
         is_confidential=confidential,
+        backchannel_logout_uri=backchannel_logout_uri,
         id=uuid.uuid4(),
         client_id=_new_client_id(),
         name=name,

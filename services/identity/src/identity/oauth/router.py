@@ -15,7 +15,6 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from identity.clients.models import OAuthClient
 from identity.oauth import service as oauth_service
 from identity.oauth.service import OAuthError, invalid_client
 from identity.oidc import service as oidc_service
@@ -139,7 +138,7 @@ def _credentials(request: Request, params: dict[str, str]) -> tuple[str, str] | 
 
 async def _authenticate(
     request: Request, params: dict[str, str], session: SessionDep, sec: SecurityState, now: datetime
-) -> OAuthClient | None:
+) -> oidc_service.OAuthClient | None:
     """A client that tries to authenticate must succeed (invalid_client); none need try. A public
     client (no secret) names itself with `client_id`."""
     credentials = _credentials(request, params)

@@ -13,8 +13,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from identity.accounts.models import Account
-from identity.clients.models import OAuthClient
 from identity.oidc import service as oidc
 from identity.pages import PAGES, message
 from identity.roles import SCOPES
@@ -114,9 +112,7 @@ async def _page(
     username: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    client = await session.get(OAuthClient, pending.oauth_client_id)
-    account = await session.get(Account, pending.account_id) if pending.account_id else None
-    school = await oidc.school_name_for(session, client, account)
+    client, account, school = await oidc.page_subjects(session, pending)
     errors = errors or []
     context: dict[str, Any] = {
         "school_name": school,
@@ -177,19 +173,13 @@ async def _complete(
     session: SessionDep,
     sec: SecurityState,
     pending: oidc.PendingSignIn,
-    account: Account,
+    account: oidc.Account,
     amr: list[str],
 ) -> Response:
-    now = sec.clock.now()
     session_cookie, binding_cookie = _cookies(sec)
-    browser, cookie = await oidc.start_session(
-        session, account, amr, previous=session_cookie.read(request), now=now
+    code, cookie = await oidc.complete_sign_in(
+        session, pending, account, amr, previous_cookie=session_cookie.read(request), now=sec.clock.now()
     )
-    await oidc.signed_in(session, account, two_factor="otp" in amr, now=now)
-    client = await session.get(OAuthClient, pending.oauth_client_id)
-    assert client is not None
-    code = await oidc.issue_code(session, browser, client, pending.request, now)
-    pending.completed_at = now
     response = _redirect(
         pending.request["redirect_uri"],
         {"code": code, "state": pending.request["state"], "iss": sec.settings.issuer},
@@ -289,7 +279,7 @@ async def read_userinfo(request: Request, session: SessionDep) -> JSONResponse:
 # --- logout ------------------------------------------------------------------------------------------
 
 
-def _post_logout_target(client: OAuthClient | None, params: dict[str, str]) -> str | None:
+def _post_logout_target(client: oidc.OAuthClient | None, params: dict[str, str]) -> str | None:
     uri = params.get("post_logout_redirect_uri")
     if uri and client is not None and uri in client.post_logout_redirect_uris:
         return uri
@@ -298,7 +288,7 @@ def _post_logout_target(client: OAuthClient | None, params: dict[str, str]) -> s
 
 async def _logout_client(
     session: SessionDep, sec: SecurityState, params: dict[str, str]
-) -> OAuthClient | None:
+) -> oidc.OAuthClient | None:
     hint = params.get("id_token_hint")
     claims = oidc.read_id_token_hint(sec, hint) if hint else None
     client_id = (claims or {}).get("aud") or params.get("client_id")
@@ -312,7 +302,7 @@ async def _do_logout(
     session_cookie, _ = _cookies(sec)
     cookie = session_cookie.read(request)
     if cookie:
-        await oidc.end_session_of_cookie(session, cookie, now=now)
+        await oidc.end_session_of_cookie(session, sec, cookie, now=now)
     client = await _logout_client(session, sec, params)
     target = _post_logout_target(client, params)
     if target is not None:

@@ -8,12 +8,15 @@ one-time-code checks are the password grant's (throttle, audit, identical wrong-
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
 from jose import jwt as jose_jwt
@@ -34,6 +37,8 @@ from identity.security import passwords, totp
 from identity.security.hashing import digest, new_token
 from identity.security.state import SecurityState
 from servicekit import audit
+
+log = logging.getLogger("identity.oidc")
 
 OIDC_SCOPES = frozenset({"openid", "profile"})
 CODE_SECONDS = 60
@@ -244,10 +249,69 @@ async def end_session(session: AsyncSession, row: BrowserSession, *, now: dateti
     return clients
 
 
-async def end_session_of_cookie(session: AsyncSession, cookie: str, *, now: datetime) -> None:
+async def end_session_of_cookie(
+    session: AsyncSession, sec: SecurityState, cookie: str, *, now: datetime
+) -> list[str]:
+    """Sign-out of this browser's session; tells each client it was used with that has a
+    back-channel logout URI. Returns the client ids told."""
     row = await session.scalar(select(BrowserSession).where(BrowserSession.cookie_digest == digest(cookie)))
-    if row is not None and row.ended_at is None:
-        await end_session(session, row, now=now)
+    if row is None or row.ended_at is not None:
+        return []
+    clients = await end_session(session, row, now=now)
+    return await notify_logout(sec, clients, row, now=now)
+
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def logout_token(sec: SecurityState, client: OAuthClient, row: BrowserSession, now: datetime) -> str:
+    """OIDC Back-Channel Logout 1.0 §2.4: who (sub), which session (sid), no nonce."""
+    claims = {
+        "iss": sec.settings.issuer,
+        "aud": client.client_id,
+        "iat": int(now.timestamp()),
+        "exp": int(now.timestamp()) + 120,
+        "jti": uuid.uuid4().hex,
+        "sub": str(row.account_id),
+        "sid": str(row.id),
+        "events": {BACKCHANNEL_EVENT: {}},
+    }
+    return sec.keys.signing_key().sign(claims, typ="logout+jwt")
+
+
+def _may_call(uri: str, sec: SecurityState) -> bool:
+    """https; plain http only to loopback outside production (development, tests)."""
+    parts = urlsplit(uri)
+    if parts.scheme == "https":
+        return True
+    return not sec.settings.is_production and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+async def notify_logout(
+    sec: SecurityState, clients: list[OAuthClient], row: BrowserSession, *, now: datetime
+) -> list[str]:
+    told: list[str] = []
+    targets = [c for c in clients if c.backchannel_logout_uri and _may_call(c.backchannel_logout_uri, sec)]
+    if not targets:
+        return told
+    async with httpx.AsyncClient(timeout=3.0, follow_redirects=False) as http:
+        for client in targets:
+            assert client.backchannel_logout_uri is not None
+            try:
+                answer = await http.post(
+                    client.backchannel_logout_uri, data={"logout_token": logout_token(sec, client, row, now)}
+                )
+            except httpx.HTTPError as exc:
+                log.warning("back-channel logout to %s failed: %s", client.client_id, type(exc).__name__)
+                continue
+            if answer.is_success:
+                told.append(client.client_id)
+            else:
+                log.warning("back-channel logout to %s: status %s", client.client_id, answer.status_code)
+    return told
 
 
 # --- sign-ins in progress --------------------------------------------------------------------------
@@ -427,6 +491,36 @@ async def signed_in(session: AsyncSession, account: Account, *, two_factor: bool
         detail={"username": account.username, "two_factor": two_factor, "flow": "authorization_code"},
         at=now,
     )
+
+
+async def page_subjects(
+    session: AsyncSession, pending: PendingSignIn
+) -> tuple[OAuthClient | None, Account | None, str | None]:
+    """What the sign-in page shows: the client, the account at the code step, the school's name."""
+    client = await session.get(OAuthClient, pending.oauth_client_id)
+    account = await session.get(Account, pending.account_id) if pending.account_id else None
+    return client, account, await school_name_for(session, client, account)
+
+
+async def complete_sign_in(
+    session: AsyncSession,
+    pending: PendingSignIn,
+    account: Account,
+    amr: list[str],
+    *,
+    previous_cookie: str | None,
+    now: datetime,
+) -> tuple[str, str]:
+    """The person proved who they are: a new browser session and the code for the client.
+    Returns the code and the session's cookie value."""
+    browser, cookie = await start_session(session, account, amr, previous=previous_cookie, now=now)
+    await signed_in(session, account, two_factor="otp" in amr, now=now)
+    client = await session.get(OAuthClient, pending.oauth_client_id)
+    if client is None:
+        raise SignInRefused("This service is no longer registered.")
+    code = await issue_code(session, browser, client, pending.request, now)
+    pending.completed_at = now
+    return code, cookie
 
 
 # --- codes -----------------------------------------------------------------------------------------
