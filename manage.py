@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -27,9 +28,13 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
-SOURCE_DIRS = ["libs/*/src", "services/*/src", "gateway/src"]
+SOURCE_DIRS = ["libs/*/src", "services/*/src", "gateway/src", "console/src"]
 # Runtime (what an image installs) and development (tests, linters, benchmarks) dependencies.
 REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
+CONSOLE = ROOT / "console"
+# What the console serves of GOV.UK Frontend (npm, pinned in console/package-lock.json): its
+# built CSS and JS and its fonts and images, copied into the app's static folder. Never a CDN.
+CONSOLE_ASSETS = ("govuk-frontend.min.css", "govuk-frontend.min.js", "assets")
 
 
 def _wanted_stamp() -> str:
@@ -76,8 +81,46 @@ def ensure_venv() -> None:
     (_site_packages() / "esafety-platform.pth").write_text(line)
 
 
+def ensure_console_assets() -> None:
+    """`npm ci` in console/ when node_modules is missing or the lock changed, then copy the dist assets."""
+    lock = CONSOLE / "package-lock.json"
+    if not lock.exists():
+        return
+    modules = CONSOLE / "node_modules"
+    stamp = modules / ".installed"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != wanted:
+        npm = shutil.which("npm")
+        if npm is None:
+            sys.exit(
+                "The console needs npm (Node.js 18 or newer) to install GOV.UK Frontend from "
+                "console/package-lock.json; install Node.js and npm, then run this again."
+            )
+        print("Installing the console's GOV.UK Frontend (npm ci) ...", flush=True)
+        subprocess.check_call(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CONSOLE
+        )
+        stamp.write_text(wanted)
+    dist = modules / "govuk-frontend" / "dist" / "govuk"
+    static = CONSOLE / "src" / "console" / "static" / "govuk"
+    marker = static / ".copied"
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    if static.exists():
+        shutil.rmtree(static)
+    static.mkdir(parents=True)
+    for name in CONSOLE_ASSETS:
+        source = dist / name
+        if source.is_dir():
+            shutil.copytree(source, static / name)
+        else:
+            shutil.copy2(source, static / name)
+    marker.write_text(wanted)
+
+
 def main() -> None:
     ensure_venv()
+    ensure_console_assets()
     script = ROOT / "scripts" / "platformctl.py"
     os.execv(str(PYTHON), [str(PYTHON), str(script), *sys.argv[1:]])  # noqa: S606
 

@@ -63,8 +63,6 @@ CLIENTS = [
     ("office_system", "Office system (MIS)", ["phones:read", "phones:write", "people:read", "people:import"]),
 ]
 LA_CLIENT = ("la", "LA reporting scripts", ["incidents:export", "incidents:stats"])
-# What the console may ask for on a signed-in person's behalf (their own role's scopes cap it).
-CONSOLE_SCOPES = ["incidents:read", "incidents:write", "people:read"]
 
 
 def upn(serial: int) -> str:
@@ -108,6 +106,33 @@ def admin_line(runner: PlatformRunner, hidden: Collection[str]) -> str:
         "your BOOTSTRAP_ADMIN_TOTP_SECRET" if "BOOTSTRAP_ADMIN_TOTP_SECRET" in hidden else s.admin_totp_secret
     )
     return f"Platform admin: {s.admin_username} / {password} (TOTP secret {totp})"
+
+
+def console_client(gateway: httpx.Client, runner: PlatformRunner, admin: dict[str, str]) -> tuple[str, str]:
+    """The console's OAuth client at identity (authorization code, confidential), also kept in
+    var/console-client.json (mode 600) where the console reads it (CONSOLE_OIDC_CLIENT_FILE)."""
+    from console.auth import CONSOLE_SCOPES
+
+    base = runner.url("gateway")
+    made = _ok(
+        gateway.post(
+            "/v1/identity/clients",
+            json={
+                "name": "Console",
+                # What the console may ask for on a person's behalf (their own roles' scopes cap it).
+                "scopes": sorted(s for s in CONSOLE_SCOPES.split() if s not in ("openid", "profile")),
+                "grant_types": ["authorization_code", "refresh_token"],
+                "redirect_uris": [f"{base}/auth/callback"],
+                "post_logout_redirect_uris": [f"{base}/"],
+            },
+            headers=admin,
+        )
+    )
+    path = runner.var_dir / "console-client.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"client_id": made["client_id"], "client_secret": made["client_secret"]}, handle)
+    return str(made["client_id"]), str(made["client_secret"])
 
 
 def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
@@ -235,22 +260,9 @@ def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
     )
     clients[key] = (made["client_id"], made["client_secret"])
     # The console: a relying party people sign in to through identity (OpenID Connect), for every
-    # school; confidential, returning to the gateway's /auth/callback (docs/sso-integration.md).
-    base = runner.url("gateway")
-    made = _ok(
-        gateway.post(
-            "/v1/identity/clients",
-            json={
-                "name": "Console",
-                "grant_types": ["authorization_code", "refresh_token"],
-                "redirect_uris": [f"{base}/auth/callback"],
-                "post_logout_redirect_uris": [f"{base}/"],
-                "scopes": sorted(CONSOLE_SCOPES),
-            },
-            headers=admin,
-        )
-    )
-    relying_parties = {"console": (made["client_id"], made["client_secret"])}
+    # school; confidential, returning to the gateway's /auth/callback (docs/sso-integration.md,
+    # docs/console.md). The console reads its credentials from var/console-client.json.
+    relying_parties = {"console": console_client(gateway, runner, admin)}
     for key, (client_id, client_secret) in {**clients, **relying_parties}.items():
         credentials.append(f"client {key}: client_id={client_id} client_secret={client_secret}")
 

@@ -29,7 +29,7 @@ def run_checks(pytest_args: list[str]) -> int:
         else [
             ["ruff", "check", "."],
             ["ruff", "format", "--check", "."],
-            ["mypy", "libs", "services", "gateway", "tests", "bench", "scripts"],
+            ["mypy", "libs", "services", "gateway", "console", "tests", "bench", "scripts"],
         ]
     )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}

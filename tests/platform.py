@@ -149,7 +149,11 @@ def selected_spec(spec: PlatformSpec, wanted: str | None = None) -> PlatformSpec
         return spec
     names = {"identity", *wanted.split(",")}
     return PlatformSpec(
-        spec.root, spec.gateway_port, spec.gateway_app, tuple(s for s in spec.services if s.name in names)
+        spec.root,
+        spec.gateway_port,
+        spec.gateway_app,
+        tuple(s for s in spec.services if s.name in names),
+        console=spec.console if "console" in names else None,
     )
 
 
@@ -182,6 +186,8 @@ def start_platform(
     secrets = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
     urls = {s.name: fresh_database_url(s.name, var_dir, database) for s in spec.services}
     ports = ports or ({s.name: free_port() for s in spec.services} | {"gateway": free_port()})
+    if spec.console is not None and spec.console.name not in ports:
+        ports[spec.console.name] = free_port()
     runner_options["replica_ports"] = replica_ports or {}
     runner = PlatformRunner(
         spec=spec,

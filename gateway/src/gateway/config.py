@@ -52,6 +52,9 @@ class Upstream(BaseModel):
     url: str = Field(min_length=1, max_length=512, pattern=r"^https?://[^/?#]+$")
     prefixes: tuple[str, ...] = Field(min_length=1, max_length=50)
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The console signs people in itself (a session cookie, its own OIDC client): its pages pass the
+    # gateway without a bearer token, and it publishes no API, so no OpenAPI document is fetched from it.
+    signs_in_itself: bool = False
 
     @field_validator("url", mode="before")
     @classmethod
@@ -62,6 +65,8 @@ class Upstream(BaseModel):
     @classmethod
     def _check_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for prefix in value:
+            if prefix == "/":  # everything no other prefix takes (the console)
+                continue
             if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) > 200:
                 raise ValueError(f"prefix {prefix!r} must start with '/' and not end with one")
         return value

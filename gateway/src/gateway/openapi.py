@@ -135,7 +135,7 @@ class OpenAPICache:
         title: str = "E-safety platform API",
         version: str = "1.0.0",
     ) -> None:
-        self.upstreams = upstreams
+        self.upstreams = [u for u in upstreams if not u.signs_in_itself]
         self.routes = routes
         self.clock = clock
         self.ttl = ttl

@@ -297,7 +297,7 @@ class Proxy:
             return await self._too_large(send, ex)
 
         principal = None
-        if path not in self.public:
+        if path not in self.public and not upstream.signs_in_itself:
             principal = await self.authenticator.principal(scope)
             if principal is None:
                 return await self._problem(

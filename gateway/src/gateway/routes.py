@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class RouteTable:
-    """Longest matching prefix wins; a prefix matches whole path segments only."""
+    """Longest matching prefix wins; a prefix matches whole path segments only; "/" matches the rest."""
 
     def __init__(self, upstreams: Sequence[Upstream]) -> None:
         pairs = [(prefix, u) for u in upstreams for prefix in u.prefixes]
@@ -33,7 +33,9 @@ class RouteTable:
 
     def match(self, path: str) -> tuple[Upstream, str] | None:
         for prefix, upstream in self._pairs:
-            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            if path.startswith(prefix) and (
+                prefix == "/" or len(path) == len(prefix) or path[len(prefix)] == "/"
+            ):
                 return upstream, prefix
         return None
 

@@ -51,6 +51,8 @@ class PlatformSpec:
     gateway_port: int
     gateway_app: str
     services: tuple[ServiceSpec, ...]
+    # The console (platform.toml [console]): started after the services, routed to by "/".
+    console: ServiceSpec | None = None
 
     def service(self, name: str) -> ServiceSpec:
         return next(s for s in self.services if s.name == name)
@@ -75,11 +77,23 @@ def load_spec(root: Path) -> PlatformSpec:
             )
         )
     gateway = data["gateway"]
+    console = None
+    entry = data.get("console")
+    if entry is not None and (root / entry["dir"] / "src" / entry["package"] / "main.py").exists():
+        console = ServiceSpec(
+            name=entry["name"],
+            package=entry["package"],
+            dir=root / entry["dir"],
+            env_prefix=entry["env_prefix"],
+            port=int(entry["port"]),
+            prefixes=tuple(entry["prefixes"]),
+        )
     return PlatformSpec(
         root=root,
         gateway_port=int(gateway["port"]),
         gateway_app=f"{gateway['package']}.main:create_app",
         services=tuple(services),
+        console=console,
     )
 
 
@@ -140,6 +154,8 @@ class PlatformRunner:
     def port(self, name: str) -> int:
         if name == "gateway":
             return self.ports.get("gateway", self.spec.gateway_port)
+        if self.spec.console is not None and name == self.spec.console.name:
+            return self.ports.get(name, self.spec.console.port)
         return self.ports.get(name, self.spec.service(name).port)
 
     def url(self, name: str) -> str:
@@ -187,15 +203,36 @@ class PlatformRunner:
         return env
 
     def gateway_env(self) -> dict[str, str]:
-        upstreams = [
+        upstreams: list[dict[str, object]] = [
             {"name": s.name, "url": self.url(s.name), "prefixes": list(s.prefixes)}
             for s in self.spec.services
-        ] + list(self.extra_upstreams)
+        ]
+        upstreams += self.extra_upstreams
+        if self.spec.console is not None:
+            console = self.spec.console
+            upstreams.append(
+                {
+                    "name": console.name,
+                    "url": self.url(console.name),
+                    "prefixes": list(console.prefixes),
+                    "signs_in_itself": True,
+                }
+            )
         # The gateway sets X-Forwarded-For itself; uvicorn must not take a caller's at its word.
         env = {
             **self.common_env(),
             "GATEWAY_UPSTREAMS": json.dumps(upstreams),
             "UVICORN_PROXY_HEADERS": "false",
+        }
+        env.update(self.extra_env)
+        return env
+
+    def console_env(self) -> dict[str, str]:
+        """The console calls the API through the gateway, like any client; its sessions live in memory."""
+        env = {
+            **self.common_env(),
+            "CONSOLE_GATEWAY_URL": self.url("gateway"),
+            "CONSOLE_OIDC_CLIENT_FILE": str(self.var_dir / "console-client.json"),
         }
         env.update(self.extra_env)
         return env
@@ -210,6 +247,15 @@ class PlatformRunner:
         logs.mkdir(parents=True, exist_ok=True)
         for service in sorted(self.spec.services, key=lambda s: s.name != "identity"):
             self.start_service(service.name)
+        if self.spec.console is not None:
+            console = self.spec.console
+            self.processes[console.name] = ServiceProcess(
+                console.name,
+                console.app,
+                self.port(console.name),
+                self.console_env(),
+                logs / f"{console.name}.log",
+            ).start(timeout=self.start_timeout)
         for key, port in self._replicas("gateway"):
             self.processes[key] = ServiceProcess(
                 "gateway", self.spec.gateway_app, port, self.gateway_env(), logs / f"{key}.log"
@@ -259,7 +305,8 @@ class PlatformRunner:
         return headers
 
     def stop(self) -> None:
-        for name in ["gateway", *[s.name for s in reversed(self.spec.services)]]:
+        console = [self.spec.console.name] if self.spec.console is not None else []
+        for name in ["gateway", *console, *[s.name for s in reversed(self.spec.services)]]:
             for key, _ in self._replicas(name):
                 process = self.processes.pop(key, None)
                 if process is not None:

@@ -1,0 +1,1 @@
+"""The console: the school's staff and parents use the platform in a browser (ARCHITECTURE.md)."""

@@ -1,0 +1,126 @@
+"""Every call the console makes: through the gateway, with the signed-in person's own token.
+
+The console enforces no rule of its own: what the API answers (a 403, a 404, a 422 with its
+fields) is what the person sees. Each call's time is kept on the request, so the page can report
+its server time against the API time it spent waiting (the `Server-Timing` header; bench/console.py).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from console.auth import SignIn
+    from console.sessions import Session
+
+
+class SignedOut(Exception):
+    """The person's tokens no longer work: the session is over and they sign in again."""
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+    headers: httpx.Headers
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def detail(self) -> str:
+        if isinstance(self.body, dict):
+            return str(self.body.get("detail") or self.body.get("title") or "")
+        return ""
+
+    def field_errors(self) -> dict[str, str]:
+        """A 422's errors by form field: `body.summary` → `summary`; `people.0.person_id` → `people`."""
+        errors: dict[str, str] = {}
+        if not isinstance(self.body, dict):
+            return errors
+        for item in self.body.get("errors") or []:
+            parts = [p for p in str(item.get("field", "")).split(".") if p not in ("body", "query", "path")]
+            name = parts[0] if parts else "form"
+            errors.setdefault(name, _plain(str(item.get("message", "")), name))
+        return errors
+
+
+def _plain(message: str, name: str) -> str:
+    """Pydantic's message, without its 'Value error, ' prefix, as a sentence."""
+    message = message.removeprefix("Value error, ")
+    return message[:1].upper() + message[1:] if message else f"Check {name.replace('_', ' ')}"
+
+
+def new_idempotency_key() -> str:
+    """Made when a form is rendered and sent back with it: a double submit creates one record."""
+    return str(uuid.uuid4())
+
+
+class Api:
+    def __init__(
+        self, http: httpx.AsyncClient, session: Session, sign_in: SignIn, timings: list[float]
+    ) -> None:
+        self.http = http
+        self.session = session
+        self.sign_in = sign_in
+        self.timings = timings
+
+    async def get(self, path: str, **params: Any) -> ApiResponse:
+        clean = {k: v for k, v in params.items() if v is not None and v != ""}
+        return await self.request("GET", path, params=clean)
+
+    async def post(
+        self, path: str, body: Any, *, idempotency_key: str | None = None, if_match: str | None = None
+    ) -> ApiResponse:
+        return await self.request("POST", path, json=body, idempotency_key=idempotency_key, if_match=if_match)
+
+    async def patch(self, path: str, body: Any, *, if_match: str | None) -> ApiResponse:
+        return await self.request("PATCH", path, json=body, if_match=if_match)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        idempotency_key: str | None = None,
+        if_match: str | None = None,
+    ) -> ApiResponse:
+        await self.sign_in.ensure_fresh(self.http, self.session)
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self.session.access_token}"}
+            if idempotency_key:
+                headers["Idempotency-Key"] = idempotency_key
+            if if_match:
+                headers["If-Match"] = if_match
+            if content_type:
+                headers["Content-Type"] = content_type
+            started = time.perf_counter()
+            response = await self.http.request(
+                method, path, params=params, json=json, content=content, headers=headers
+            )
+            self.timings.append(time.perf_counter() - started)
+            if response.status_code == 401 and attempt == 1:
+                await self.sign_in.refresh(self.http, self.session)
+                continue
+            if response.status_code == 401:
+                raise SignedOut
+            try:
+                body = response.json() if response.content else None
+            except ValueError:
+                body = response.text
+            return ApiResponse(response.status_code, body, response.headers)
+        raise SignedOut  # pragma: no cover - the loop returns or raises

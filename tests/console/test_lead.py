@@ -1,0 +1,73 @@
+"""Journey 2, the safeguarding lead: the inbox (most severe, then newest, first; new ones marked) and
+an incident's page (people, chronology, evidence, restriction, legal hold), changed with If-Match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import Demo
+
+pytestmark = pytest.mark.processes
+
+
+def report(demo: Demo, severity: str, summary: str) -> dict[str, Any]:
+    response = demo.api.post(
+        "/v1/incidents",
+        headers=demo.headers("teacher"),
+        json={
+            "category": "cyberbullying",
+            "severity": severity,
+            "occurred_at": "2026-09-10T10:00:00Z",
+            "summary": summary,
+            "location": "on_site",
+            "people": [{"person_id": demo.pupil("Noah")["id"], "role": "affected"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_the_lead_sees_the_most_severe_first_and_changes_one_with_if_match(visit: Any, demo: Demo) -> None:
+    low = report(demo, "low", "Name-calling in a game chat (lead inbox)")
+    critical = report(demo, "critical", "Threats sent to Noah at night (lead inbox)")
+    v = visit()
+    v.sign_in("safeguarding_lead")
+    v.goto("/concerns")
+    rows = v.page.locator("[data-testid=inbox] tbody tr").all_inner_texts()
+    refs = [r.split()[0] for r in rows]
+    assert refs.index(critical["reference"]) < refs.index(low["reference"])
+    assert "New" in rows[refs.index(critical["reference"])]
+    v.screenshot("lead-inbox")
+    v.page.click(f"a:has-text('{critical['reference']}')")
+    v.axe()
+    assert "Noah Adeyemi (affected)" in v.page.locator("main").inner_text()
+    v.page.select_option("#status", "under_review")
+    v.page.click("button:has-text('Save')")
+    v.axe()
+    assert "updated" in v.page.locator(".govuk-notification-banner").inner_text()
+    held = demo.api.get(f"/v1/incidents/{critical['id']}", headers=demo.headers("safeguarding_lead")).json()
+    assert held["status"] == "under_review"
+
+    # Someone else changes it meanwhile: the page's ETag is stale, so nothing is saved.
+    v.goto(f"/concerns/{critical['id']}")
+    etag = demo.api.get(f"/v1/incidents/{critical['id']}", headers=demo.headers("safeguarding_lead")).headers[
+        "etag"
+    ]
+    demo.api.patch(
+        f"/v1/incidents/{critical['id']}",
+        headers={**demo.headers("safeguarding_lead"), "If-Match": etag},
+        json={"status": "action_taken"},
+    )
+    v.page.select_option("#status", "closed")
+    v.page.click("button:has-text('Save')")
+    assert v.page.locator("h1").inner_text() == "Someone changed this while you were editing it"
+    after = demo.api.get(f"/v1/incidents/{critical['id']}", headers=demo.headers("safeguarding_lead")).json()
+    assert after["status"] == "action_taken"
+
+
+def test_a_teacher_is_not_offered_the_inbox(visit: Any, demo: Demo) -> None:
+    v = visit()
+    v.sign_in("teacher")
+    assert "Concerns inbox" not in v.page.locator("#navigation a").all_inner_texts()
