@@ -1,0 +1,561 @@
+"""Staff alerts: raised beside the change that causes them, e-mailed at least once, shown in the console.
+
+E-mail is not a secure channel (the policy: "never use email to transfer staff or pupil personal
+data"), so an alert's e-mail names no child and says nothing of the record: only that there is
+something to open, and a link to it in the console (on `PLATFORM_PUBLIC_BASE_URL`). Whoever opens it
+signs in, and the service shows it only to whoever may see its record.
+
+- `raise_alert(session, kind=, school_id=, recipients=, target_type=, target_id=, period_key=, now=)`
+  adds one `StaffAlert` row per recipient in the caller's transaction: the alert commits with the
+  change, or not at all. The caller picks the recipients by the same rule as its reads (incidents:
+  `people_who_may_see`). One alert per (person, kind, period): raising it again is a no-op.
+- `AlertSender.send_due()` takes the alerts that are due (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
+  several workers share them), looks the recipients' addresses and preferences up in identity
+  (`ContactDirectory`: addresses live in identity only), checks each alert's record is still visible
+  to its recipient, holds it through the person's quiet hours, gathers it into the person's daily
+  digest if they chose one, e-mails it (`servicekit.mail`), and audits each one sent (`alert.sent`:
+  who, what kind, when; never the content). A relay that is down leaves the alert pending: retried.
+- `Scheduler.tick()` runs periodic jobs (end of the school day, weekly) once per school and period,
+  whatever the number of workers: the run is claimed by a `ScheduledRun` row in the job's own
+  transaction, keyed by the period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Final, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from servicekit import audit
+from servicekit.clock import Clock, SystemClock
+from servicekit.mail import MailNotConfigured, MailRejected, MailUnavailable, SmtpSettings, send_mail
+from servicekit.models import ReplicaPerson, ReplicaSchool, ScheduledRun, StaffAlert
+
+log = logging.getLogger("servicekit.alerts")
+
+AlertKind = Literal[
+    "incident.new",  # a new concern: the safeguarding lead(s)
+    "incident.allegation",  # an allegation against staff: the head only
+    "incident.critical",  # a critical incident: the head too
+    "phones.still_held",  # phones still held at the end of the school day: the office
+    "image_uses.not_deleted",  # image uses not confirmed deleted by the end of the day: their owner
+    "image_uses.not_deleted.escalated",  # ... and still not, an hour later: the head
+    "consents.expiring",  # consents ending in the next 30 days: the office, weekly
+]
+
+# What the e-mail may say of an alert: never the record, never a name, never an incident's kind.
+# Every incident alert reads the same, so the subject line tells nothing of the concern.
+LABELS: Final[dict[str, str]] = {
+    "incident.new": "a safeguarding record for you to open",
+    "incident.allegation": "a safeguarding record for you to open",
+    "incident.critical": "a safeguarding record for you to open",
+    "phones.still_held": "pupils' phones still held at the end of the school day",
+    "image_uses.not_deleted": "image uses on your device to confirm as deleted",
+    "image_uses.not_deleted.escalated": "image uses on a staff device not confirmed as deleted",
+    "consents.expiring": "photo consents ending in the next 30 days",
+}
+
+SENDER_ACTOR: Final = "system:alerts"
+CONTACTS_SCOPE: Final = "alerts:contacts"
+CONTACTS_PATH: Final = "/internal/alert-contacts"
+BATCH: Final = 200
+RETRY_AFTER: Final = timedelta(minutes=5)
+
+
+# -- raising ------------------------------------------------------------------------------------
+
+
+async def raise_alert(
+    session: AsyncSession,
+    *,
+    kind: AlertKind,
+    school_id: uuid.UUID,
+    recipients: Iterable[uuid.UUID],
+    now: datetime,
+    target_type: str | None = None,
+    target_id: object | None = None,
+    period_key: str | None = None,
+) -> list[StaffAlert]:
+    """One alert per recipient, in the caller's transaction; an alert already raised is not raised again."""
+    key = period_key or f"{target_type}:{target_id}"
+    wanted = set(recipients)
+    if not wanted:
+        return []
+    existing = set(
+        await session.scalars(
+            select(StaffAlert.person_id).where(
+                StaffAlert.person_id.in_(wanted), StaffAlert.kind == kind, StaffAlert.period_key == key
+            )
+        )
+    )
+    alerts = [
+        StaffAlert(
+            id=uuid.uuid4(),
+            school_id=school_id,
+            person_id=person_id,
+            kind=kind,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            period_key=key,
+            created_at=now,
+            due_at=now,
+            status="pending",
+            is_digest=False,
+            attempts=0,
+        )
+        for person_id in sorted(wanted - existing)
+    ]
+    session.add_all(alerts)
+    await session.flush()
+    return alerts
+
+
+async def staff_with_role(session: AsyncSession, school_id: uuid.UUID, *roles: str) -> set[uuid.UUID]:
+    """On-roll staff of the school holding any of these roles (from the people replica)."""
+    rows = await session.execute(
+        select(ReplicaPerson.id, ReplicaPerson.roles).where(
+            ReplicaPerson.school_id == school_id,
+            ReplicaPerson.kind == "staff",
+            ReplicaPerson.is_on_roll.is_(True),
+        )
+    )
+    return {person_id for person_id, held in rows if set(held or ()) & set(roles)}
+
+
+# -- contacts (identity) ------------------------------------------------------------------------
+
+
+class Contact(BaseModel):
+    """A person's address and alert preferences, as identity holds them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    person_id: uuid.UUID
+    email: str | None = None
+    quiet_hours_start: time | None = None
+    quiet_hours_end: time | None = None
+    digest: bool = False
+    timezone: str = "Europe/London"
+
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def quiet_until(self, now: datetime) -> datetime | None:
+        """The end of the quiet hours `now` falls in, or None when `now` is not quiet."""
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if start is None or end is None or start == end:
+            return None
+        local = now.astimezone(self._zone())
+        t = local.time()
+        quiet = start <= t < end if start < end else (t >= start or t < end)
+        if not quiet:
+            return None
+        return _next_local(local, end)
+
+    def next_digest(self, now: datetime, at: time) -> datetime:
+        """The next digest time (at or after `now`), in the person's zone."""
+        local = now.astimezone(self._zone())
+        if local.time() == at:
+            return now
+        return _next_local(local, at)
+
+
+def _next_local(local: datetime, at: time) -> datetime:
+    candidate = datetime.combine(local.date(), at, tzinfo=local.tzinfo)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=local.tzinfo)
+    return candidate.astimezone(ZoneInfo("UTC"))
+
+
+class ContactDirectory(Protocol):
+    async def contacts(self, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contact]: ...
+
+
+class ContactsUnavailable(Exception):
+    """Identity could not say: the alerts stay pending and are tried again."""
+
+
+class IdentityContactDirectory:
+    """Addresses and preferences from identity's internal lookup (scope `alerts:contacts`).
+
+    Client credentials are the service's feed client's; the lookup is never routed by the gateway."""
+
+    def __init__(
+        self,
+        identity_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.identity_url = identity_url.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.transport = transport
+
+    async def contacts(self, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contact]:
+        try:
+            async with httpx.AsyncClient(
+                base_url=self.identity_url, transport=self.transport, timeout=10.0
+            ) as client:
+                token = await client.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials", "scope": CONTACTS_SCOPE},
+                    auth=(self.client_id, self.client_secret),
+                )
+                token.raise_for_status()
+                access = token.json()["access_token"]
+                found = await client.post(
+                    CONTACTS_PATH,
+                    json={"person_ids": [str(p) for p in person_ids]},
+                    headers={"Authorization": f"Bearer {access}"},
+                )
+                found.raise_for_status()
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            raise ContactsUnavailable(type(exc).__name__) from exc
+        return {c.person_id: c for c in (Contact.model_validate(i) for i in found.json()["items"])}
+
+
+class StaticContactDirectory:
+    """Contacts held in memory (development without identity, and tests)."""
+
+    def __init__(self, contacts: Iterable[Contact] = ()) -> None:
+        self.by_person = {c.person_id: c for c in contacts}
+
+    def set(self, contact: Contact) -> None:
+        self.by_person[contact.person_id] = contact
+
+    async def contacts(self, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contact]:
+        return {p: self.by_person[p] for p in person_ids if p in self.by_person}
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+# Whether a recipient may still see the record an alert points at (by target_type): incidents
+# apply the read rule again at delivery, so a person who lost the right since never hears of it.
+VisibilityCheck = Callable[[AsyncSession, StaffAlert], Awaitable[bool]]
+
+
+def alert_link(base_url: str, alert: StaffAlert) -> str:
+    """The console page of an alert: an opaque id, nothing else (the console shows it after sign-in)."""
+    return f"{base_url.rstrip('/')}/alerts/{alert.id}"
+
+
+def _single_text(alert: StaffAlert, link: str) -> tuple[str, str]:
+    subject = "E-safety platform: something for you to open"
+    text = (
+        f"There is {LABELS[alert.kind]} in the e-safety console.\n\n"
+        f"Open it here (you will be asked to sign in):\n{link}\n\n"
+        "This e-mail says nothing more on purpose: e-mail is not a secure channel.\n"
+    )
+    return subject, text
+
+
+def _digest_text(alerts: Sequence[StaffAlert], base_url: str) -> tuple[str, str]:
+    subject = "E-safety platform: your alerts digest"
+    lines = [f"- {alert_link(base_url, a)}" for a in alerts]
+    text = (
+        f"You have {len(alerts)} new alert(s) in the e-safety console.\n\n"
+        "Open them here (you will be asked to sign in):\n" + "\n".join(lines) + "\n\n"
+        "This e-mail says nothing more on purpose: e-mail is not a secure channel.\n"
+    )
+    return subject, text
+
+
+@dataclass
+class AlertSender:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    smtp: SmtpSettings
+    directory: ContactDirectory
+    public_base_url: str
+    clock: Clock = field(default_factory=SystemClock)
+    checks: dict[str, VisibilityCheck] = field(default_factory=dict)
+    digest_at: time = time(7, 30)
+
+    async def send_due(self) -> int:
+        """Deliver the alerts that are due; returns how many e-mails went out."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            stmt = (
+                select(StaffAlert)
+                .where(StaffAlert.status == "pending", StaffAlert.due_at <= now)
+                .order_by(StaffAlert.due_at, StaffAlert.id)
+                .limit(BATCH)
+            )
+            if session.bind.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            due = list(await session.scalars(stmt))
+            if not due:
+                return 0
+            try:
+                contacts = await self.directory.contacts(sorted({a.person_id for a in due}))
+            except ContactsUnavailable as exc:
+                log.warning("alert contacts unavailable: %s", exc)
+                return 0
+            sent = 0
+            by_person: dict[uuid.UUID, list[StaffAlert]] = {}
+            for alert in due:
+                by_person.setdefault(alert.person_id, []).append(alert)
+            for person_id, alerts in by_person.items():
+                sent += await self._deliver(session, contacts.get(person_id), alerts, now)
+            await session.commit()
+            return sent
+
+    async def _deliver(
+        self, session: AsyncSession, contact: Contact | None, alerts: list[StaffAlert], now: datetime
+    ) -> int:
+        ready: list[StaffAlert] = []
+        for alert in alerts:
+            check = self.checks.get(alert.target_type or "")
+            if check is not None and not await check(session, alert):
+                alert.status = "withdrawn"
+                continue
+            if contact is None or not contact.email:
+                alert.status = "in_app"  # no address: the console shows it, nothing is e-mailed
+                continue
+            quiet_end = contact.quiet_until(now)
+            if quiet_end is not None:
+                alert.due_at = quiet_end
+                continue
+            if contact.digest and not alert.is_digest:
+                alert.is_digest = True
+                alert.due_at = contact.next_digest(now, self.digest_at)
+                if alert.due_at > now:
+                    continue
+            ready.append(alert)
+        if not ready or contact is None or not contact.email:
+            return 0
+        digest = [a for a in ready if a.is_digest]
+        batches: list[list[StaffAlert]] = [[a] for a in ready if not a.is_digest]
+        if digest:
+            batches.append(digest)
+        sent = 0
+        for batch in batches:
+            if len(batch) == 1 and not batch[0].is_digest:
+                subject, text = _single_text(batch[0], alert_link(self.public_base_url, batch[0]))
+            else:
+                subject, text = _digest_text(batch, self.public_base_url)
+            domain = self.smtp.sender.rpartition("@")[2]
+            try:
+                await send_mail(
+                    self.smtp,
+                    to=contact.email,
+                    subject=subject,
+                    text=text,
+                    # The receiver's de-duplication key: a resend after a crash has the same id.
+                    message_id=f"<alert-{batch[0].id}@{domain}>",
+                )
+            except (MailUnavailable, MailNotConfigured) as exc:
+                for alert in batch:
+                    alert.attempts += 1
+                    alert.due_at = now + RETRY_AFTER
+                log.warning("alert e-mail deferred: %s", type(exc).__name__)
+                continue
+            except (MailRejected, ValueError):
+                for alert in batch:
+                    alert.status = "failed"
+                    alert.attempts += 1
+                await audit.record(
+                    session,
+                    actor=SENDER_ACTOR,
+                    action="alert.refused",
+                    target_type="person",
+                    target_id=batch[0].person_id,
+                    school_id=batch[0].school_id,
+                    detail={"kinds": sorted({a.kind for a in batch}), "count": len(batch)},
+                    at=now,
+                )
+                continue
+            for alert in batch:
+                alert.status = "sent"
+                alert.sent_at = now
+                alert.attempts += 1
+                await audit.record(
+                    session,
+                    actor=SENDER_ACTOR,
+                    action="alert.sent",
+                    target_type="person",
+                    target_id=alert.person_id,
+                    school_id=alert.school_id,
+                    detail={
+                        "alert_id": str(alert.id),
+                        "kind": alert.kind,
+                        "channel": "email",
+                        "digest": alert.is_digest,
+                    },
+                    at=now,
+                )
+            sent += 1
+        return sent
+
+
+# -- the school day and the scheduler ------------------------------------------------------------
+
+
+class SchoolDay(BaseModel):
+    """When a school's day ends (per school, with a default), in the schools' time zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ends_at: time = time(15, 30)
+    by_school: dict[uuid.UUID, time] = Field(default_factory=dict)
+    timezone: str = "Europe/London"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> SchoolDay:
+        """`PLATFORM_SCHOOL_DAY_ENDS_AT` (`15:30`), `PLATFORM_SCHOOL_DAY_ENDS_AT_BY_SCHOOL`
+        (`<school id>=16:00,<school id>=15:15`), `PLATFORM_SCHOOL_TIMEZONE` (`Europe/London`)."""
+        import os
+
+        env = dict(os.environ) if environ is None else environ
+        values: dict[str, Any] = {}
+        if "PLATFORM_SCHOOL_DAY_ENDS_AT" in env:
+            values["ends_at"] = env["PLATFORM_SCHOOL_DAY_ENDS_AT"]
+        if env.get("PLATFORM_SCHOOL_DAY_ENDS_AT_BY_SCHOOL"):
+            pairs = (p.split("=", 1) for p in env["PLATFORM_SCHOOL_DAY_ENDS_AT_BY_SCHOOL"].split(","))
+            values["by_school"] = {k.strip(): v.strip() for k, v in pairs}
+        if "PLATFORM_SCHOOL_TIMEZONE" in env:
+            values["timezone"] = env["PLATFORM_SCHOOL_TIMEZONE"]
+        return cls.model_validate(values)
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def end_of(self, school_id: uuid.UUID, day: date) -> datetime:
+        """The moment the school's day `day` ends, as an aware datetime."""
+        at = self.by_school.get(school_id, self.ends_at)
+        return datetime.combine(day, at, tzinfo=self.zone())
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.zone()).date()
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # the period's key: the day (2026-12-02) or the ISO week (2026-W49)
+    start: datetime  # when it is due
+
+
+JobRun = Callable[[AsyncSession, uuid.UUID, Period, datetime], Awaitable[None]]
+Due = Callable[[SchoolDay, uuid.UUID, datetime], Period | None]
+
+
+def at_end_of_day(after: timedelta = timedelta(0)) -> Due:
+    """Due once a school day (weekdays), from the end of the day (plus `after`)."""
+
+    def due(day: SchoolDay, school_id: uuid.UUID, now: datetime) -> Period | None:
+        today = day.today(now)
+        if today.weekday() >= 5:
+            return None
+        start = day.end_of(school_id, today) + after
+        return Period(today.isoformat(), start) if now >= start else None
+
+    return due
+
+
+def weekly(weekday: int = 0, at: time = time(7, 0)) -> Due:
+    """Due once an ISO week, from `weekday` (0: Monday) at `at`, school time."""
+
+    def due(day: SchoolDay, school_id: uuid.UUID, now: datetime) -> Period | None:
+        today = day.today(now)
+        year, week, _ = today.isocalendar()
+        first = date.fromisocalendar(year, week, weekday + 1)
+        start = datetime.combine(first, at, tzinfo=day.zone())
+        return Period(f"{year}-W{week:02d}", start) if now >= start else None
+
+    return due
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    due: Due
+    run: JobRun
+
+
+async def claim(session: AsyncSession, *, job: str, school_id: uuid.UUID, period: str, now: datetime) -> bool:
+    """Take the job's period for this school, in the session's transaction: False if another has.
+
+    Two workers: the second one's insert waits for the first's commit, then conflicts."""
+    try:
+        async with session.begin_nested():
+            session.add(ScheduledRun(job=job, school_id=school_id, period_key=period, ran_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+@dataclass
+class Scheduler:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    jobs: Sequence[Job]
+    school_day: SchoolDay = field(default_factory=SchoolDay)
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def tick(self) -> list[tuple[str, uuid.UUID, str]]:
+        """Run every job that is due and has not run for its period; returns what ran."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            schools = list(await session.scalars(select(ReplicaSchool.id).order_by(ReplicaSchool.id)))
+        ran: list[tuple[str, uuid.UUID, str]] = []
+        for school_id in schools:
+            for job in self.jobs:
+                period = job.due(self.school_day, school_id, now)
+                if period is None:
+                    continue
+                async with self.sessionmaker() as session:
+                    if not await claim(
+                        session, job=job.name, school_id=school_id, period=period.key, now=now
+                    ):
+                        await session.rollback()
+                        continue
+                    await job.run(session, school_id, period, now)
+                    await session.commit()
+                ran.append((job.name, school_id, period.key))
+        return ran
+
+
+async def run_alert_worker(
+    scheduler: Scheduler | None, sender: AlertSender | None, *, interval: float = 30.0
+) -> None:
+    """The background loop a service starts: the scheduler's tick, then the sender's."""
+    while True:
+        for step in (scheduler.tick if scheduler else None, sender.send_due if sender else None):
+            if step is None:
+                continue
+            try:
+                await step()
+            except Exception:  # a failed round is logged and tried again next time
+                log.exception("alert worker round failed")
+        await asyncio.sleep(interval)
+
+
+def start_alert_worker(
+    scheduler: Scheduler | None, sender: AlertSender | None, *, interval: float
+) -> Callable[[Any], Awaitable[None]]:
+    """An on_startup hook that starts the loop, and stores its task on app.state for shutdown."""
+
+    async def hook(app: Any) -> None:
+        app.state.alert_worker = asyncio.create_task(run_alert_worker(scheduler, sender, interval=interval))
+
+    return hook
+
+
+async def stop_alert_worker(app: Any) -> None:
+    task = getattr(app.state, "alert_worker", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
