@@ -160,3 +160,30 @@ class ScheduledRun(KitBase):
     school_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     period_key: Mapped[str] = mapped_column(String(100), primary_key=True)
     ran_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(KitBase):
+    """A message that must reach someone (a webhook, an alert e-mail), written in the transaction of
+    the change that causes it and delivered at least once by the outbox worker (servicekit.outbox).
+
+    `status`: `pending` until delivered (`delivered`), or `dead` once retries have run out. A worker
+    holds a pending message while `locked_until` is in the future; one that dies holding it lets
+    the lease run out, and the next worker takes the message again.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "available_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When it was (re)queued: the retry window runs from here (a replay starts a new one).
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,7 +1,7 @@
 """staff alerts: staff_alert (in-app alerts and their e-mail) and scheduled_run (once per period)
 
 Revision ID: 5a1e7c3b9d20
-Revises: a2b0a23636de
+Revises: 5c3e9a1f7b20
 Create Date: 2026-12-02 19:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import servicekit.db
 
 revision: str = "5a1e7c3b9d20"
-down_revision: str | None = "a2b0a23636de"
+down_revision: str | None = "5c3e9a1f7b20"  # the outbox
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
