@@ -9,12 +9,14 @@ signs in, and the service shows it only to whoever may see its record.
   adds one `StaffAlert` row per recipient in the caller's transaction: the alert commits with the
   change, or not at all. The caller picks the recipients by the same rule as its reads (incidents:
   `people_who_may_see`). One alert per (person, kind, period): raising it again is a no-op.
-- `AlertSender.send_due()` takes the alerts that are due (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
-  several workers share them), looks the recipients' addresses and preferences up in identity
+- `raise_alert` also writes one outbox message per alert (`servicekit.outbox`, topic `alert.email`,
+  the message id is the alert's id), so the e-mail is delivered at least once, across restarts.
+- `AlertSender` is that topic's handler: it looks the recipients' addresses and preferences up in identity
   (`ContactDirectory`: addresses live in identity only), checks each alert's record is still visible
   to its recipient, holds it through the person's quiet hours, gathers it into the person's daily
   digest if they chose one, e-mails it (`servicekit.mail`), and audits each one sent (`alert.sent`:
-  who, what kind, when; never the content). A relay that is down leaves the alert pending: retried.
+  who, what kind, when; never the content). A relay that is down is
+  a failed attempt, retried by the outbox with back-off; the e-mail's Message-ID is the alert's.
 - `Scheduler.tick()` runs periodic jobs (end of the school day, weekly) once per school and period,
   whatever the number of workers: the run is claimed by a `ScheduledRun` row in the job's own
   transaction, keyed by the period.
@@ -42,6 +44,7 @@ from servicekit import audit
 from servicekit.clock import Clock, SystemClock
 from servicekit.mail import MailNotConfigured, MailRejected, MailUnavailable, SmtpSettings, send_mail
 from servicekit.models import ReplicaPerson, ReplicaSchool, ScheduledRun, StaffAlert
+from servicekit.outbox import GiveUp, Message, Retry, enqueue
 
 log = logging.getLogger("servicekit.alerts")
 
@@ -68,10 +71,9 @@ LABELS: Final[dict[str, str]] = {
 }
 
 SENDER_ACTOR: Final = "system:alerts"
+ALERT_TOPIC: Final = "alert.email"
 CONTACTS_SCOPE: Final = "alerts:contacts"
 CONTACTS_PATH: Final = "/internal/alert-contacts"
-BATCH: Final = 200
-RETRY_AFTER: Final = timedelta(minutes=5)
 
 
 # -- raising ------------------------------------------------------------------------------------
@@ -118,6 +120,8 @@ async def raise_alert(
         for person_id in sorted(wanted - existing)
     ]
     session.add_all(alerts)
+    for alert in alerts:
+        await enqueue(session, ALERT_TOPIC, {"alert_id": str(alert.id)}, now=now, message_id=alert.id)
     await session.flush()
     return alerts
 
@@ -276,7 +280,12 @@ def _digest_text(alerts: Sequence[StaffAlert], base_url: str) -> tuple[str, str]
 
 @dataclass
 class AlertSender:
-    sessionmaker: async_sessionmaker[AsyncSession]
+    """The outbox handler of topic `alert.email`: one message per alert, delivered at least once.
+
+    Returning is done (sent, or nothing to send); `outbox.Retry` puts it off (quiet hours, the
+    digest's time, identity or the relay out of reach); `outbox.GiveUp` when the relay refused it."""
+
+    sessionmaker: Callable[[], AsyncSession]
     smtp: SmtpSettings
     directory: ContactDirectory
     public_base_url: str
@@ -284,69 +293,57 @@ class AlertSender:
     checks: dict[str, VisibilityCheck] = field(default_factory=dict)
     digest_at: time = time(7, 30)
 
-    async def send_due(self) -> int:
-        """Deliver the alerts that are due; returns how many e-mails went out."""
+    async def __call__(self, message: Message) -> None:
+        alert_id = uuid.UUID(str(message.payload["alert_id"]))
         now = self.clock.now()
         async with self.sessionmaker() as session:
-            stmt = (
-                select(StaffAlert)
-                .where(StaffAlert.status == "pending", StaffAlert.due_at <= now)
-                .order_by(StaffAlert.due_at, StaffAlert.id)
-                .limit(BATCH)
-            )
-            if session.bind.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            due = list(await session.scalars(stmt))
-            if not due:
-                return 0
-            try:
-                contacts = await self.directory.contacts(sorted({a.person_id for a in due}))
-            except ContactsUnavailable as exc:
-                log.warning("alert contacts unavailable: %s", exc)
-                return 0
-            sent = 0
-            by_person: dict[uuid.UUID, list[StaffAlert]] = {}
-            for alert in due:
-                by_person.setdefault(alert.person_id, []).append(alert)
-            for person_id, alerts in by_person.items():
-                sent += await self._deliver(session, contacts.get(person_id), alerts, now)
-            await session.commit()
-            return sent
-
-    async def _deliver(
-        self, session: AsyncSession, contact: Contact | None, alerts: list[StaffAlert], now: datetime
-    ) -> int:
-        ready: list[StaffAlert] = []
-        for alert in alerts:
+            alert = await session.get(StaffAlert, alert_id, with_for_update=True)
+            if alert is None or alert.status != "pending":
+                return  # sent already (in a digest, or by an earlier attempt), or withdrawn
             check = self.checks.get(alert.target_type or "")
             if check is not None and not await check(session, alert):
                 alert.status = "withdrawn"
-                continue
+                await session.commit()
+                return
+            try:
+                found = await self.directory.contacts([alert.person_id])
+            except ContactsUnavailable as exc:
+                raise Retry(f"contacts unavailable: {exc}") from exc
+            contact = found.get(alert.person_id)
             if contact is None or not contact.email:
                 alert.status = "in_app"  # no address: the console shows it, nothing is e-mailed
-                continue
+                await session.commit()
+                return
             quiet_end = contact.quiet_until(now)
             if quiet_end is not None:
                 alert.due_at = quiet_end
-                continue
+                await session.commit()
+                raise Retry("quiet hours", after=quiet_end - now)
             if contact.digest and not alert.is_digest:
                 alert.is_digest = True
                 alert.due_at = contact.next_digest(now, self.digest_at)
-                if alert.due_at > now:
-                    continue
-            ready.append(alert)
-        if not ready or contact is None or not contact.email:
-            return 0
-        digest = [a for a in ready if a.is_digest]
-        batches: list[list[StaffAlert]] = [[a] for a in ready if not a.is_digest]
-        if digest:
-            batches.append(digest)
-        sent = 0
-        for batch in batches:
-            if len(batch) == 1 and not batch[0].is_digest:
-                subject, text = _single_text(batch[0], alert_link(self.public_base_url, batch[0]))
-            else:
+            if alert.is_digest and alert.due_at > now:
+                await session.commit()
+                raise Retry("waiting for the digest", after=alert.due_at - now)
+            batch = [alert]
+            if alert.is_digest:
+                # Everything of this person's that waits for a digest now due goes in this one.
+                others = await session.scalars(
+                    select(StaffAlert)
+                    .where(
+                        StaffAlert.person_id == alert.person_id,
+                        StaffAlert.status == "pending",
+                        StaffAlert.is_digest.is_(True),
+                        StaffAlert.due_at <= now,
+                        StaffAlert.id != alert.id,
+                    )
+                    .order_by(StaffAlert.created_at, StaffAlert.id)
+                )
+                batch += [a for a in others if check is None or await check(session, a)]
+            if alert.is_digest:
                 subject, text = _digest_text(batch, self.public_base_url)
+            else:
+                subject, text = _single_text(alert, alert_link(self.public_base_url, alert))
             domain = self.smtp.sender.rpartition("@")[2]
             try:
                 await send_mail(
@@ -354,51 +351,44 @@ class AlertSender:
                     to=contact.email,
                     subject=subject,
                     text=text,
-                    # The receiver's de-duplication key: a resend after a crash has the same id.
-                    message_id=f"<alert-{batch[0].id}@{domain}>",
+                    # The same at every attempt: a resend after a crash is recognised as such.
+                    message_id=f"<alert-{alert.id}@{domain}>",
                 )
             except (MailUnavailable, MailNotConfigured) as exc:
-                for alert in batch:
-                    alert.attempts += 1
-                    alert.due_at = now + RETRY_AFTER
-                log.warning("alert e-mail deferred: %s", type(exc).__name__)
-                continue
-            except (MailRejected, ValueError):
-                for alert in batch:
-                    alert.status = "failed"
-                    alert.attempts += 1
+                raise Retry(type(exc).__name__) from exc
+            except (MailRejected, ValueError) as exc:
+                alert.status = "failed"
                 await audit.record(
                     session,
                     actor=SENDER_ACTOR,
                     action="alert.refused",
                     target_type="person",
-                    target_id=batch[0].person_id,
-                    school_id=batch[0].school_id,
-                    detail={"kinds": sorted({a.kind for a in batch}), "count": len(batch)},
+                    target_id=alert.person_id,
+                    school_id=alert.school_id,
+                    detail={"alert_id": str(alert.id), "kind": alert.kind, "channel": "email"},
                     at=now,
                 )
-                continue
-            for alert in batch:
-                alert.status = "sent"
-                alert.sent_at = now
-                alert.attempts += 1
+                await session.commit()
+                raise GiveUp(type(exc).__name__) from exc
+            for sent in batch:
+                sent.status = "sent"
+                sent.sent_at = now
                 await audit.record(
                     session,
                     actor=SENDER_ACTOR,
                     action="alert.sent",
                     target_type="person",
-                    target_id=alert.person_id,
-                    school_id=alert.school_id,
+                    target_id=sent.person_id,
+                    school_id=sent.school_id,
                     detail={
-                        "alert_id": str(alert.id),
-                        "kind": alert.kind,
+                        "alert_id": str(sent.id),
+                        "kind": sent.kind,
                         "channel": "email",
-                        "digest": alert.is_digest,
+                        "digest": sent.is_digest,
                     },
                     at=now,
                 )
-            sent += 1
-        return sent
+            await session.commit()
 
 
 # -- the school day and the scheduler ------------------------------------------------------------
@@ -527,34 +517,27 @@ class Scheduler:
         return ran
 
 
-async def run_alert_worker(
-    scheduler: Scheduler | None, sender: AlertSender | None, *, interval: float = 30.0
-) -> None:
-    """The background loop a service starts: the scheduler's tick, then the sender's."""
+async def run_scheduler(scheduler: Scheduler, *, interval: float = 30.0) -> None:
+    """The background loop a service starts: the scheduler's tick every `interval` seconds."""
     while True:
-        for step in (scheduler.tick if scheduler else None, sender.send_due if sender else None):
-            if step is None:
-                continue
-            try:
-                await step()
-            except Exception:  # a failed round is logged and tried again next time
-                log.exception("alert worker round failed")
+        try:
+            await scheduler.tick()
+        except Exception:  # a failed round is logged and tried again next time
+            log.exception("alert scheduler round failed")
         await asyncio.sleep(interval)
 
 
-def start_alert_worker(
-    scheduler: Scheduler | None, sender: AlertSender | None, *, interval: float
-) -> Callable[[Any], Awaitable[None]]:
-    """An on_startup hook that starts the loop, and stores its task on app.state for shutdown."""
+def start_scheduler(scheduler: Scheduler, *, interval: float) -> Callable[[Any], Awaitable[None]]:
+    """An on_startup hook that starts the loop (its task on app.state, for `stop_scheduler`)."""
 
     async def hook(app: Any) -> None:
-        app.state.alert_worker = asyncio.create_task(run_alert_worker(scheduler, sender, interval=interval))
+        app.state.alert_scheduler = asyncio.create_task(run_scheduler(scheduler, interval=interval))
 
     return hook
 
 
-async def stop_alert_worker(app: Any) -> None:
-    task = getattr(app.state, "alert_worker", None)
+async def stop_scheduler(app: Any) -> None:
+    task = getattr(app.state, "alert_scheduler", None)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

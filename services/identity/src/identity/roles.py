@@ -27,6 +27,7 @@ SCOPES: Final[dict[str, str]] = {
     "agreements:sign": "Sign an acceptable-use agreement",
     "identity:feed": "Follow the people change feed (services only)",
     "replica:sync": "Make a service follow the people feed now (operations: deploy hooks, tests)",
+    "alerts:contacts": "Look up staff alert addresses and preferences (services' alert senders only)",
     # media consent
     "consent:read": "Read pupils' photo and video consent",
     "consent:write": "Record consent from paper forms, withdraw it",

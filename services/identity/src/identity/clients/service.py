@@ -26,7 +26,7 @@ from servicekit.pagination import paginate
 
 # Scopes only the platform's own services or administrators hold.
 PLATFORM_SCOPES = frozenset(
-    {"identity:feed", "replica:sync", "schools:write", "clients:write", "users:write"}
+    {"identity:feed", "replica:sync", "alerts:contacts", "schools:write", "clients:write", "users:write"}
 )
 # What an LA-wide client may do: reporting, never a school's day-to-day records.
 LA_SCOPES = frozenset({"incidents:export", "incidents:stats"})
