@@ -542,3 +542,37 @@ async def stop_scheduler(app: Any) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def settings_prefix(settings: Any) -> str:
+    return str(settings.model_config.get("env_prefix", ""))
+
+
+def alert_sender(app: Any, checks: dict[str, VisibilityCheck] | None = None) -> AlertSender:
+    """The app's alert sender: SMTP from `PLATFORM_SMTP_*` / `<PREFIX>SMTP_*`, addresses from identity
+    with the service's feed client. Kept on `app.state.alert_sender` (tests point it elsewhere)."""
+    settings = app.state.settings
+    sender = AlertSender(
+        sessionmaker=lambda: app.state.sessionmaker(),
+        smtp=SmtpSettings.from_env(settings_prefix(settings)),
+        directory=IdentityContactDirectory(
+            settings.identity_url, settings.feed_client_id, settings.feed_client_secret.get_secret_value()
+        ),
+        public_base_url=settings.public_base_url,
+        clock=app.state.clock,
+        checks=dict(checks or {}),
+    )
+    app.state.alert_sender = sender
+    return sender
+
+
+AlertHandler = Callable[[Message], Awaitable[None]]
+
+
+def alerts_handler(checks: dict[str, VisibilityCheck] | None = None) -> Callable[[Any], AlertHandler]:
+    """For `create_service_app(outbox_handlers={ALERT_TOPIC: alerts_handler(checks)})`."""
+
+    def make(app: Any) -> AlertHandler:
+        return alert_sender(app, checks)
+
+    return make

@@ -6,8 +6,10 @@ from fastapi import APIRouter, FastAPI
 
 from incidents.config import IncidentsSettings
 from incidents.incident.access import audit_visibility
+from incidents.incident.alerts import still_visible
 from incidents.incident.router import router as incident_router
 from incidents.reporting.router import router as reporting_router
+from servicekit.alerts import ALERT_TOPIC, alerts_handler
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -39,4 +41,5 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
+        outbox_handlers={ALERT_TOPIC: alerts_handler({"incident": still_visible})},
     )
