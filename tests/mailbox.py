@@ -68,3 +68,36 @@ def mailbox() -> Iterator[Mailbox]:
     controller = start_smtp(handler)
     yield Mailbox(handler, controller.port)
     controller.stop()
+
+
+def staff_address(role: str) -> str:
+    return f"{role.replace('_', '.')}@school.example"
+
+
+def point_alerts_at(app: Any, staff: dict[str, Any], mailbox: Mailbox) -> Any:
+    """Every member of `staff` (role -> person id) has an address; the app's alert sender e-mails
+    the loopback server. Returns the contact directory (tests change preferences on it)."""
+    from servicekit.alerts import Contact, StaticContactDirectory
+
+    directory = StaticContactDirectory(
+        Contact(person_id=person_id, email=staff_address(role)) for role, person_id in staff.items()
+    )
+    app.state.alert_sender.smtp = mailbox.settings
+    app.state.alert_sender.directory = directory
+    return directory
+
+
+async def deliver(app: Any) -> int:
+    """Run the app's outbox worker until nothing is due, one message at a time (a test's sessions
+    share one rolled-back connection, which concurrent deliveries would interleave)."""
+    app.state.outbox.batch_size = 1
+    return int(await app.state.outbox.run_until_idle())
+
+
+def assert_says_nothing(inbox: Inbox, *secrets: str) -> None:
+    """No e-mail holds any of `secrets` (a name, a text, a category), whatever the case."""
+    assert inbox.raw, "no e-mail to look at"
+    for raw in inbox.raw:
+        text = raw.decode("utf-8", "replace").lower()
+        for secret in secrets:
+            assert secret.lower() not in text, f"{secret!r} is in an alert e-mail"

@@ -38,7 +38,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import audit
 from servicekit.clock import Clock, SystemClock
@@ -489,7 +489,8 @@ async def claim(session: AsyncSession, *, job: str, school_id: uuid.UUID, period
 
 @dataclass
 class Scheduler:
-    sessionmaker: async_sessionmaker[AsyncSession]
+    # A new session (the app's: `lambda: app.state.sessionmaker()`, so tests can swap it).
+    sessionmaker: Callable[[], AsyncSession]
     jobs: Sequence[Job]
     school_day: SchoolDay = field(default_factory=SchoolDay)
     clock: Clock = field(default_factory=SystemClock)
@@ -527,13 +528,12 @@ async def run_scheduler(scheduler: Scheduler, *, interval: float = 30.0) -> None
         await asyncio.sleep(interval)
 
 
-def start_scheduler(scheduler: Scheduler, *, interval: float) -> Callable[[Any], Awaitable[None]]:
-    """An on_startup hook that starts the loop (its task on app.state, for `stop_scheduler`)."""
-
-    async def hook(app: Any) -> None:
+async def start_scheduler(app: Any) -> None:
+    """An on_startup hook: runs `app.state.scheduler` every `<PREFIX>ALERT_SCHEDULER_SECONDS` (0: off)."""
+    interval = float(app.state.settings.alert_scheduler_seconds)
+    scheduler = getattr(app.state, "scheduler", None)
+    if scheduler is not None and interval > 0:
         app.state.alert_scheduler = asyncio.create_task(run_scheduler(scheduler, interval=interval))
-
-    return hook
 
 
 async def stop_scheduler(app: Any) -> None:
@@ -576,3 +576,16 @@ def alerts_handler(checks: dict[str, VisibilityCheck] | None = None) -> Callable
         return alert_sender(app, checks)
 
     return make
+
+
+def alert_scheduler(app: Any, jobs: Sequence[Job]) -> Scheduler:
+    """The app's scheduler (`app.state.alert_scheduler_jobs`), on the app's clock and sessions; the
+    school day from `PLATFORM_SCHOOL_DAY_*` (see `SchoolDay.from_env`)."""
+    scheduler = Scheduler(
+        sessionmaker=lambda: app.state.sessionmaker(),
+        jobs=jobs,
+        school_day=SchoolDay.from_env(),
+        clock=app.state.clock,
+    )
+    app.state.scheduler = scheduler
+    return scheduler

@@ -76,6 +76,9 @@ class ServiceSettings(BaseSettings):
     outbox_retry_first_seconds: float = 5.0
     outbox_retry_max_seconds: float = 3600.0
     outbox_retry_hours: float = 24.0
+    # Scheduled staff alerts (servicekit.alerts.Scheduler: end of the school day, weekly): how often
+    # this process looks whether one is due; 0 turns it off. Once per period whatever the workers.
+    alert_scheduler_seconds: float = 30.0
     # After start-up, move what is alive (the app, its models, SQLAlchemy's and pydantic's
     # machinery) out of the garbage collector's reach: otherwise every full collection walks it
     # all again, and under load that was a third of the consent check's CPU and most of its p99

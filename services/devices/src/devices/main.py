@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from devices.alerts import JOBS
 from devices.assets.router import router as assets_router
 from devices.config import DevicesSettings
 from devices.phone_custody.router import router as phone_custody_router
 from devices.staff_devices.router import image_uses_router
 from devices.staff_devices.router import router as staff_devices_router
+from servicekit.alerts import ALERT_TOPIC, alert_scheduler, alerts_handler, start_scheduler, stop_scheduler
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -32,7 +34,7 @@ def create_app(
     key_source: KeySource | None = None,
 ) -> FastAPI:
     settings = settings or DevicesSettings()
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Devices",
         description="School hardware, staff and visitor devices, and pupil phones in the school's custody.",
@@ -40,4 +42,9 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
+        outbox_handlers={ALERT_TOPIC: alerts_handler()},
+        on_startup=[start_scheduler],
+        on_shutdown=[stop_scheduler],
     )
+    alert_scheduler(app, JOBS)
+    return app
