@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import audit
 from servicekit.clock import Clock, SystemClock
-from servicekit.mail import MailNotConfigured, MailRejected, MailUnavailable, SmtpSettings, send_mail
+from servicekit.mail import MailRejected, MailUnavailable, SmtpSettings, send_mail
 from servicekit.models import ReplicaPerson, ReplicaSchool, ScheduledRun, StaffAlert
 from servicekit.outbox import GiveUp, Message, Retry, enqueue
 
@@ -310,8 +310,9 @@ class AlertSender:
             except ContactsUnavailable as exc:
                 raise Retry(f"contacts unavailable: {exc}") from exc
             contact = found.get(alert.person_id)
-            if contact is None or not contact.email:
-                alert.status = "in_app"  # no address: the console shows it, nothing is e-mailed
+            if contact is None or not contact.email or not self.smtp.enabled:
+                # No address, or mail is off (no PLATFORM_SMTP_HOST): the console shows it, no e-mail.
+                alert.status = "in_app"
                 await session.commit()
                 return
             quiet_end = contact.quiet_until(now)
@@ -354,7 +355,7 @@ class AlertSender:
                     # The same at every attempt: a resend after a crash is recognised as such.
                     message_id=f"<alert-{alert.id}@{domain}>",
                 )
-            except (MailUnavailable, MailNotConfigured) as exc:
+            except MailUnavailable as exc:
                 raise Retry(type(exc).__name__) from exc
             except (MailRejected, ValueError) as exc:
                 alert.status = "failed"

@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from media_consent import keys
+from media_consent.alerts import JOBS
 from media_consent.checks import pg
 from media_consent.checks.router import router as checks_router
 from media_consent.checks.store import SessionCheckStore
@@ -14,6 +15,7 @@ from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
+from servicekit.alerts import ALERT_TOPIC, alert_scheduler, alerts_handler, start_scheduler, stop_scheduler
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -83,9 +85,11 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
-        on_startup=[open_check_pool],
-        on_shutdown=[close_check_pool],
+        on_startup=[open_check_pool, start_scheduler],
+        on_shutdown=[stop_scheduler, close_check_pool],
+        outbox_handlers={ALERT_TOPIC: alerts_handler()},
     )
+    alert_scheduler(app, JOBS)
     # The consent check's store (checks/store.py): the app's sessions, as on SQLite and in the
     # in-process tests (whose sessions are rolled back), until start-up opens PostgreSQL's own pool.
     app.state.check_store = SessionCheckStore(app.state)
