@@ -327,3 +327,47 @@ async def test_a_relay_that_is_down_loses_nothing(
     await deliver(app)
     assert mailbox.inbox.recipients() == [address("safeguarding_lead")]
     assert uuid.UUID(str(alert.id))
+
+
+async def test_the_console_lists_ones_own_alerts_and_nobody_elses(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    school: School,
+    incident_body: IncidentBody,
+    alerting: StaticContactDirectory,
+) -> None:
+    incident = await report(client, school, incident_body("grooming"))
+    mine = await client.get("/v1/incidents/alerts/mine", headers=school.headers("safeguarding_lead"))
+    assert mine.status_code == 200, mine.text
+    [item] = mine.json()["items"]
+    assert (item["kind"], item["target_type"], item["target_id"]) == (
+        "incident.new",
+        "incident",
+        incident["id"],
+    )
+    assert item["read_at"] is None
+
+    # Another member of staff sees none of it, and cannot mark it read (404: not theirs to know of).
+    theirs = await client.get("/v1/incidents/alerts/mine", headers=school.headers("teacher"))
+    assert theirs.json()["items"] == []
+    other = await client.post(
+        f"/v1/incidents/alerts/{item['id']}/read", headers=school.headers("head_teacher")
+    )
+    assert other.status_code == 404
+    read = await client.post(
+        f"/v1/incidents/alerts/{item['id']}/read", headers=school.headers("safeguarding_lead")
+    )
+    assert read.status_code == 200 and read.json()["read_at"] is not None
+
+    # Once the lead may no longer see the incident, the alert no longer points at it.
+    from servicekit.models import ReplicaPerson
+
+    async with app.state.sessionmaker() as session:
+        lead = await session.get(ReplicaPerson, school.staff["safeguarding_lead"])
+        assert lead is not None
+        lead.roles = ["teacher"]
+        await session.commit()
+    [after] = (
+        await client.get("/v1/incidents/alerts/mine", headers=school.headers("safeguarding_lead"))
+    ).json()["items"]
+    assert after["target_id"] is None and after["status"] == "withdrawn"

@@ -31,17 +31,22 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Final, Literal, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit import audit
+from servicekit.app import ClockDep
+from servicekit.auth import Principal, Scoped
 from servicekit.clock import Clock, SystemClock
+from servicekit.db import SessionDep
+from servicekit.errors import Forbidden, NotFound
 from servicekit.mail import MailRejected, MailUnavailable, SmtpSettings, send_mail
 from servicekit.models import ReplicaPerson, ReplicaSchool, ScheduledRun, StaffAlert
 from servicekit.outbox import GiveUp, Message, Retry, enqueue
@@ -590,3 +595,121 @@ def alert_scheduler(app: Any, jobs: Sequence[Job]) -> Scheduler:
     )
     app.state.scheduler = scheduler
     return scheduler
+
+
+# -- in the console: the signed-in person's own alerts -------------------------------------------
+
+
+class AlertRead(BaseModel):
+    """An alert as its recipient sees it in the console. `target_id` is the record to open, given
+    only while the recipient may still see it (else the alert says it was withdrawn)."""
+
+    id: uuid.UUID
+    kind: str
+    label: str
+    status: str
+    target_type: str | None
+    target_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    read_at: datetime | None
+
+    @classmethod
+    def of(cls, alert: StaffAlert, *, visible: bool) -> AlertRead:
+        return cls(
+            id=alert.id,
+            kind=alert.kind,
+            label=LABELS.get(alert.kind, "an alert"),
+            status=alert.status if visible else "withdrawn",
+            target_type=alert.target_type,
+            target_id=alert.target_id if visible else None,
+            created_at=alert.created_at,
+            sent_at=alert.sent_at,
+            read_at=alert.read_at,
+        )
+
+
+class AlertPage(BaseModel):
+    items: list[AlertRead]
+
+
+class NotAPerson(Forbidden):
+    slug = "not-a-person"
+
+
+class AlertNotFound(NotFound):
+    slug = "alert-not-found"
+
+
+def _recipient(principal: Principal) -> tuple[uuid.UUID, uuid.UUID]:
+    if principal.is_client or principal.person_id is None or principal.school_id is None:
+        raise NotAPerson("Alerts are a member of staff's own.")
+    return principal.person_id, principal.school_id
+
+
+async def own_alerts(
+    session: AsyncSession, principal: Principal, checks: dict[str, VisibilityCheck], *, limit: int
+) -> list[AlertRead]:
+    """The caller's newest alerts, each as far as the caller may still see its record."""
+    person_id, school_id = _recipient(principal)
+    rows = await session.scalars(
+        select(StaffAlert)
+        .where(StaffAlert.person_id == person_id, StaffAlert.school_id == school_id)
+        .order_by(StaffAlert.created_at.desc(), StaffAlert.id.desc())
+        .limit(limit)
+    )
+    out = []
+    for alert in rows:
+        check = checks.get(alert.target_type or "")
+        visible = alert.status != "withdrawn" and (check is None or await check(session, alert))
+        out.append(AlertRead.of(alert, visible=visible))
+    return out
+
+
+async def mark_read(
+    session: AsyncSession,
+    principal: Principal,
+    alert_id: uuid.UUID,
+    checks: dict[str, VisibilityCheck],
+    *,
+    now: datetime,
+) -> AlertRead:
+    """Mark one of the caller's alerts read (another's is 404: it is not theirs to know of)."""
+    person_id, school_id = _recipient(principal)
+    alert = await session.get(StaffAlert, alert_id)
+    if alert is None or alert.person_id != person_id or alert.school_id != school_id:
+        raise AlertNotFound("No alert of yours with this id.")
+    if alert.read_at is None:
+        alert.read_at = now
+        await session.flush()
+    check = checks.get(alert.target_type or "")
+    visible = alert.status != "withdrawn" and (check is None or await check(session, alert))
+    return AlertRead.of(alert, visible=visible)
+
+
+def alerts_router(prefix: str, checks: dict[str, VisibilityCheck] | None = None) -> APIRouter:
+    """`GET <prefix>/alerts/mine` and `POST <prefix>/alerts/{alert_id}/read`: the signed-in member of
+    staff's own alerts of this service (the console merges the services' lists)."""
+    rules = dict(checks or {})
+    router = APIRouter(prefix=f"{prefix}/alerts", tags=["alerts"])
+
+    @router.get("/mine", response_model=AlertPage)
+    async def list_own_alerts(
+        session: SessionDep,
+        principal: Annotated[Principal, Scoped()],
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> AlertPage:
+        """The caller's newest alerts (a kind, when, and the record to open while they may see it)."""
+        return AlertPage(items=await own_alerts(session, principal, rules, limit=limit))
+
+    @router.post("/{alert_id}/read", response_model=AlertRead)
+    async def read_own_alert(
+        alert_id: uuid.UUID,
+        session: SessionDep,
+        principal: Annotated[Principal, Scoped()],
+        clock: ClockDep,
+    ) -> AlertRead:
+        """Mark one of the caller's alerts read."""
+        return await mark_read(session, principal, alert_id, rules, now=clock.now())
+
+    return router

@@ -10,13 +10,21 @@ from devices.config import DevicesSettings
 from devices.phone_custody.router import router as phone_custody_router
 from devices.staff_devices.router import image_uses_router
 from devices.staff_devices.router import router as staff_devices_router
-from servicekit.alerts import ALERT_TOPIC, alert_scheduler, alerts_handler, start_scheduler, stop_scheduler
+from servicekit.alerts import (
+    ALERT_TOPIC,
+    alert_scheduler,
+    alerts_handler,
+    alerts_router,
+    start_scheduler,
+    stop_scheduler,
+)
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
 
 ROUTERS: list[APIRouter] = [
+    alerts_router("/v1/devices"),  # the caller's own alerts
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
     # (searches, never-publish flags, restricted incidents), so only the head teacher reads it.
     audit_router("/v1/devices/audit", school_roles=("head_teacher",)),

@@ -9,7 +9,7 @@ from incidents.incident.access import audit_visibility
 from incidents.incident.alerts import still_visible
 from incidents.incident.router import router as incident_router
 from incidents.reporting.router import router as reporting_router
-from servicekit.alerts import ALERT_TOPIC, alerts_handler
+from servicekit.alerts import ALERT_TOPIC, alerts_handler, alerts_router
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -17,6 +17,7 @@ from servicekit.clock import Clock
 
 # The reporting routes come first: /v1/incidents/export must not be taken for an incident id.
 ROUTERS: list[APIRouter] = [
+    alerts_router("/v1/incidents", {"incident": still_visible}),  # the caller's own alerts
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
     # (searches, never-publish flags, restricted incidents), so only the head teacher reads it,
     # and nothing about an incident the reader may not see (an allegation against themselves).

@@ -15,13 +15,21 @@ from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
-from servicekit.alerts import ALERT_TOPIC, alert_scheduler, alerts_handler, start_scheduler, stop_scheduler
+from servicekit.alerts import (
+    ALERT_TOPIC,
+    alert_scheduler,
+    alerts_handler,
+    alerts_router,
+    start_scheduler,
+    stop_scheduler,
+)
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
 from servicekit.clock import Clock
 
 ROUTERS: list[APIRouter] = [
+    alerts_router("/v1/media-consent"),  # the caller's own alerts
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
     # (searches, never-publish flags, restricted incidents), so only the head teacher reads it.
     audit_router("/v1/media-consent/audit", school_roles=("head_teacher",)),

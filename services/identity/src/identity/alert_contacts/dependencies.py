@@ -19,11 +19,11 @@ class Person:
 
 
 async def own_person(account: OwnAccount, principal: Annotated[Principal, Scoped()]) -> Person:
-    """The caller as a person of a school (an account with no person, e.g. the platform
-    administrator's, has no alerts)."""
-    person_id = account.person_id or account.staff_person_id
+    """The caller as a member of a school's staff: alerts are staff's (a parent's, a pupil's or the
+    platform administrator's account has none)."""
+    person_id = account.staff_person_id
     if person_id is None:
-        raise NotAPerson("Only a person of a school has alert preferences.")
+        raise NotAPerson("Only a member of a school's staff has alert preferences.")
     return Person(principal, person_id)
 
 
