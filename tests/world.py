@@ -404,6 +404,10 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
         },
     )
     ids["device_id"] = device["id"]
+    # No image use is recorded here (it needs the head's permission first): the deletion route's
+    # `own` cells need only a well-formed id; an alert's id likewise (a caller's own alerts only).
+    ids["use_id"] = str(uuid.uuid4())
+    ids["alert_id"] = str(uuid.uuid4())
     asset = world.post("/v1/devices/assets", asset_body())
     ids["asset_id"] = asset["id"]
     loan = world.post(
