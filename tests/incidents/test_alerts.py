@@ -371,3 +371,20 @@ async def test_the_console_lists_ones_own_alerts_and_nobody_elses(
         await client.get("/v1/incidents/alerts/mine", headers=school.headers("safeguarding_lead"))
     ).json()["items"]
     assert after["target_id"] is None and after["status"] == "withdrawn"
+
+
+async def test_with_mail_off_alerts_are_in_the_console_only(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    school: School,
+    incident_body: IncidentBody,
+    alerting: StaticContactDirectory,
+    mailbox: Mailbox,  # noqa: F811
+) -> None:
+    from servicekit.mail import SmtpSettings
+
+    app.state.alert_sender.smtp = SmtpSettings()  # no PLATFORM_SMTP_HOST
+    await report(client, school, incident_body("grooming"))
+    await deliver(app)
+    assert mailbox.inbox.messages == []
+    assert [a.status for a in await alerts(app)] == ["in_app"]

@@ -310,14 +310,17 @@ class AlertSender:
                 alert.status = "withdrawn"
                 await session.commit()
                 return
+            if not self.smtp.enabled:
+                alert.status = "in_app"  # mail is off (no PLATFORM_SMTP_HOST): the console shows it
+                await session.commit()
+                return
             try:
                 found = await self.directory.contacts([alert.person_id])
             except ContactsUnavailable as exc:
                 raise Retry(f"contacts unavailable: {exc}") from exc
             contact = found.get(alert.person_id)
-            if contact is None or not contact.email or not self.smtp.enabled:
-                # No address, or mail is off (no PLATFORM_SMTP_HOST): the console shows it, no e-mail.
-                alert.status = "in_app"
+            if contact is None or not contact.email:
+                alert.status = "in_app"  # no address: the console shows it, nothing is e-mailed
                 await session.commit()
                 return
             quiet_end = contact.quiet_until(now)
