@@ -55,7 +55,7 @@ ROLES = tuple(ROLE_SCOPES)
 STAFF_ROLES = ("head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher", "governor")
 # The outside systems' OAuth clients (CONTRACT.md): the learning platform, the MIS, an LA's reporting.
 CLIENT_SCOPES: dict[str, tuple[str, ...]] = {
-    "mle": ("consent:check",),
+    "mle": ("consent:check", "consent:webhooks"),
     "office_system": ("phones:read", "phones:write", "people:read", "people:import"),
     "la": ("incidents:export", "incidents:stats"),
 }

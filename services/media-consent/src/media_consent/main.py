@@ -14,6 +14,10 @@ from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
+from media_consent.webhooks import delivery as webhook_delivery
+from media_consent.webhooks import service as webhook_service
+from media_consent.webhooks import targets as webhook_targets
+from media_consent.webhooks.router import router as webhooks_router
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -27,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     checks_router,
     restriction_router,
     scans_router,
+    webhooks_router,
 ]
 PREFIX = "/v1/media-consent"
 
@@ -84,8 +89,11 @@ def create_app(
         key_source=key_source,
         follow_people=True,
         on_startup=[open_check_pool],
-        on_shutdown=[close_check_pool],
+        on_shutdown=[close_check_pool, webhook_delivery.close_client],
+        outbox_handlers={webhook_service.TOPIC: webhook_delivery.make_handler},
     )
+    # Where webhook targets resolve (tests put their own resolver here).
+    app.state.webhook_resolver = webhook_targets.system_resolver(use_dns=settings.webhook_resolve_dns)
     # The consent check's store (checks/store.py): the app's sessions, as on SQLite and in the
     # in-process tests (whose sessions are rolled back), until start-up opens PostgreSQL's own pool.
     app.state.check_store = SessionCheckStore(app.state)
