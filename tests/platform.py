@@ -161,12 +161,18 @@ TEST_LIMITS = {
 }
 
 
+# The test platforms run in the "test" environment with the development environment's webhook rule
+# (loopback targets, where the tests' receivers listen) and no DNS for webhook targets: nothing a
+# test registers is looked up outside this host.
+TEST_ENV = {"MEDIA_CONSENT_WEBHOOK_ALLOW_LOOPBACK": "true", "MEDIA_CONSENT_WEBHOOK_RESOLVE_DNS": "false"}
+
+
 def start_platform(
     var_dir: Path, *, limits: dict[str, str] | None = None, services: str | None = None, **runner_options: Any
 ) -> tuple[PlatformRunner, TokenFactory]:
     """`limits={}` keeps the gateway's default limits; `services="identity"` starts only those."""
     limits = TEST_LIMITS if limits is None else limits
-    runner_options["extra_env"] = {**limits, **runner_options.get("extra_env", {})}
+    runner_options["extra_env"] = {**TEST_ENV, **limits, **runner_options.get("extra_env", {})}
     spec = selected_spec(load_spec(ROOT), services)
     secrets = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
     urls = {s.name: fresh_database_url(s.name, var_dir) for s in spec.services}

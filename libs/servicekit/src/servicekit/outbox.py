@@ -200,50 +200,61 @@ class OutboxWorker:
 
     async def deliver(self, message: Message) -> Status:
         """Run the message's handler (no transaction open meanwhile), then record what happened."""
-        error: BaseException | None = None
+        [status] = await self._record([(message, await self._attempt(message))])
+        return status
+
+    async def _attempt(self, message: Message) -> BaseException | None:
         try:
             async with asyncio.timeout(self.handler_timeout):
                 await self.handlers[message.topic](message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of a handler is a failed attempt
-            error = exc
-        return await self._record(message, error)
+            return exc
+        return None
 
-    async def _record(self, message: Message, error: BaseException | None) -> Status:
+    async def _record(self, outcomes: list[tuple[Message, BaseException | None]]) -> list[Status]:
+        """The outcomes of a batch, in one transaction."""
         now = self.clock.now()
+        statuses: list[Status] = []
         async with self.sessionmaker() as session:
-            row = await session.get(OutboxMessage, message.id, with_for_update=True)
-            if row is None or row.locked_by != self.worker_id or row.status != "pending":
-                # Another worker took it after our lease ran out: its outcome is the one to keep.
-                await session.rollback()
-                return "pending" if row is None else _status(row.status)
-            row.locked_until = None
-            row.locked_by = None
-            if error is None:
-                row.status = "delivered"
-                row.finished_at = now
-                row.last_error = None
-            else:
-                row.last_error = _describe(error)
-                if isinstance(error, GiveUp) or now >= row.queued_at + self.policy.retry_for:
-                    row.status = "dead"
-                    row.finished_at = now
-                    log.warning("outbox message %s (%s) is dead: %s", row.id, row.topic, row.last_error)
-                else:
-                    delay = self.policy.delay(row.attempts, self.rng)
-                    if isinstance(error, Retry) and error.after is not None:
-                        delay = min(max(error.after, timedelta(0)), self.policy.max_delay)
-                    row.available_at = now + delay
-            status = _status(row.status)
+            for message, error in outcomes:
+                row = await session.get(OutboxMessage, message.id, with_for_update=True)
+                if row is None or row.locked_by != self.worker_id or row.status != "pending":
+                    # Another worker took it after our lease ran out: its outcome is the one to keep.
+                    statuses.append("pending" if row is None else _status(row.status))
+                    continue
+                self._apply(row, error, now)
+                statuses.append(_status(row.status))
             await session.commit()
-        return status
+        return statuses
+
+    def _apply(self, row: OutboxMessage, error: BaseException | None, now: datetime) -> None:
+        row.locked_until = None
+        row.locked_by = None
+        if error is None:
+            row.status = "delivered"
+            row.finished_at = now
+            row.last_error = None
+            return
+        row.last_error = _describe(error)
+        if isinstance(error, GiveUp) or now >= row.queued_at + self.policy.retry_for:
+            row.status = "dead"
+            row.finished_at = now
+            log.warning("outbox message %s (%s) is dead: %s", row.id, row.topic, row.last_error)
+            return
+        delay = self.policy.delay(row.attempts, self.rng)
+        if isinstance(error, Retry) and error.after is not None:
+            delay = min(max(error.after, timedelta(0)), self.policy.max_delay)
+        row.available_at = now + delay
 
     async def run_once(self) -> int:
-        """Claim one batch and deliver it (the batch's messages concurrently). Returns how many."""
+        """Claim one batch, deliver its messages concurrently, record their outcomes together.
+        Returns how many were tried."""
         messages = await self.claim()
         if messages:
-            await asyncio.gather(*(self.deliver(m) for m in messages))
+            errors = await asyncio.gather(*(self._attempt(m) for m in messages))
+            await self._record(list(zip(messages, errors, strict=True)))
         return len(messages)
 
     async def run_until_idle(self, max_batches: int = 1000) -> int:

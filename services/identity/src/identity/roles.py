@@ -34,6 +34,7 @@ SCOPES: Final[dict[str, str]] = {
     "consent:own": "See and change the consent of one's own children (parents)",
     "consent:check": "Check whether pupils may be published, follow consent changes",
     "consent:restrict": "Mark a pupil whose image must never be published",
+    "consent:webhooks": "Register webhooks that hear of consent changes at once (the MLE)",
     # devices
     "phones:read": "Read pupil phone custody records",
     "phones:write": "Register, move and return pupil phones",

@@ -15,6 +15,10 @@ from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
+from media_consent.webhooks import delivery as webhook_delivery
+from media_consent.webhooks import service as webhook_service
+from media_consent.webhooks import targets as webhook_targets
+from media_consent.webhooks.router import router as webhooks_router
 from servicekit.alerts import (
     ALERT_TOPIC,
     alert_scheduler,
@@ -37,6 +41,7 @@ ROUTERS: list[APIRouter] = [
     checks_router,
     restriction_router,
     scans_router,
+    webhooks_router,
 ]
 PREFIX = "/v1/media-consent"
 
@@ -94,10 +99,15 @@ def create_app(
         key_source=key_source,
         follow_people=True,
         on_startup=[open_check_pool, start_scheduler],
-        on_shutdown=[stop_scheduler, close_check_pool],
-        outbox_handlers={ALERT_TOPIC: alerts_handler()},
+        on_shutdown=[stop_scheduler, close_check_pool, webhook_delivery.close_client],
+        outbox_handlers={
+            webhook_service.TOPIC: webhook_delivery.make_handler,
+            ALERT_TOPIC: alerts_handler(),
+        },
     )
     alert_scheduler(app, JOBS)
+    # Where webhook targets resolve (tests put their own resolver here).
+    app.state.webhook_resolver = webhook_targets.system_resolver(use_dns=settings.webhook_resolve_dns)
     # The consent check's store (checks/store.py): the app's sessions, as on SQLite and in the
     # in-process tests (whose sessions are rolled back), until start-up opens PostgreSQL's own pool.
     app.state.check_store = SessionCheckStore(app.state)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from identity.clients import service as client_service
 from identity.clients.dependencies import ManageableClient
 from identity.clients.schemas import ClientCreate, ClientRead, ClientWithSecret
-from identity.clients.service import LA_SCOPES, PLATFORM_SCOPES, REPORTING_SCOPES
+from identity.clients.service import CLIENT_ONLY_SCOPES, LA_SCOPES, PLATFORM_SCOPES, REPORTING_SCOPES
 from identity.roles import SCOPES
 from identity.schools import service as school_service
 from identity.schools.dependencies import is_platform_admin
@@ -62,7 +62,7 @@ async def create_client(
             raise Unprocessable("school_id must be your own school.", slug="school-not-yours")
         if await school_service.get(session, body.school_id) is None:
             raise Unprocessable("No such school.", slug="unknown-school")
-        allowed = frozenset(SCOPES) if admin else principal.scopes - REPORTING_SCOPES
+        allowed = frozenset(SCOPES) if admin else (principal.scopes | CLIENT_ONLY_SCOPES) - REPORTING_SCOPES
         grantable = allowed - PLATFORM_SCOPES
     scopes = client_service.check_scopes(body.scopes, grantable=frozenset(grantable))
     client, secret = await client_service.create(

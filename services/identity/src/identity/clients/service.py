@@ -34,6 +34,9 @@ LA_SCOPES = frozenset({"incidents:export", "incidents:stats"})
 # allegation from (incidents' access rule): only the platform administrator gives a client these,
 # so a head cannot mint one to read an allegation against themselves.
 REPORTING_SCOPES = LA_SCOPES
+# Scopes only outside systems hold (no role has them): whoever registers a school's clients may
+# grant them (the head gives the school's MLE its webhooks).
+CLIENT_ONLY_SCOPES = frozenset({"consent:webhooks"})
 
 
 class ScopesRefused(Unprocessable):
