@@ -388,3 +388,42 @@ async def test_with_mail_off_alerts_are_in_the_console_only(
     await deliver(app)
     assert mailbox.inbox.messages == []
     assert [a.status for a in await alerts(app)] == ["in_app"]
+
+
+async def test_a_crash_after_sending_sends_again_with_the_same_message_id(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    school: School,
+    incident_body: IncidentBody,
+    alerting: StaticContactDirectory,
+    mailbox: Mailbox,  # noqa: F811
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At least once: a sender that dies between the relay's 250 and recording it (here, its
+    transaction fails) leaves the alert pending; the retry sends the same Message-ID again, which
+    is what a receiver de-duplicates by. Only the delivery that was recorded is audited."""
+    from servicekit import alerts as alerts_module
+
+    real = alerts_module.audit.record
+    calls = {"n": 0}
+
+    async def fails_once(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the process died here")
+        await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    await report(client, school, incident_body("grooming"))
+    monkeypatch.setattr(alerts_module.audit, "record", fails_once)
+    await deliver(app)
+    assert len(mailbox.inbox.messages) == 1
+    [alert] = await alerts(app)
+    assert alert.status == "pending"
+    clock.advance(minutes=1)
+    await deliver(app)
+    first, second = mailbox.inbox.messages
+    assert first["Message-ID"] == second["Message-ID"] == f"<alert-{alert.id}@platform.example>"
+    async with app.state.sessionmaker() as session:
+        sent = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "alert.sent")))
+    assert len(sent) == 1
