@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -403,19 +404,19 @@ async def test_a_crash_after_sending_sends_again_with_the_same_message_id(
     """At least once: a sender that dies between the relay's 250 and recording it (here, its
     transaction fails) leaves the alert pending; the retry sends the same Message-ID again, which
     is what a receiver de-duplicates by. Only the delivery that was recorded is audited."""
-    from servicekit import alerts as alerts_module
+    from servicekit import audit
 
-    real = alerts_module.audit.record
+    real = audit.record
     calls = {"n": 0}
 
-    async def fails_once(*args: object, **kwargs: object) -> None:
+    async def fails_once(*args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("the process died here")
-        await real(*args, **kwargs)  # type: ignore[arg-type]
+        await real(*args, **kwargs)
 
     await report(client, school, incident_body("grooming"))
-    monkeypatch.setattr(alerts_module.audit, "record", fails_once)
+    monkeypatch.setattr(audit, "record", fails_once)
     await deliver(app)
     assert len(mailbox.inbox.messages) == 1
     [alert] = await alerts(app)
