@@ -50,6 +50,7 @@ from servicekit.errors import Forbidden, NotFound
 from servicekit.mail import MailRejected, MailUnavailable, SmtpSettings, send_mail
 from servicekit.models import ReplicaPerson, ReplicaSchool, ScheduledRun, StaffAlert
 from servicekit.outbox import GiveUp, Message, Retry, enqueue
+from servicekit.urls import public_link
 
 log = logging.getLogger("servicekit.alerts")
 
@@ -259,7 +260,7 @@ VisibilityCheck = Callable[[AsyncSession, StaffAlert], Awaitable[bool]]
 
 def alert_link(base_url: str, alert: StaffAlert) -> str:
     """The console page of an alert: an opaque id, nothing else (the console shows it after sign-in)."""
-    return f"{base_url.rstrip('/')}/alerts/{alert.id}"
+    return public_link(base_url, f"/alerts/{alert.id}")
 
 
 def _single_text(alert: StaffAlert, link: str) -> tuple[str, str]:
