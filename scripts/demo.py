@@ -59,7 +59,7 @@ CARER_FIRST_NAMES = [
     "Sana",
 ]
 CLIENTS = [
-    ("mle", "Learning platform (MLE)", ["consent:check"]),
+    ("mle", "Learning platform (MLE)", ["consent:check", "consent:webhooks"]),
     ("office_system", "Office system (MIS)", ["phones:read", "phones:write", "people:read", "people:import"]),
 ]
 LA_CLIENT = ("la", "LA reporting scripts", ["incidents:export", "incidents:stats"])

@@ -166,6 +166,12 @@ TEST_LIMITS = {
 }
 
 
+# The test platforms run in the "test" environment with the development environment's webhook rule
+# (loopback targets, where the tests' receivers listen) and no DNS for webhook targets: nothing a
+# test registers is looked up outside this host.
+TEST_ENV = {"MEDIA_CONSENT_WEBHOOK_ALLOW_LOOPBACK": "true", "MEDIA_CONSENT_WEBHOOK_RESOLVE_DNS": "false"}
+
+
 def start_platform(
     var_dir: Path,
     *,
@@ -181,7 +187,7 @@ def start_platform(
     `replica_ports`/`ports`: several replicas per process behind the given front ports (see
     `start_replicated_platform`)."""
     limits = TEST_LIMITS if limits is None else limits
-    runner_options["extra_env"] = {**limits, **runner_options.get("extra_env", {})}
+    runner_options["extra_env"] = {**TEST_ENV, **limits, **runner_options.get("extra_env", {})}
     spec = selected_spec(load_spec(ROOT), services)
     secrets = PlatformSecrets.load_or_create(var_dir / "platform-secrets.json", spec.services)
     urls = {s.name: fresh_database_url(s.name, var_dir, database) for s in spec.services}

@@ -42,6 +42,7 @@ INERT = {"text", "json", "http", "csv", "toml", "yaml", "ini", "sql"}
 # on the demo: the gateway's address, or a client's id or secret from var/demo-credentials.txt.
 INPUTS: dict[str, dict[str, str]] = {
     "access.md": {},
+    "alerts.md": {},
     "console.md": {},
     "benchmarks.md": {},
     "development.md": {},

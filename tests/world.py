@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIENTS",
     "CLIENT_SCOPES",
+    "DISCARD_WEBHOOK_URL",
     "ROLES",
     "STAFF_ROLES",
     "PlatformSchool",
@@ -55,13 +56,15 @@ ROLES = tuple(ROLE_SCOPES)
 STAFF_ROLES = ("head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher", "governor")
 # The outside systems' OAuth clients (CONTRACT.md): the learning platform, the MIS, an LA's reporting.
 CLIENT_SCOPES: dict[str, tuple[str, ...]] = {
-    "mle": ("consent:check",),
+    "mle": ("consent:check", "consent:webhooks"),
     "office_system": ("phones:read", "phones:write", "people:read", "people:import"),
     "la": ("incidents:export", "incidents:stats"),
 }
 CLIENTS = tuple(CLIENT_SCOPES)
 _CLIENT_PREFIX = {"mle": "mle", "office_system": "mis"}
 LA_REPORTING_CLIENT = "la-reporting"
+# A webhook target on loopback where nothing listens (the test platforms allow loopback targets).
+DISCARD_WEBHOOK_URL = "http://127.0.0.1:9/hooks"
 
 
 def caller_headers(
@@ -406,6 +409,10 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
         },
     )
     ids["device_id"] = device["id"]
+    # No image use is recorded here (it needs the head's permission first): the deletion route's
+    # `own` cells need only a well-formed id; an alert's id likewise (a caller's own alerts only).
+    ids["use_id"] = str(uuid.uuid4())
+    ids["alert_id"] = str(uuid.uuid4())
     asset = world.post("/v1/devices/assets", asset_body())
     ids["asset_id"] = asset["id"]
     loan = world.post(
@@ -438,6 +445,14 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
         },
     )
     ids["disposed_asset_id"] = disposed["id"]
+    # The MLE's webhook (to a loopback port nothing listens on: its deliveries just fail and retry),
+    # registered before the consent record below, whose consent.changed delivery it then has.
+    webhook = world.post(
+        "/v1/media-consent/webhooks",
+        {"url": DISCARD_WEBHOOK_URL, "events": ["consent.changed", "consent.withdrawn"]},
+        "mle",
+    )
+    ids["webhook_id"] = webhook["id"]
     world.post(
         "/v1/media-consent/records",
         {
@@ -448,6 +463,11 @@ def build_school(platform: RunningPlatform, la_code: str) -> PlatformSchool:
         },
         "office",
     )
+    deliveries = platform.gateway.get(
+        f"/v1/media-consent/webhooks/{webhook['id']}/deliveries", headers=world.headers("mle")
+    )
+    assert deliveries.status_code == 200, deliveries.text
+    ids["delivery_id"] = deliveries.json()["items"][0]["id"]
     return world
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.world import PlatformSchool, asset_body
+from tests.world import DISCARD_WEBHOOK_URL, PlatformSchool, asset_body
 
 # Allowed, yet no call of the matrix can succeed: the status the route answers instead, and why.
 EXCEPTIONS: dict[str, tuple[int, str]] = {
@@ -370,6 +370,12 @@ SAMPLES: dict[str, Sample] = {
     ),
     "PUT /v1/media-consent/pupils/{pupil_id}/never-publish": lambda s, who: Call(json={}),
     "DELETE /v1/media-consent/pupils/{pupil_id}/never-publish": lambda s, who: _never_publish_set(s),
+    "POST /v1/media-consent/webhooks": lambda s, who: Call(
+        json={"url": DISCARD_WEBHOOK_URL, "events": ["consent.withdrawn"]}
+    ),
+    "DELETE /v1/media-consent/webhooks/{webhook_id}": lambda s, who: Call(
+        ids={"webhook_id": _new_webhook(s)}
+    ),
     "POST /v1/media-consent/media-scans": lambda s, who: Call(
         content=JPEG, headers={"Content-Type": "image/jpeg"}
     ),
@@ -381,6 +387,11 @@ def _on_new_custody(school: PlatformSchool, body: dict[str, Any]) -> Call:
     return Call(
         ids={"custody_id": custody_id}, json=body, headers=_etag(school, _custody_path(school, custody_id))
     )
+
+
+def _new_webhook(school: PlatformSchool) -> str:
+    body = {"url": DISCARD_WEBHOOK_URL, "events": ["consent.withdrawn"]}
+    return str(school.post("/v1/media-consent/webhooks", body, "mle")["id"])
 
 
 def _never_publish_set(school: PlatformSchool) -> Call:

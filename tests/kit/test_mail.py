@@ -6,13 +6,10 @@ import datetime as dt
 import ipaddress
 import ssl
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,28 +24,7 @@ from servicekit.mail import (
     send_mail,
 )
 from servicekit.testing import free_port
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it accepts, and whether it came over TLS."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str], bool]] = []
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address.endswith("@refused.example"):
-            return "550 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        raw = envelope.original_content or envelope.content
-        message = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), session.ssl is not None))
-        return "250 Message accepted"
+from tests.mailbox import Inbox, start_smtp
 
 
 def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
@@ -83,16 +59,10 @@ def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     return context, cert_pem
 
 
-def start(handler: Inbox, **smtp: Any) -> Controller:
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=5, **smtp)
-    controller.start()
-    return controller
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
     handler = Inbox()
-    controller = start(handler)
+    controller = start_smtp(handler)
     yield handler, controller.port
     controller.stop()
 
@@ -119,7 +89,7 @@ async def test_a_message_arrives_as_sent(inbox: tuple[Inbox, int]) -> None:
 async def test_starttls_is_used_when_the_server_offers_it(tmp_path: Path) -> None:
     context, cert = self_signed(tmp_path)
     handler = Inbox()
-    controller = start(handler, tls_context=context)
+    controller = start_smtp(handler, tls_context=context)
     try:
         settings = SmtpSettings(host="127.0.0.1", port=controller.port, ca_file=str(cert))
         await send_mail(settings, to="dsl@school.example", subject="s", text="t")
@@ -131,7 +101,7 @@ async def test_starttls_is_used_when_the_server_offers_it(tmp_path: Path) -> Non
 async def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
     context, _ = self_signed(tmp_path)
     handler = Inbox()
-    controller = start(handler, tls_context=context)
+    controller = start_smtp(handler, tls_context=context)
     try:
         settings = SmtpSettings(host="127.0.0.1", port=controller.port)  # the system store only
         with pytest.raises(MailUnavailable):
@@ -159,7 +129,7 @@ async def test_login_over_starttls_and_never_in_clear(tmp_path: Path, inbox: tup
 
     context, cert = self_signed(tmp_path)
     handler = Inbox()
-    controller = start(
+    controller = start_smtp(
         handler,
         tls_context=context,
         authenticator=authenticator,

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,11 +32,14 @@ from servicekit.middleware import Metrics, RequestContextMiddleware
 from servicekit.migrations import SchemaMismatch, check_schema
 from servicekit.networks import contains
 from servicekit.openapi import install_problem_openapi
+from servicekit.outbox import WAKE_KEY, Handler, OutboxWorker, RetryPolicy
 from servicekit.replica import FOLLOWER_KEY, NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger("servicekit.app")
 Hook = Callable[[FastAPI], Awaitable[None]]
+# An outbox topic's handler, made from the app once it is built (servicekit.outbox).
+HandlerFactory = Callable[[FastAPI], Handler]
 
 
 def freeze_startup_objects() -> None:
@@ -118,6 +122,7 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     migrations_dir: Path | None = None,
+    outbox_handlers: Mapping[str, HandlerFactory] | None = None,
 ) -> FastAPI:
     """`migrations_dir`: the service's folder with alembic.ini; with it (and `schema_check` on),
     start-up refuses while the database is behind the code's migrations."""
@@ -159,6 +164,9 @@ def create_service_app(
                     await not_before.load(session)
             if settings.feed_client_id:
                 tasks.append(asyncio.create_task(app.state.follower.run_forever()))
+        outbox: OutboxWorker | None = app.state.outbox
+        if outbox is not None and settings.outbox_worker:
+            tasks.append(asyncio.create_task(outbox.run_forever()))
         for hook in on_startup:
             await hook(app)
         if settings.gc_freeze:
@@ -171,6 +179,8 @@ def create_service_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if outbox is not None and settings.outbox_worker:
+                await outbox.stop()
             for hook in on_shutdown:
                 await hook(app)
             if follow_people:
@@ -207,8 +217,32 @@ def create_service_app(
             catch_up_max_pages=settings.replica_catch_up_max_pages,
             catch_up_min_interval=settings.replica_catch_up_min_interval_seconds,
         )
+    # The outbox worker, when the service has topics to deliver. It takes its sessions from
+    # app.state.sessionmaker when it runs (tests put theirs there).
+    app.state.outbox = None
+    if outbox_handlers:
+        app.state.outbox = OutboxWorker(
+            lambda: app.state.sessionmaker(),
+            {topic: make(app) for topic, make in outbox_handlers.items()},
+            clock=clock,
+            policy=RetryPolicy(
+                first_delay=timedelta(seconds=settings.outbox_retry_first_seconds),
+                max_delay=timedelta(seconds=settings.outbox_retry_max_seconds),
+                retry_for=timedelta(hours=settings.outbox_retry_hours),
+            ),
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_seconds,
+        )
+    session_info: dict[str, Any] = {}
+    if follow_people:
         # Every session knows the follower, so `servicekit.replica.confirmed` can catch up on a miss.
-        sessionmaker.configure(info={FOLLOWER_KEY: app.state.follower})
+        session_info[FOLLOWER_KEY] = app.state.follower
+    if app.state.outbox is not None:
+        # A commit that wrote to the outbox wakes this process's worker at once.
+        session_info[WAKE_KEY] = app.state.outbox.wake
+    if session_info:
+        sessionmaker.configure(info=session_info)
 
     install_error_handlers(app)
     install_problem_openapi(app)

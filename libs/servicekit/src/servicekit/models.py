@@ -118,3 +118,72 @@ class ReplicaAccount(KitBase):
     person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StaffAlert(IdMixin, KitBase):
+    """One alert for one member of staff (servicekit.alerts): the in-app alert and its e-mail's state.
+
+    Written in the same transaction as the change that causes it; the sender delivers it at least
+    once. It holds no content: a kind, and the record it points at (shown only to whoever may see it).
+    """
+
+    __tablename__ = "staff_alert"
+    __table_args__ = (
+        UniqueConstraint("person_id", "kind", "period_key"),
+        Index("ix_staff_alert_status_due", "status", "due_at"),
+    )
+
+    school_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    target_type: Mapped[str | None] = mapped_column(String(50))
+    target_id: Mapped[str | None] = mapped_column(String(100))
+    # What makes it one alert: the record (an incident's id) or the period (a day, an ISO week).
+    period_key: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending (to e-mail), sent, in_app (no address: shown in the console only), withdrawn (the
+    # person may no longer see its record), failed (the relay refused it for good).
+    status: Mapped[str] = mapped_column(String(20))
+    is_digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ScheduledRun(KitBase):
+    """A scheduled job's period that has run (servicekit.alerts.Scheduler): once, whatever the workers."""
+
+    __tablename__ = "scheduled_run"
+
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    school_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(KitBase):
+    """A message that must reach someone (a webhook, an alert e-mail), written in the transaction of
+    the change that causes it and delivered at least once by the outbox worker (servicekit.outbox).
+
+    `status`: `pending` until delivered (`delivered`), or `dead` once retries have run out. A worker
+    holds a pending message while `locked_until` is in the future; one that dies holding it lets
+    the lease run out, and the next worker takes the message again.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "available_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When it was (re)queued: the retry window runs from here (a replay starts a new one).
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

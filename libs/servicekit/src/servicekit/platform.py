@@ -23,8 +23,9 @@ from servicekit.migrations import upgrade
 from servicekit.settings import DEVELOPMENT_SECRET_PREFIX
 from servicekit.testing import ServiceProcess
 
-# The services' feed clients follow identity's feed, and may make a service catch up at once.
-FEED_CLIENT_SCOPES = ["identity:feed", REPLICA_SYNC_SCOPE]
+# The services' feed clients follow identity's feed, may make a service catch up at once, and look up
+# staff alert addresses (servicekit.alerts).
+FEED_CLIENT_SCOPES = ["identity:feed", REPLICA_SYNC_SCOPE, "alerts:contacts"]
 
 
 @dataclass(frozen=True)

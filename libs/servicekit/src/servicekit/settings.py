@@ -68,6 +68,20 @@ class ServiceSettings(BaseSettings):
     replica_catch_up_seconds: float = 2.0
     replica_catch_up_max_pages: int = 10
     replica_catch_up_min_interval_seconds: float = 0.01
+    # The outbox (servicekit.outbox): whether this process runs the worker (a task beside the
+    # server), how often it looks for due messages when no commit of its own has woken it, how
+    # long a claim holds a message (a worker killed meanwhile leaves it to the next after this),
+    # how many it takes at once, and the retries: first delay, longest delay, for how long.
+    outbox_worker: bool = True
+    outbox_poll_seconds: float = 1.0
+    outbox_lease_seconds: float = 60.0
+    outbox_batch_size: int = 20
+    outbox_retry_first_seconds: float = 5.0
+    outbox_retry_max_seconds: float = 3600.0
+    outbox_retry_hours: float = 24.0
+    # Scheduled staff alerts (servicekit.alerts.Scheduler: end of the school day, weekly): how often
+    # this process looks whether one is due; 0 turns it off. Once per period whatever the workers.
+    alert_scheduler_seconds: float = 30.0
     # After start-up, move what is alive (the app, its models, SQLAlchemy's and pydantic's
     # machinery) out of the garbage collector's reach: otherwise every full collection walks it
     # all again, and under load that was a third of the consent check's CPU and most of its p99

@@ -15,3 +15,9 @@ def public_url(request: Request, path: str, query: str = "") -> str:
     """`path` (and `query`, already encoded) as a client reaches it, through the gateway."""
     base: str = request.app.state.settings.public_base_url
     return f"{base}{path}?{query}" if query else f"{base}{path}"
+
+
+def public_link(base_url: str, path: str) -> str:
+    """`path` on the public base URL (`settings.public_base_url`), where there is no request: a link
+    in an e-mail (servicekit.alerts), which must lead to the gateway like any other."""
+    return f"{base_url.rstrip('/')}{path}"

@@ -7,6 +7,8 @@ from fastapi import APIRouter, FastAPI
 from identity.accounts.bootstrap import on_shutdown, on_startup
 from identity.accounts.router import router as accounts_router
 from identity.agreements.router import router as agreements_router
+from identity.alert_contacts.router import internal as alert_contacts_internal
+from identity.alert_contacts.router import router as alert_contacts_router
 from identity.changes.router import router as changes_router
 from identity.clients.router import router as clients_router
 from identity.config import IdentitySettings
@@ -44,9 +46,11 @@ ROUTERS: list[APIRouter] = [
     discovery_router,
     account_pages_router,
     keys_router,
+    alert_contacts_router,  # before accounts: /users/me/... is not an account id
     accounts_router,
     recovery_router,
     invitations_router,
+    alert_contacts_internal,
     clients_router,
     audit_router("/v1/identity/audit"),
 ]

@@ -14,6 +14,7 @@ class Base(DeclarativeBase):
 # Every domain's tables, so alembic and the app see them (imported after Base exists).
 from identity.accounts import models as _accounts  # noqa: E402, F401
 from identity.agreements import models as _agreements  # noqa: E402, F401
+from identity.alert_contacts import models as _alert_contacts  # noqa: E402, F401
 from identity.changes import models as _changes  # noqa: E402, F401
 from identity.clients import models as _clients  # noqa: E402, F401
 from identity.invitations import models as _invitations  # noqa: E402, F401

@@ -30,12 +30,14 @@ SCOPES: Final[dict[str, str]] = {
     "agreements:sign": "Sign an acceptable-use agreement",
     "identity:feed": "Follow the people change feed (services only)",
     "replica:sync": "Make a service follow the people feed now (operations: deploy hooks, tests)",
+    "alerts:contacts": "Look up staff alert addresses and preferences (services' alert senders only)",
     # media consent
     "consent:read": "Read pupils' photo and video consent",
     "consent:write": "Record consent from paper forms, withdraw it",
     "consent:own": "See and change the consent of one's own children (parents)",
     "consent:check": "Check whether pupils may be published, follow consent changes",
     "consent:restrict": "Mark a pupil whose image must never be published",
+    "consent:webhooks": "Register webhooks that hear of consent changes at once (the MLE)",
     # devices
     "phones:read": "Read pupil phone custody records",
     "phones:write": "Register, move and return pupil phones",

@@ -6,8 +6,10 @@ from fastapi import APIRouter, FastAPI
 
 from incidents.config import IncidentsSettings
 from incidents.incident.access import audit_visibility
+from incidents.incident.alerts import still_visible
 from incidents.incident.router import router as incident_router
 from incidents.reporting.router import router as reporting_router
+from servicekit.alerts import ALERT_TOPIC, alerts_handler, alerts_router
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -16,6 +18,7 @@ from servicekit.migrations import service_dir_for
 
 # The reporting routes come first: /v1/incidents/export must not be taken for an incident id.
 ROUTERS: list[APIRouter] = [
+    alerts_router("/v1/incidents", {"incident": still_visible}),  # the caller's own alerts
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
     # (searches, never-publish flags, restricted incidents), so only the head teacher reads it,
     # and nothing about an incident the reader may not see (an allegation against themselves).
@@ -41,4 +44,5 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
+        outbox_handlers={ALERT_TOPIC: alerts_handler({"incident": still_visible})},
     )

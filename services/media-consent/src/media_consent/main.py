@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from media_consent import keys
+from media_consent.alerts import JOBS
 from media_consent.checks import pg
 from media_consent.checks.router import router as checks_router
 from media_consent.checks.store import SessionCheckStore
@@ -14,6 +15,18 @@ from media_consent.consent.router import router as consent_router
 from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
+from media_consent.webhooks import delivery as webhook_delivery
+from media_consent.webhooks import service as webhook_service
+from media_consent.webhooks import targets as webhook_targets
+from media_consent.webhooks.router import router as webhooks_router
+from servicekit.alerts import (
+    ALERT_TOPIC,
+    alert_scheduler,
+    alerts_handler,
+    alerts_router,
+    start_scheduler,
+    stop_scheduler,
+)
 from servicekit.app import create_service_app
 from servicekit.audit import audit_router
 from servicekit.auth import KeySource
@@ -21,6 +34,7 @@ from servicekit.clock import Clock
 from servicekit.migrations import service_dir_for
 
 ROUTERS: list[APIRouter] = [
+    alerts_router("/v1/media-consent"),  # the caller's own alerts
     # First, so no '{id}' route takes 'audit' for an id. The log names sensitive records
     # (searches, never-publish flags, restricted incidents), so only the head teacher reads it.
     audit_router("/v1/media-consent/audit", school_roles=("head_teacher",)),
@@ -28,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     checks_router,
     restriction_router,
     scans_router,
+    webhooks_router,
 ]
 PREFIX = "/v1/media-consent"
 
@@ -85,9 +100,16 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
-        on_startup=[open_check_pool],
-        on_shutdown=[close_check_pool],
+        on_startup=[open_check_pool, start_scheduler],
+        on_shutdown=[stop_scheduler, close_check_pool, webhook_delivery.close_client],
+        outbox_handlers={
+            webhook_service.TOPIC: webhook_delivery.make_handler,
+            ALERT_TOPIC: alerts_handler(),
+        },
     )
+    alert_scheduler(app, JOBS)
+    # Where webhook targets resolve (tests put their own resolver here).
+    app.state.webhook_resolver = webhook_targets.system_resolver(use_dns=settings.webhook_resolve_dns)
     # The consent check's store (checks/store.py): the app's sessions, as on SQLite and in the
     # in-process tests (whose sessions are rolled back), until start-up opens PostgreSQL's own pool.
     app.state.check_store = SessionCheckStore(app.state)

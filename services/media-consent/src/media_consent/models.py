@@ -15,3 +15,4 @@ class Base(DeclarativeBase):
 from media_consent.checks import models as _checks  # noqa: E402, F401
 from media_consent.consent import models as _consent  # noqa: E402, F401
 from media_consent.restriction import models as _restriction  # noqa: E402, F401
+from media_consent.webhooks import models as _webhooks  # noqa: E402, F401

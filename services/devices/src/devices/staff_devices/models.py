@@ -71,3 +71,15 @@ class ImageUse(IdMixin, Base):
     pupils_count: Mapped[int | None] = mapped_column(Integer)
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImageUseDeletion(IdMixin, Base):
+    """The owner's (or the head's) confirmation that an image use's images were downloaded and deleted
+    from the device in school (the policy: "before the end of the day"). Appended, once per use."""
+
+    __tablename__ = "image_use_deletion"
+
+    image_use_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("image_use.id"), unique=True)
+    school_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    confirmed_by: Mapped[str] = mapped_column(String(200))
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,6 +12,7 @@ from devices.staff_devices import service
 from devices.staff_devices.dependencies import HeadTeacherOnly, ImageUseDevice, ValidStaffDevice
 from devices.staff_devices.schemas import (
     DeviceStatus,
+    ImageDeletionRead,
     ImagePermissionGrant,
     ImagePermissionWithdrawal,
     ImageUseCreate,
@@ -164,6 +165,23 @@ async def record_image_use(
     use = await service.record_image_use(session, device, body=body, actor=principal, now=now, tz=tz)
     [read] = await service.describe_image_uses(session, [use])
     return await idem.respond(read, status_code=201)
+
+
+@router.post("/{device_id}/image-uses/{use_id}/deletion", status_code=201, response_model=ImageDeletionRead)
+async def confirm_image_deletion(
+    principal: DevicesOwn,
+    device: ImageUseDevice,
+    use_id: uuid.UUID,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+) -> Response:
+    """Confirm that this use's images were downloaded and deleted from the device in school (the
+    policy: before the end of the day). Until then its owner, then the head teacher, is alerted."""
+    if idem.replay is not None:
+        return idem.replay
+    deletion = await service.confirm_deletion(session, device, use_id, actor=principal, now=clock.now())
+    return await idem.respond(ImageDeletionRead.model_validate(deletion), status_code=201)
 
 
 @router.get("/{device_id}/image-uses", response_model=Page[ImageUseRead])

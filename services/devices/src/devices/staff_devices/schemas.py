@@ -171,3 +171,13 @@ class ImageUseRead(BaseModel):
             recorded_by=use.recorded_by,
             recorded_at=use.recorded_at,
         )
+
+
+class ImageDeletionRead(BaseModel):
+    """The confirmation that an image use's images were deleted from the device (the policy)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    image_use_id: uuid.UUID
+    confirmed_by: str
+    confirmed_at: datetime

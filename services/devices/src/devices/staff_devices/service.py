@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devices import school as people
 from devices.staff_devices import schemas
-from devices.staff_devices.models import ImagePermission, ImageUse, StaffDevice
+from devices.staff_devices.models import ImagePermission, ImageUse, ImageUseDeletion, StaffDevice
 from devices.staff_devices.schemas import ImageUseRead, StaffDeviceRead
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
@@ -401,3 +401,57 @@ async def describe_image_uses(session: AsyncSession, uses: Sequence[ImageUse]) -
     return [
         ImageUseRead.of(u, owner_id=owners[u.device_id], permission=grants[u.permission_id]) for u in uses
     ]
+
+
+class ImageUseNotFound(NotFound):
+    slug = "image-use-not-found"
+
+
+class DeletionAlreadyConfirmed(Conflict):
+    slug = "deletion-already-confirmed"
+
+
+async def confirm_deletion(
+    session: AsyncSession, device: StaffDevice, use_id: uuid.UUID, *, actor: Principal, now: datetime
+) -> ImageUseDeletion:
+    """Record that the use's images were downloaded and deleted from the device (once per use)."""
+    use = await session.scalar(
+        select(ImageUse).where(ImageUse.id == use_id, ImageUse.device_id == device.id).with_for_update()
+    )
+    if use is None:
+        raise ImageUseNotFound("No image use of this device with this id.")
+    if await session.scalar(select(ImageUseDeletion.id).where(ImageUseDeletion.image_use_id == use.id)):
+        raise DeletionAlreadyConfirmed("This image use's deletion is already confirmed.")
+    deletion = ImageUseDeletion(
+        image_use_id=use.id, school_id=use.school_id, confirmed_by=people.actor_ref(actor), confirmed_at=now
+    )
+    session.add(deletion)
+    await session.flush()
+    await people.record_audit(
+        session,
+        actor,
+        "staff_device.image_deletion_confirmed",
+        use,
+        target_type="image_use",
+        now=now,
+        detail={"device_id": str(device.id), "taken_on": use.taken_on.isoformat()},
+    )
+    return deletion
+
+
+async def unconfirmed_uses(
+    session: AsyncSession, *, school_id: uuid.UUID, on_or_before: date
+) -> list[tuple[ImageUse, uuid.UUID]]:
+    """Image uses (up to the day) whose deletion nobody has confirmed, with their device's owner."""
+    confirmed = select(ImageUseDeletion.image_use_id)
+    rows = await session.execute(
+        select(ImageUse, StaffDevice.owner_id)
+        .join(StaffDevice, StaffDevice.id == ImageUse.device_id)
+        .where(
+            ImageUse.school_id == school_id,
+            ImageUse.taken_on <= on_or_before,
+            ImageUse.id.not_in(confirmed),
+        )
+        .order_by(ImageUse.taken_on, ImageUse.id)
+    )
+    return [(use, owner) for use, owner in rows.all()]

@@ -28,7 +28,7 @@ from servicekit.pagination import paginate
 
 # Scopes only the platform's own services or administrators hold.
 PLATFORM_SCOPES = frozenset(
-    {"identity:feed", "replica:sync", "schools:write", "clients:write", "users:write"}
+    {"identity:feed", "replica:sync", "alerts:contacts", "schools:write", "clients:write", "users:write"}
 )
 # What an LA-wide client may do: reporting, never a school's day-to-day records.
 LA_SCOPES = frozenset({"incidents:export", "incidents:stats"})
@@ -36,6 +36,9 @@ LA_SCOPES = frozenset({"incidents:export", "incidents:stats"})
 # allegation from (incidents' access rule): only the platform administrator gives a client these,
 # so a head cannot mint one to read an allegation against themselves.
 REPORTING_SCOPES = LA_SCOPES
+# Scopes only outside systems hold (no role has them): whoever registers a school's clients may
+# grant them (the head gives the school's MLE its webhooks).
+CLIENT_ONLY_SCOPES = frozenset({"consent:webhooks"})
 
 
 class ScopesRefused(Unprocessable):
@@ -72,7 +75,9 @@ def grantable_scopes(actor: Principal | str, *, binding: str) -> frozenset[str]:
         return frozenset(SCOPES)
     if binding == "platform":
         return frozenset(SCOPES) - PLATFORM_SCOPES
-    allowed = frozenset(SCOPES) if _by_admin(actor) else actor.scopes - REPORTING_SCOPES
+    allowed = (
+        frozenset(SCOPES) if _by_admin(actor) else (actor.scopes | CLIENT_ONLY_SCOPES) - REPORTING_SCOPES
+    )
     return allowed - PLATFORM_SCOPES
 
 

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from incidents.incident import alerts as incident_alerts
 from incidents.incident.access import is_restricted, visible_incidents
 from incidents.incident.constants import HEAD_ONLY_CATEGORIES, RESTRICTED_CATEGORIES
 from incidents.incident.models import Evidence, Incident, IncidentAction, IncidentHistory, IncidentPerson
@@ -303,6 +304,8 @@ async def create(
         now=now,
         bump_version=False,
     )
+    # The alerts commit with the incident, or not at all (servicekit.alerts, through the outbox).
+    await incident_alerts.raise_for_new(session, incident, actor=actor)
     return incident
 
 

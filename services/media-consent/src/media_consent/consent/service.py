@@ -28,6 +28,7 @@ from media_consent.consent.schemas import (
     PupilConsentRead,
 )
 from media_consent.restriction.models import NeverPublish
+from media_consent.webhooks import service as webhooks
 from servicekit import audit
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
@@ -166,12 +167,23 @@ async def add_change(
     now: datetime,
 ) -> None:
     """An entry of the MLE's change feed; the number is taken last, as the feed needs."""
+    # Webhooks first: `next_sequence` locks the feed's counter until commit, so it is taken last.
+    deliveries = []
+    event = webhooks.EVENT_OF_KIND.get(kind)
+    if event is not None:
+        deliveries = await webhooks.publish(session, school_id=school_id, event_type=event, data={}, now=now)
     seq = await next_sequence(session, FEED)
     session.add(
         ConsentChange(
             school_id=school_id, pupil_id=pupil_id, version=version, kind=kind, changed_at=now, change_seq=seq
         )
     )
+    # Each webhook hears "look now" with where to look: the school, the pupil and the feed's seq.
+    for delivery in deliveries:
+        delivery.body = {
+            **delivery.body,
+            "data": {"school_id": str(school_id), "pupil_id": str(pupil_id), "seq": seq, "version": version},
+        }
     await session.flush()
 
 
