@@ -51,6 +51,7 @@ INPUTS: dict[str, dict[str, str]] = {
         "LA_CLIENT_SECRET": "la.client_secret",
     },
     "mle-integration.md": {"GW": "gateway", "MLE_ID": "mle.client_id", "MLE_SECRET": "mle.client_secret"},
+    "webhooks.md": {"GW": "gateway", "MLE_ID": "mle.client_id", "MLE_SECRET": "mle.client_secret"},
     "office-integration.md": {
         "GATEWAY": "gateway",
         "OFFICE_CLIENT_ID": "office_system.client_id",
@@ -82,6 +83,15 @@ EXPECT: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "la-reporting.md": ([r"(?i)^x-next-cursor: ", r'"total"'], [r"^\d+ incidents$"]),
+    "webhooks.md": (
+        [r'"secret":\s*"whsec_'],
+        [
+            r"^registered ",
+            r"^verified consent\.withdrawn pupil 00000000 seq 1$",
+            r"^tampered: 400$",
+            r"^rotated; ",
+        ],
+    ),
 }
 
 EXPORTS = re.compile(r"^export(\s+[A-Z][A-Z0-9_]*=\S*)+\s*(#.*)?$")
