@@ -15,6 +15,7 @@ from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
 from media_consent.webhooks import delivery as webhook_delivery
+from media_consent.webhooks import expiry as webhook_expiry
 from media_consent.webhooks import service as webhook_service
 from media_consent.webhooks import targets as webhook_targets
 from media_consent.webhooks.router import router as webhooks_router
@@ -88,8 +89,8 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
-        on_startup=[open_check_pool],
-        on_shutdown=[close_check_pool, webhook_delivery.close_client],
+        on_startup=[open_check_pool, webhook_expiry.start],
+        on_shutdown=[webhook_expiry.stop, close_check_pool, webhook_delivery.close_client],
         outbox_handlers={webhook_service.TOPIC: webhook_delivery.make_handler},
     )
     # Where webhook targets resolve (tests put their own resolver here).
