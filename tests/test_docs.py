@@ -62,6 +62,7 @@ INPUTS: dict[str, dict[str, str]] = {
         "DEMO_USERNAME": "teacher.username",
         "DEMO_PASSWORD": "teacher.password",
     },
+    "webhooks.md": {"GW": "gateway", "MLE_ID": "mle.client_id", "MLE_SECRET": "mle.client_secret"},
     "office-integration.md": {
         "GATEWAY": "gateway",
         "OFFICE_CLIENT_ID": "office_system.client_id",
@@ -138,6 +139,15 @@ EXPECT: dict[str, tuple[list[str], list[str]]] = {
             r"^signed in: \S+ \['teacher'\] \['pwd'\] ",
             r"^signed out: .*state=bye$",
             r"^refresh after sign-out: 400 invalid_grant$",
+        ],
+    ),
+    "webhooks.md": (
+        [r'"secret":\s*"whsec_'],
+        [
+            r"^registered ",
+            r"^verified consent\.withdrawn pupil 00000000 seq 1$",
+            r"^tampered: 400$",
+            r"^rotated; ",
         ],
     ),
 }

@@ -50,6 +50,8 @@ SEMANTIC_422 = {
     "POST /v1/media-consent/records": "given_by must be a carer with parental responsibility",
     "POST /v1/media-consent/pupils/{pupil_id}/withdrawals": "given_by must be a carer with PR",
     "POST /v1/identity/people/imports": "each row is checked against the roll (refused rows)",
+    # SECURITY.md "Outbound calls": a webhook target is https on a public address (resolved now).
+    "POST /v1/media-consent/webhooks": "the url must be https on a public address",
 }
 # A token of each role and outside client (tests/world.py makes each of them).
 ROLES = (*WORLD_ROLES, *CLIENTS)

@@ -38,7 +38,7 @@ def test_demo_school_is_usable_by_each_role_and_outside_system(
 
     # Each outside system gets a token with exactly its scopes.
     expected = {
-        "mle": {"consent:check"},
+        "mle": {"consent:check", "consent:webhooks"},
         "office_system": {"phones:read", "phones:write", "people:read", "people:import"},
         "la": {"incidents:export", "incidents:stats"},
     }

@@ -160,3 +160,25 @@ async def test_service_clients_from_settings(api: httpx.AsyncClient, idapp: Fast
         await session.commit()
     assert (await _token(api, "devices-feed", "s3rvice-secret-value!")).status_code == 401
     assert (await _token(api, "devices-feed", "a-new-secret-value!!")).status_code == 200
+
+
+async def test_a_head_gives_the_schools_mle_its_webhooks_scope_which_no_role_holds(
+    api: httpx.AsyncClient, idapp: FastAPI, signer: TokenFactory
+) -> None:
+    school = await make_school(idapp)
+    head = person_headers(signer, "head_teacher", school)
+    created = await api.post(
+        "/v1/identity/clients",
+        json={"name": "MLE", "school_id": str(school), "scopes": ["consent:check", "consent:webhooks"]},
+        headers=head,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["scopes"] == ["consent:check", "consent:webhooks"]
+    # A teacher cannot register clients at all, webhooks or not.
+    teacher = person_headers(signer, "teacher", school)
+    refused = await api.post(
+        "/v1/identity/clients",
+        json={"name": "x", "school_id": str(school), "scopes": ["consent:webhooks"]},
+        headers=teacher,
+    )
+    assert refused.status_code == 403

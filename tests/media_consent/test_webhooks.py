@@ -7,6 +7,7 @@ secrets rotate with an overlap; targets on private addresses are refused before 
 from __future__ import annotations
 
 import ipaddress
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from media_consent.config import MediaConsentSettings
 from media_consent.main import create_app
 from media_consent.webhooks import delivery as webhook_delivery
-from media_consent.webhooks import targets
+from media_consent.webhooks import expiry, targets
 from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
 from servicekit.testing import TokenFactory, rollback_sessions
@@ -379,3 +380,32 @@ async def test_loopback_targets_need_the_development_setting_which_production_re
     assert MediaConsentSettings(environment="production").webhook_allow_loopback is False
     with pytest.raises(ValueError, match="webhook_allow_loopback"):
         MediaConsentSettings(environment="production", webhook_allow_loopback=True)
+
+
+async def test_a_consent_past_its_last_day_is_announced_once_as_expired(
+    app, client, school, receiver, clock
+) -> None:
+    hook = await register(client, school, receiver.url, ["consent.expired"])
+    pupil = await school.add_pupil(year_group="5")
+    last_day = (clock.now() + timedelta(days=1)).date()
+    await record_consent(client, school, pupil, GRANTS, valid_until=str(last_day))
+    async with app.state.sessionmaker() as session:
+        assert await expiry.announce_expired(session, now=clock.now()) == 0  # still valid
+        await session.commit()
+    clock.advance(days=2)
+    async with app.state.sessionmaker() as session:
+        assert await expiry.announce_expired(session, now=clock.now()) == 1
+        await session.commit()
+    async with app.state.sessionmaker() as session:
+        assert await expiry.announce_expired(session, now=clock.now()) == 0  # once
+        await session.commit()
+    await app.state.outbox.run_until_idle()
+    [got] = receiver.requests
+    # Two days on the test's clock: past the receiver's five minutes, so the signature is checked as such.
+    stamp = datetime.fromtimestamp(int(got.headers["webhook-timestamp"]), UTC)
+    assert got.headers["webhook-signature"] == Webhook(hook["secret"]).sign(
+        got.webhook_id, stamp, got.body.decode()
+    )
+    event = json.loads(got.body)
+    assert event["type"] == "consent.expired" and event["data"]["pupil_id"] == str(pupil)
+    assert event["data"]["version"] == 1 and event["data"]["seq"] >= 1

@@ -263,10 +263,29 @@ def test_api6_sensitive_business_flows(world: World, tmp_path_factory: pytest.Te
 
 
 def test_api7_server_side_request_forgery(world: World, merged_openapi: dict[str, Any]) -> None:
-    """No operation takes a URL from the client; a smuggled one is refused, not fetched."""
-    text = json.dumps(merged_openapi["components"]["schemas"]).lower()
+    """The one URL a client gives is the MLE's webhook target (SECURITY.md "Outbound calls"): the
+    metadata address and private ones are refused at registration, before any connection. No other
+    operation takes a URL; a smuggled one is refused, not fetched."""
+    schemas = merged_openapi["components"]["schemas"]
+    webhooks = {
+        name for name in schemas if any(w in name.lower() for w in ("webhook", "delivery", "attempt"))
+    }
+    assert webhooks, "the webhooks' schemas"
+    text = json.dumps({name: schema for name, schema in schemas.items() if name not in webhooks}).lower()
     for name in ('"format": "uri"', "webhook", "callback", '"url"', "jwks_uri", '"jku"'):
         assert name not in text, name
+    for target in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "https://[::ffff:10.0.0.1]/",
+    ):
+        refused = world.platform.gateway.post(
+            "/v1/media-consent/webhooks",
+            json={"url": target, "events": ["consent.withdrawn"]},
+            headers=world.a.headers("mle"),
+        )
+        assert refused.status_code == 422, (target, refused.text)
+        assert refused.json()["type"].endswith("webhook-target-refused")
     for operation in operations(merged_openapi).values():
         for parameter in operation.get("parameters", []):
             assert "url" not in parameter["name"].lower() and "uri" not in parameter["name"].lower()

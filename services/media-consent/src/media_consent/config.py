@@ -52,6 +52,8 @@ class MediaConsentSettings(ServiceSettings):
     # After a rotation, the previous secret signs too for this long (receivers switch meanwhile).
     webhook_secret_overlap_hours: float = 24.0
     webhook_max_per_school: int = 10
+    # How often the service looks for consents past their `valid_until` (consent.expired).
+    webhook_expiry_sweep_seconds: float = 300.0
 
     @model_validator(mode="after")
     def _loopback_webhooks_in_development_only(self) -> Self:

@@ -16,6 +16,7 @@ from media_consent.restriction.router import router as restriction_router
 from media_consent.scans.budget import DecodeBudget
 from media_consent.scans.router import router as scans_router
 from media_consent.webhooks import delivery as webhook_delivery
+from media_consent.webhooks import expiry as webhook_expiry
 from media_consent.webhooks import service as webhook_service
 from media_consent.webhooks import targets as webhook_targets
 from media_consent.webhooks.router import router as webhooks_router
@@ -100,8 +101,8 @@ def create_app(
         clock=clock,
         key_source=key_source,
         follow_people=True,
-        on_startup=[open_check_pool, start_scheduler],
-        on_shutdown=[stop_scheduler, close_check_pool, webhook_delivery.close_client],
+        on_startup=[open_check_pool, start_scheduler, webhook_expiry.start],
+        on_shutdown=[webhook_expiry.stop, stop_scheduler, close_check_pool, webhook_delivery.close_client],
         outbox_handlers={
             webhook_service.TOPIC: webhook_delivery.make_handler,
             ALERT_TOPIC: alerts_handler(),

@@ -60,3 +60,13 @@ class WebhookAttempt(IdMixin, Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(200))
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class ConsentExpiryNotice(Base):
+    """That a pupil's consent version passed its `valid_until` and webhooks were told (once each)."""
+
+    __tablename__ = "consent_expiry_notice"
+
+    pupil_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -29,6 +29,7 @@ async def register_webhook(
     school_id: CallerSchool,
 ) -> WebhookCreated:
     """Register a target for consent events; the `secret` is shown this once."""
+    # No Idempotency-Key: a replayed answer would keep the secret in the idempotency table.
     settings = request.app.state.settings
     webhook, secret = await service.register(
         session,
