@@ -148,6 +148,23 @@ async def test_a_withdrawal_reaches_the_webhook_signed_and_verifies(app, client,
     assert listed.status_code == 200 and "whsec_" not in listed.text and '"secret"' not in listed.text
 
 
+async def test_a_retried_registration_makes_one_webhook_and_never_replays_its_secret(
+    client, school, receiver
+) -> None:
+    headers = {**school.headers("mle"), "Idempotency-Key": "register-once"}
+    payload = {"url": receiver.url, "events": ["consent.withdrawn"]}
+    before = (await client.get(HOOKS, headers=school.headers("mle"))).json()
+    first = await client.post(HOOKS, json=payload, headers=headers)
+    again = await client.post(HOOKS, json=payload, headers=headers)
+    assert first.status_code == 201 and again.status_code == 201, again.text
+    assert first.json()["secret"].startswith("whsec_")
+    assert again.json()["id"] == first.json()["id"] and again.json()["secret"] is None
+    assert first.headers["cache-control"] == "no-store"
+    listed = await client.get(HOOKS, headers=school.headers("mle"))
+    assert len(listed.json()) == len(before) + 1
+    assert [w["id"] for w in listed.json()].count(first.json()["id"]) == 1
+
+
 async def test_a_tampered_body_or_another_secret_fails_verification(app, client, school, receiver) -> None:
     hook = await register(client, school, receiver.url)
     await withdraw(client, school)

@@ -14,6 +14,7 @@ from media_consent.webhooks.schemas import DeliveryRead, WebhookCreate, WebhookC
 from servicekit.app import ClockDep
 from servicekit.auth import CallerSchool
 from servicekit.db import SessionDep
+from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 
 router = APIRouter(prefix="/v1/media-consent/webhooks", tags=["webhooks"])
@@ -27,9 +28,15 @@ async def register_webhook(
     clock: ClockDep,
     principal: WebhooksPrincipal,
     school_id: CallerSchool,
-) -> WebhookCreated:
-    """Register a target for consent events; the `secret` is shown this once."""
-    # No Idempotency-Key: a replayed answer would keep the secret in the idempotency table.
+    idem: IdempotencyDep,
+) -> Response:
+    """Register a target for consent events; the `secret` is shown this once.
+
+    A retry with the same `Idempotency-Key` gets the same webhook without its secret (secrets are
+    not stored in clear in the idempotency table): rotate the secret if the first answer was lost.
+    """
+    if idem.replay is not None:
+        return idem.replay
     settings = request.app.state.settings
     webhook, secret = await service.register(
         session,
@@ -41,7 +48,13 @@ async def register_webhook(
         allow_loopback=bool(settings.webhook_allow_loopback),
         max_per_school=settings.webhook_max_per_school,
     )
-    return WebhookCreated.of(webhook, secret=secret)
+    await idem.respond(WebhookCreated.of(webhook, secret=None), status_code=201)
+    return Response(
+        WebhookCreated.of(webhook, secret=secret).model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.get("", response_model=list[WebhookRead])

@@ -40,12 +40,13 @@ class WebhookRead(BaseModel):
 
 
 class WebhookCreated(WebhookRead):
-    secret: str = Field(
-        description="`whsec_...`: shown this once. Verify deliveries with it (Standard Webhooks)."
+    secret: str | None = Field(
+        description="`whsec_...`: shown this once. Verify deliveries with it (Standard Webhooks). "
+        "Null in the answer replayed for a retried Idempotency-Key."
     )
 
     @classmethod
-    def of(cls, webhook: Webhook, *, secret: str) -> Self:
+    def of(cls, webhook: Webhook, *, secret: str | None) -> Self:
         return cls.model_validate({**WebhookRead.model_validate(webhook).model_dump(), "secret": secret})
 
 
