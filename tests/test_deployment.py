@@ -108,7 +108,7 @@ def test_each_services_migrations_find_servicekits_branch(service: dict) -> None
 
 DOCKERFILE = (ROOT / "infra" / "docker" / "Dockerfile").read_text()
 INSTRUCTIONS = "\n".join(line for line in DOCKERFILE.splitlines() if not line.startswith("#"))
-DEV_TOOLS = {"pytest", "pytest-asyncio", "mypy", "ruff", "schemathesis", "hypothesis", "aiohttp", "authlib"}
+DEV_TOOLS = {"pytest", "pytest-asyncio", "mypy", "ruff", "schemathesis", "hypothesis", "aiohttp"}
 
 
 def pins(name: str) -> dict[str, str]:
