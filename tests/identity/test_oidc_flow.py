@@ -479,3 +479,43 @@ def test_only_the_platform_admin_registers_redirect_clients(
         headers=oidc_platform.admin_headers,
     )
     assert password.status_code == 422
+
+
+def test_a_pupil_signs_in_on_the_same_page_and_the_mle_learns_only_what_it_needs(
+    oidc_platform: RunningPlatform,
+    world: dict[str, Any],
+    page: Any,
+) -> None:
+    school, mle = world["school"], world["mle"]
+    pupil = school.pupil(year_group="4", given_name="Amelia", family_name="Zebedee")
+    username = f"pupil-{uuid.uuid4().hex[:6]}"
+    _ok(
+        oidc_platform.gateway.post(
+            "/v1/identity/users",
+            json={"person_id": pupil["id"], "username": username, "password": PASSWORD, "roles": ["pupil"]},
+            headers=oidc_platform.admin_headers,
+        )
+    )
+    client = OAuth2Client(
+        client_id=mle.client_id,
+        client_secret=mle.client_secret,
+        scope="openid",  # no profile: no names
+        redirect_uri=mle.redirect_uri,
+        code_challenge_method="S256",
+        base_url=oidc_platform.runner.url("gateway"),
+    )
+    verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+    url, _state = client.create_authorization_url(
+        oidc_platform.runner.url("gateway") + "/oauth/authorize", code_verifier=verifier, nonce=nonce
+    )
+    callback = sign_in_in_browser(page, url, Person(username, None))
+    token = client.fetch_token(
+        oidc_platform.runner.url("gateway") + "/oauth/token",
+        authorization_response=callback,
+        code_verifier=verifier,
+    )
+    claims = verify_id_token(oidc_platform, token["id_token"], mle, nonce)
+    assert claims["roles"] == ["pupil"] and claims["school_id"] == school.id
+    assert claims["year_group"] == "4"
+    assert "given_name" not in claims and "family_name" not in claims and "name" not in claims
+    assert "Zebedee" not in str(claims)
