@@ -31,6 +31,8 @@ NAV = [
     ("consent:write", "/consent-forms/new", "Paper consent form"),
     ("consent:own", "/my-children", "Your children"),
     ("incidents:stats", "/monitoring", "Monitoring report"),
+    ("phones:search", "/phones/searches", "Phone searches"),
+    ("audit:read", "/audit", "Audit logs"),
 ]
 
 # servicekit.pages' policy (nothing inline, nothing from another host), plus what GOV.UK Frontend
