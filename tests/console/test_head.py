@@ -71,5 +71,27 @@ def test_the_office_is_not_offered_searches_or_audit(visit: Any, demo: Demo) -> 
     v = visit()
     v.sign_in("office")
     nav = v.page.locator("#navigation a").all_inner_texts()
-    assert "Phone searches" not in nav and "Audit logs" not in nav
+    assert not {"Phone searches", "Audit logs", "Never publish"} & set(nav)
     assert v.goto("/audit?service=devices").status == 403
+
+
+def test_the_head_marks_a_pupil_never_publish_and_clears_it(visit: Any, demo: Demo) -> None:
+    leo = demo.pupil("Ruby")  # (the demo already marks Leo)
+    v = visit()
+    v.sign_in("head_teacher")
+    v.goto(f"/never-publish?q={leo['given_name']}")
+    v.page.click(f"[data-testid=found] li:has-text('{leo['family_name']}') button")
+    v.axe()
+    assert "never publish" in v.page.locator(".govuk-notification-banner").inner_text()
+    assert leo["family_name"] in v.page.locator("[data-testid=flagged]").inner_text()
+    v.screenshot("head-never-publish")
+    held = demo.api.get(
+        f"/v1/media-consent/pupils/{leo['id']}/never-publish", headers=demo.headers("head_teacher")
+    ).json()
+    assert held["is_active"] is True
+    v.page.click(f"[data-testid=flagged] tr:has-text('{leo['family_name']}') button")
+    v.axe()
+    held = demo.api.get(
+        f"/v1/media-consent/pupils/{leo['id']}/never-publish", headers=demo.headers("head_teacher")
+    ).json()
+    assert held["is_active"] is False

@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 
 from console.api import new_idempotency_key
+from console.pages import search_people
 from console.web import Ctx, errors_of, form_of, problem_page, redirect, render, signed_in
 
 Person = Annotated[Ctx, Depends(signed_in)]
@@ -100,3 +101,46 @@ def install(app: FastAPI) -> None:
             action=action,
             entries=result.body.get("items", []),
         )
+
+    async def never_publish_page(ctx: Ctx, q: str, errors: dict[str, str] | None = None) -> Response:
+        flagged = await ctx.api.get("/v1/media-consent/never-publish")
+        if not flagged.ok:
+            return problem_page(ctx.request, flagged)
+        items = flagged.body if isinstance(flagged.body, list) else []
+        ids = {str(p["pupil_id"]) for p in items}
+        people = [p for p in await search_people(ctx, q, kind="pupil") if p["id"] not in ids] if q else []
+        return render(
+            ctx.request,
+            "never_publish.html",
+            status_code=422 if errors else 200,
+            flagged=items,
+            people=people,
+            q=q,
+            errors=errors,
+        )
+
+    @app.get("/never-publish")
+    async def never_publish(ctx: Person, q: str = "") -> Response:
+        return await never_publish_page(ctx, q)
+
+    @app.post("/never-publish")
+    async def never_publish_submit(ctx: Person) -> Response:
+        form = await form_of(ctx.request)
+        pupil_id = str(form.get("pupil_id", ""))
+        clear = form.get("action") == "clear"
+        result = await ctx.api.request(
+            "DELETE" if clear else "PUT",
+            f"/v1/media-consent/pupils/{pupil_id}/never-publish",
+            json=None if clear else {},
+        )
+        if result.status == 422:
+            return await never_publish_page(ctx, str(form.get("q", "")), errors_of(result, {"pupil_id"}))
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        name = str(form.get("name", "The pupil"))
+        ctx.session.flash = {
+            "message": f"{name} may be published again as consent allows"
+            if clear
+            else f"{name} is marked: never publish"
+        }
+        return redirect("/never-publish")

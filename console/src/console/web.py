@@ -32,6 +32,7 @@ NAV = [
     ("consent:own", "/my-children", "Your children"),
     ("incidents:stats", "/monitoring", "Monitoring report"),
     ("phones:search", "/phones/searches", "Phone searches"),
+    ("consent:restrict", "/never-publish", "Never publish"),
     ("audit:read", "/audit", "Audit logs"),
 ]
 
