@@ -95,3 +95,37 @@ def test_the_head_marks_a_pupil_never_publish_and_clears_it(visit: Any, demo: De
         f"/v1/media-consent/pupils/{leo['id']}/never-publish", headers=demo.headers("head_teacher")
     ).json()
     assert held["is_active"] is False
+
+
+def test_the_head_sees_allegations_against_staff_and_the_lead_does_not(visit: Any, demo: Demo) -> None:
+    created = demo.api.post(
+        "/v1/incidents",
+        headers=demo.headers("teacher"),
+        json={
+            "category": "allegation_against_staff",
+            "severity": "high",
+            "occurred_at": "2026-09-15T10:00:00Z",
+            "summary": "A pupil says a member of staff messaged them privately",
+            "location": "off_site",
+            "people": [],
+        },
+    )
+    assert created.status_code == 201, created.text
+    reference = created.json()["reference"]
+    v = visit()
+    v.sign_in("head_teacher")
+    assert "Allegations" in v.page.locator("#navigation a").all_inner_texts()
+    v.goto("/allegations")
+    assert reference in v.page.locator("[data-testid=allegations]").inner_text()
+    v.screenshot("head-allegations")
+    api = demo.api.get(
+        "/v1/incidents",
+        headers=demo.headers("head_teacher"),
+        params={"category": "allegation_against_staff", "limit": 200},
+    ).json()
+    assert reference in [i["reference"] for i in api["items"]]
+    lead = visit()
+    lead.sign_in("safeguarding_lead")
+    assert "Allegations" not in lead.page.locator("#navigation a").all_inner_texts()
+    lead.goto("/allegations")
+    assert reference not in lead.page.locator("main").inner_text()

@@ -144,3 +144,12 @@ def install(app: FastAPI) -> None:
             else f"{name} is marked: never publish"
         }
         return redirect("/never-publish")
+
+    @app.get("/allegations")
+    async def allegations(ctx: Person) -> Response:
+        # The incidents service shows an allegation against staff to the head teacher alone.
+        result = await ctx.api.get("/v1/incidents", category="allegation_against_staff", limit=200)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        items = sorted(result.body["items"], key=lambda i: i["recorded_at"], reverse=True)
+        return render(ctx.request, "allegations.html", items=items)
