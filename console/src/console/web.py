@@ -34,6 +34,7 @@ NAV = [
     ("phones:search", "/phones/searches", "Phone searches"),
     ("consent:restrict", "/never-publish", "Never publish"),
     ("role:head_teacher", "/allegations", "Allegations"),
+    ("devices:write", "/assets", "ICT assets"),
     ("audit:read", "/audit", "Audit logs"),
 ]
 

@@ -1,0 +1,98 @@
+"""Journey 7, the computing lead: the school's ICT assets (the devices service)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import Response
+
+from console.api import new_idempotency_key
+from console.web import Ctx, errors_of, form_of, problem_page, redirect, render, signed_in
+
+Person = Annotated[Ctx, Depends(signed_in)]
+
+ASSET_KINDS = [
+    (k, k.replace("_", " ").capitalize())
+    for k in (
+        "laptop",
+        "desktop",
+        "tablet",
+        "phone",
+        "camera",
+        "interactive_display",
+        "projector",
+        "printer",
+        "server",
+        "network",
+        "storage",
+        "other",
+    )
+]
+YES_NO = [("true", "Yes"), ("false", "No")]
+ASSET_FIELDS = {
+    "asset_tag",
+    "kind",
+    "make",
+    "model",
+    "serial_number",
+    "location",
+    "holds_personal_data",
+    "is_encrypted",
+    "purchased_on",
+}
+
+
+def install(app: FastAPI) -> None:
+    async def assets_page(
+        ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
+        listed = await ctx.api.get("/v1/devices/assets", limit=200)
+        if not listed.ok:
+            return problem_page(ctx.request, listed)
+        return render(
+            ctx.request,
+            "assets.html",
+            status_code=status_code,
+            assets=listed.body.get("items", []),
+            form=form,
+            errors=errors,
+            kinds=ASSET_KINDS,
+            yes_no=YES_NO,
+            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+        )
+
+    @app.get("/assets")
+    async def assets(ctx: Person) -> Response:
+        return await assets_page(ctx, {})
+
+    @app.post("/assets")
+    async def asset_add(ctx: Person) -> Response:
+        form = await form_of(ctx.request)
+
+        def text(name: str) -> str | None:
+            return str(form.get(name, "")).strip() or None
+
+        def flag(name: str) -> bool | None:
+            return {"true": True, "false": False}.get(str(form.get(name, "")))
+
+        body = {
+            "asset_tag": text("asset_tag"),
+            "kind": text("kind"),
+            "make": text("make"),
+            "model": text("model"),
+            "serial_number": text("serial_number"),
+            "location": text("location"),
+            "holds_personal_data": flag("holds_personal_data"),
+            "is_encrypted": flag("is_encrypted"),
+            "purchased_on": text("purchased_on"),
+        }
+        result = await ctx.api.post(
+            "/v1/devices/assets", body, idempotency_key=str(form.get("idempotency_key"))
+        )
+        if result.status == 422:
+            return await assets_page(ctx, form, errors_of(result, ASSET_FIELDS), 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": f"Asset registered: {result.body['asset_tag']}"}
+        return redirect("/assets")
