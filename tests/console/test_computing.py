@@ -15,7 +15,7 @@ def test_the_computing_lead_registers_an_asset(visit: Any, demo: Demo) -> None:
     v = visit()
     v.sign_in("computing_lead")
     assert "ICT assets" in v.page.locator("#navigation a").all_inner_texts()
-    v.goto("/assets")
+    v.goto("/ict-assets")
     # Nothing chosen: the service's refusals next to the fields, nothing registered.
     v.page.fill("#asset_tag", "SP-LAP-042")
     v.page.click("button:has-text('Register the asset')")
@@ -36,3 +36,41 @@ def test_the_computing_lead_registers_an_asset(visit: Any, demo: Demo) -> None:
     held = demo.api.get("/v1/devices/assets", headers=demo.headers("computing_lead"), params={"limit": 200})
     tags = [a["asset_tag"] for a in held.json()["items"]]
     assert tags.count("SP-LAP-042") == 1
+
+
+def test_the_computing_lead_lends_an_asset_and_takes_it_back(visit: Any, demo: Demo) -> None:
+    asset = demo.api.post(
+        "/v1/devices/assets",
+        headers={**demo.headers("computing_lead"), "Idempotency-Key": "c-head-loan-asset"},
+        json={
+            "asset_tag": "SP-TAB-007",
+            "kind": "tablet",
+            "make": "Apple",
+            "model": "iPad 10",
+            "location": "Year 3 trolley",
+            "holds_personal_data": False,
+            "is_encrypted": True,
+        },
+    )
+    assert asset.status_code == 201, asset.text
+    v = visit()
+    v.sign_in("computing_lead")
+    v.goto("/ict-assets")
+    v.page.click("tr:has-text('SP-TAB-007') a")
+    v.axe()
+    v.page.fill("#q", "Grace")
+    v.page.click("button:has-text('Search')")
+    v.axe()
+    v.page.check("label:has-text('Grace Lin')")
+    v.page.fill("#due_on", "2030-07-20")
+    v.page.click("button:has-text('Lend the asset')")
+    v.axe()
+    assert "Lent: SP-TAB-007" in v.page.locator(".govuk-notification-banner").inner_text()
+    v.screenshot("computing-loans")
+    held = demo.api.get(f"/v1/devices/assets/{asset.json()['id']}", headers=demo.headers("computing_lead"))
+    assert held.json()["status"] == "on_loan"
+    v.page.click("[data-testid=loans] tr:has-text('SP-TAB-007') button")
+    v.axe()
+    assert "Returned: SP-TAB-007" in v.page.locator(".govuk-notification-banner").inner_text()
+    held = demo.api.get(f"/v1/devices/assets/{asset.json()['id']}", headers=demo.headers("computing_lead"))
+    assert held.json()["status"] == "in_service"

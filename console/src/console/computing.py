@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 
 from console.api import new_idempotency_key
+from console.pages import search_people
 from console.web import Ctx, errors_of, form_of, problem_page, redirect, render, signed_in
 
 Person = Annotated[Ctx, Depends(signed_in)]
@@ -62,11 +63,11 @@ def install(app: FastAPI) -> None:
             idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
         )
 
-    @app.get("/assets")
+    @app.get("/ict-assets")
     async def assets(ctx: Person) -> Response:
         return await assets_page(ctx, {})
 
-    @app.post("/assets")
+    @app.post("/ict-assets")
     async def asset_add(ctx: Person) -> Response:
         form = await form_of(ctx.request)
 
@@ -95,4 +96,67 @@ def install(app: FastAPI) -> None:
         if not result.ok:
             return problem_page(ctx.request, result)
         ctx.session.flash = {"message": f"Asset registered: {result.body['asset_tag']}"}
-        return redirect("/assets")
+        return redirect("/ict-assets")
+
+    async def lend_page(
+        ctx: Ctx, asset_id: str, form: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200
+    ) -> Response:
+        asset = await ctx.api.get(f"/v1/devices/assets/{asset_id}")
+        if not asset.ok:
+            return problem_page(ctx.request, asset)
+        people = await search_people(ctx, str(form.get("q", ""))) if form.get("q") else []
+        return render(
+            ctx.request,
+            "asset_lend.html",
+            status_code=status,
+            asset=asset.body,
+            people=people,
+            form=form,
+            errors=errors,
+            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+        )
+
+    @app.get("/ict-assets/{asset_id}/lend")
+    async def asset_lend(ctx: Person, asset_id: str) -> Response:
+        return await lend_page(ctx, asset_id, {})
+
+    @app.post("/ict-assets/{asset_id}/lend")
+    async def asset_lend_submit(ctx: Person, asset_id: str) -> Response:
+        form = await form_of(ctx.request)
+        if form.get("action") == "search":
+            return await lend_page(ctx, asset_id, form)
+        body = {
+            "borrower_id": form.get("borrower_id") or None,
+            "due_on": str(form.get("due_on", "")).strip() or None,
+            "purpose": str(form.get("purpose", "")).strip() or None,
+        }
+        result = await ctx.api.post(
+            f"/v1/devices/assets/{asset_id}/loans", body, idempotency_key=str(form.get("idempotency_key"))
+        )
+        if result.status == 422:
+            return await lend_page(ctx, asset_id, form, errors_of(result, {"borrower_id", "due_on", "purpose"}), 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": f"Lent: {result.body['asset_tag']}, due back {result.body['due_on']}"}
+        return redirect("/loans")
+
+    @app.get("/loans")
+    async def loans(ctx: Person) -> Response:
+        listed = await ctx.api.get("/v1/devices/asset-loans", limit=200)
+        if not listed.ok:
+            return problem_page(ctx.request, listed)
+        items = [dict(i, idempotency_key=new_idempotency_key()) for i in listed.body.get("items", [])]
+        return render(ctx.request, "loans.html", loans=items)
+
+    @app.post("/loans/{loan_id}/return")
+    async def loan_return(ctx: Person, loan_id: str) -> Response:
+        form = await form_of(ctx.request)
+        result = await ctx.api.post(
+            f"/v1/devices/asset-loans/{loan_id}/return",
+            {"note": str(form.get("note", "")).strip() or None},
+            idempotency_key=str(form.get("idempotency_key")),
+        )
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": f"Returned: {result.body['asset_tag']}"}
+        return redirect("/loans")

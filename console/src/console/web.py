@@ -34,7 +34,8 @@ NAV = [
     ("phones:search", "/phones/searches", "Phone searches"),
     ("consent:restrict", "/never-publish", "Never publish"),
     ("role:head_teacher", "/allegations", "Allegations"),
-    ("devices:write", "/assets", "ICT assets"),
+    ("devices:write", "/ict-assets", "ICT assets"),
+    ("devices:write", "/loans", "Loans"),
     ("audit:read", "/audit", "Audit logs"),
 ]
 
