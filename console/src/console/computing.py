@@ -134,7 +134,8 @@ def install(app: FastAPI) -> None:
             f"/v1/devices/assets/{asset_id}/loans", body, idempotency_key=str(form.get("idempotency_key"))
         )
         if result.status == 422:
-            return await lend_page(ctx, asset_id, form, errors_of(result, {"borrower_id", "due_on", "purpose"}), 422)
+            errors = errors_of(result, {"borrower_id", "due_on", "purpose"})
+            return await lend_page(ctx, asset_id, form, errors, 422)
         if not result.ok:
             return problem_page(ctx.request, result)
         ctx.session.flash = {"message": f"Lent: {result.body['asset_tag']}, due back {result.body['due_on']}"}
