@@ -74,3 +74,42 @@ def test_the_computing_lead_lends_an_asset_and_takes_it_back(visit: Any, demo: D
     assert "Returned: SP-TAB-007" in v.page.locator(".govuk-notification-banner").inner_text()
     held = demo.api.get(f"/v1/devices/assets/{asset.json()['id']}", headers=demo.headers("computing_lead"))
     assert held.json()["status"] == "in_service"
+
+
+def test_the_computing_lead_disposes_of_a_laptop_with_its_wipe_certificate(visit: Any, demo: Demo) -> None:
+    asset = demo.api.post(
+        "/v1/devices/assets",
+        headers={**demo.headers("computing_lead"), "Idempotency-Key": "c-head-dispose-asset"},
+        json={
+            "asset_tag": "SP-LAP-001",
+            "kind": "laptop",
+            "make": "Dell",
+            "model": "Latitude 3300",
+            "location": "Office",
+            "holds_personal_data": True,
+            "is_encrypted": True,
+        },
+    )
+    assert asset.status_code == 201, asset.text
+    v = visit()
+    v.sign_in("computing_lead")
+    v.goto("/ict-assets")
+    v.page.click("tr:has-text('SP-LAP-001') a:has-text('Dispose')")
+    v.axe()
+    v.page.fill("#disposed_on", "2026-11-30")
+    v.page.fill("#agency", "Green IT Recycling")
+    v.page.fill("#receipt_reference", "GIR-5521")
+    v.page.check("label:has-text('Wiped')")
+    v.screenshot("computing-disposal")
+    v.page.click("button:has-text('Record the disposal')")
+    v.axe()
+    # A wipe without its certificate is refused next to the field, and nothing is disposed of.
+    assert v.page.locator(".govuk-error-summary").is_visible()
+    held = demo.api.get(f"/v1/devices/assets/{asset.json()['id']}", headers=demo.headers("computing_lead"))
+    assert held.json()["status"] != "disposed"
+    v.page.fill("#certificate_reference", "WIPE-2026-118")
+    v.page.click("button:has-text('Record the disposal')")
+    v.axe()
+    assert "Disposal recorded" in v.page.locator(".govuk-notification-banner").inner_text()
+    held = demo.api.get(f"/v1/devices/assets/{asset.json()['id']}", headers=demo.headers("computing_lead"))
+    assert held.json()["status"] == "disposed"

@@ -30,6 +30,12 @@ ASSET_KINDS = [
         "other",
     )
 ]
+DESTRUCTION = [
+    ("forensic_wipe", "Wiped (certificate from the agency)"),
+    ("physically_destroyed", "Storage physically destroyed"),
+    ("no_storage", "Holds no storage"),
+]
+DISPOSAL_FIELDS = {"disposed_on", "agency", "receipt_reference", "data_destruction", "certificate_reference"}
 YES_NO = [("true", "Yes"), ("false", "No")]
 ASSET_FIELDS = {
     "asset_tag",
@@ -161,3 +167,38 @@ def install(app: FastAPI) -> None:
             return problem_page(ctx.request, result)
         ctx.session.flash = {"message": f"Returned: {result.body['asset_tag']}"}
         return redirect("/loans")
+
+    async def dispose_page(
+        ctx: Ctx, asset_id: str, form: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200
+    ) -> Response:
+        asset = await ctx.api.get(f"/v1/devices/assets/{asset_id}")
+        if not asset.ok:
+            return problem_page(ctx.request, asset)
+        return render(
+            ctx.request,
+            "asset_dispose.html",
+            status_code=status,
+            asset=asset.body,
+            form=form,
+            errors=errors,
+            destruction=DESTRUCTION,
+            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+        )
+
+    @app.get("/ict-assets/{asset_id}/dispose")
+    async def asset_dispose(ctx: Person, asset_id: str) -> Response:
+        return await dispose_page(ctx, asset_id, {})
+
+    @app.post("/ict-assets/{asset_id}/dispose")
+    async def asset_dispose_submit(ctx: Person, asset_id: str) -> Response:
+        form = await form_of(ctx.request)
+        body = {name: str(form.get(name, "")).strip() or None for name in sorted(DISPOSAL_FIELDS)}
+        result = await ctx.api.post(
+            f"/v1/devices/assets/{asset_id}/disposal", body, idempotency_key=str(form.get("idempotency_key"))
+        )
+        if result.status == 422:
+            return await dispose_page(ctx, asset_id, form, errors_of(result, DISPOSAL_FIELDS), 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": "Disposal recorded"}
+        return redirect("/ict-assets")
