@@ -113,3 +113,21 @@ def test_the_computing_lead_disposes_of_a_laptop_with_its_wipe_certificate(visit
     assert "Disposal recorded" in v.page.locator(".govuk-notification-banner").inner_text()
     held = demo.api.get(f"/v1/devices/assets/{asset.json()['id']}", headers=demo.headers("computing_lead"))
     assert held.json()["status"] == "disposed"
+
+
+def test_the_computing_lead_sees_the_staff_device_register_as_the_api_holds_it(
+    visit: Any, demo: Demo
+) -> None:
+    v = visit()
+    v.sign_in("computing_lead")
+    assert "Staff devices" in v.page.locator("#navigation a").all_inner_texts()
+    v.goto("/staff-devices")
+    held = demo.api.get(
+        "/v1/devices/staff-devices", headers=demo.headers("computing_lead"), params={"limit": 200}
+    ).json()["items"]
+    text = v.page.locator("main").inner_text()
+    for device in held:
+        assert device["serial_number"] in text
+    if not held:
+        assert "No staff devices are registered." in text
+    v.screenshot("computing-staff-devices")

@@ -202,3 +202,10 @@ def install(app: FastAPI) -> None:
             return problem_page(ctx.request, result)
         ctx.session.flash = {"message": "Disposal recorded"}
         return redirect("/ict-assets")
+
+    @app.get("/staff-devices")
+    async def staff_devices(ctx: Person) -> Response:
+        listed = await ctx.api.get("/v1/devices/staff-devices", limit=200)
+        if not listed.ok:
+            return problem_page(ctx.request, listed)
+        return render(ctx.request, "staff_devices.html", devices=listed.body.get("items", []))

@@ -36,6 +36,7 @@ NAV = [
     ("role:head_teacher", "/allegations", "Allegations"),
     ("devices:write", "/ict-assets", "ICT assets"),
     ("devices:write", "/loans", "Loans"),
+    ("devices:write", "/staff-devices", "Staff devices"),
     ("audit:read", "/audit", "Audit logs"),
 ]
 
