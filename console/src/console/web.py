@@ -31,6 +31,13 @@ NAV = [
     ("consent:write", "/consent-forms/new", "Paper consent form"),
     ("consent:own", "/my-children", "Your children"),
     ("incidents:stats", "/monitoring", "Monitoring report"),
+    ("phones:search", "/phones/searches", "Phone searches"),
+    ("consent:restrict", "/never-publish", "Never publish"),
+    ("role:head_teacher", "/allegations", "Allegations"),
+    ("devices:write", "/ict-assets", "ICT assets"),
+    ("devices:write", "/loans", "Loans"),
+    ("devices:write", "/staff-devices", "Staff devices"),
+    ("audit:read", "/audit", "Audit logs"),
 ]
 
 # servicekit.pages' policy (nothing inline, nothing from another host), plus what GOV.UK Frontend
@@ -140,7 +147,9 @@ def as_list(value: Any) -> list[str]:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     session = browser_session(request)
     person = session.person if session.signed_in else None
-    nav = [(href, label) for scope, href, label in NAV if person and scope in person.get("scopes", [])]
+    # An entry is a scope the token holds, or `role:<role>` for what is one role's alone.
+    held = {*person.get("scopes", []), *(f"role:{r}" for r in person.get("roles", []))} if person else set()
+    nav = [(href, label) for scope, href, label in NAV if scope in held]
     flash, session.flash = session.flash, None
     return TEMPLATES.TemplateResponse(
         request,
