@@ -92,7 +92,7 @@ def install(app: FastAPI) -> None:
         return render(
             ctx.request,
             "chronology.html",
-            person=person.body,
+            child=person.body,
             entries=entries,
             incidents=theirs,
             kinds=ACTION_KINDS,
