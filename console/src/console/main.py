@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from console import computing, head, pages
+from console import computing, head, lead, pages
 from console.api import SignedOut
 from console.auth import make_sign_in
 from console.config import ConsoleSettings
@@ -134,4 +134,5 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
     pages.install(app)
     head.install(app)
     computing.install(app)
+    lead.install(app)
     return app
