@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from console import pages
+from console import alert_pages, pages
 from console.api import SignedOut
 from console.auth import make_sign_in
 from console.config import ConsoleSettings
@@ -132,4 +132,5 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
         "/assets", StaticFiles(directory=str(STATIC / "govuk" / "assets"), check_dir=False), name="assets"
     )
     pages.install(app)
+    alert_pages.install(app)  # staff alerts (issue 15)
     return app
