@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from console import computing, head, lead, pages
+from console import alert_pages, computing, head, lead, pages
 from console.api import SignedOut
 from console.auth import make_sign_in
 from console.config import ConsoleSettings
@@ -135,4 +135,5 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
     head.install(app)
     computing.install(app)
     lead.install(app)
+    alert_pages.install(app)  # staff alerts (issue 15)
     return app

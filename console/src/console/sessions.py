@@ -32,6 +32,9 @@ class Session:
     pending: dict[str, str] = field(default_factory=dict)
     # A one-time message for the next page (a confirmation).
     flash: dict[str, Any] | None = None
+    # The header's count of unread staff alerts (console.alert_feed), and when it was counted.
+    alerts_unread: int | None = None
+    alerts_counted_at: datetime | None = None
 
     @property
     def signed_in(self) -> bool:

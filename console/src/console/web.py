@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from console.alert_feed import refresh_count
 from console.api import Api, ApiResponse
 from console.auth import SignIn
 from console.config import ConsoleSettings
@@ -119,6 +120,7 @@ async def signed_in(request: Request) -> Ctx:
         raise NotSignedIn(path if request.method == "GET" else "/")
     timings: list[float] = request.state.api_timings
     api = Api(http_of(request), session, sign_in_of(request), timings)
+    await refresh_count(api, session, request.app.state.clock.now())
     return Ctx(request, session, api, timings)
 
 
@@ -150,11 +152,13 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     # An entry is a scope the token holds, or `role:<role>` for what is one role's alone.
     held = {*person.get("scopes", []), *(f"role:{r}" for r in person.get("roles", []))} if person else set()
     nav = [(href, label) for scope, href, label in NAV if scope in held]
+    alerts = session.alerts_unread if person else None
     flash, session.flash = session.flash, None
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"person": person, "csrf_token": session.csrf, "nav": nav, "flash": flash, **context},
+        {"person": person, "csrf_token": session.csrf, "nav": nav, "flash": flash, "alerts_unread": alerts}
+        | context,
         status_code=status_code,
     )
 
