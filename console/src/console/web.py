@@ -23,6 +23,9 @@ from servicekit.pages import BrowserCookie, content_security_policy, csrf_matche
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 # Pages offered by what the person's token may do (the services decide; this only hides links).
+# The roles the services alert (servicekit.alerts): who is offered the Alerts page.
+STAFF_ROLES = frozenset({"head_teacher", "safeguarding_lead", "computing_lead", "office", "teacher"})
+
 NAV = [
     ("incidents:report", "/concerns/new", "Report a concern"),
     ("incidents:write", "/concerns", "Concerns inbox"),
@@ -152,7 +155,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     # An entry is a scope the token holds, or `role:<role>` for what is one role's alone.
     held = {*person.get("scopes", []), *(f"role:{r}" for r in person.get("roles", []))} if person else set()
     nav = [(href, label) for scope, href, label in NAV if scope in held]
-    alerts = session.alerts_unread if person else None
+    # Staff alerts go to school staff only: governors and parents are never alerted (docs/alerts.md).
+    staff = person is not None and bool(STAFF_ROLES & set(person.get("roles", [])))
+    alerts = session.alerts_unread if staff else None
     flash, session.flash = session.flash, None
     return TEMPLATES.TemplateResponse(
         request,
