@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,11 @@ def _plain(message: str, name: str) -> str:
 def new_idempotency_key() -> str:
     """Made when a form is rendered and sent back with it: a double submit creates one record."""
     return str(uuid.uuid4())
+
+
+def form_idempotency_key(form: Mapping[str, Any]) -> str:
+    """The key a re-rendered form keeps (after a refusal or a search), else a new one."""
+    return str(form.get("idempotency_key") or new_idempotency_key())
 
 
 class Api:

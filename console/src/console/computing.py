@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 
-from console.api import new_idempotency_key
+from console.api import form_idempotency_key, new_idempotency_key
 from console.pages import search_people
 from console.web import Ctx, errors_of, form_of, problem_page, redirect, render, signed_in
 
@@ -66,7 +66,7 @@ def install(app: FastAPI) -> None:
             errors=errors,
             kinds=ASSET_KINDS,
             yes_no=YES_NO,
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/ict-assets")
@@ -119,7 +119,7 @@ def install(app: FastAPI) -> None:
             people=people,
             form=form,
             errors=errors,
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/ict-assets/{asset_id}/lend")
@@ -182,7 +182,7 @@ def install(app: FastAPI) -> None:
             form=form,
             errors=errors,
             destruction=DESTRUCTION,
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/ict-assets/{asset_id}/dispose")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 
-from console.api import new_idempotency_key
+from console.api import form_idempotency_key
 from console.pages import search_people
 from console.web import Ctx, errors_of, form_of, problem_page, redirect, render, signed_in
 
@@ -48,7 +48,7 @@ def install(app: FastAPI) -> None:
             form=form,
             errors=errors,
             outcomes=OUTCOMES,
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/phones/searches")

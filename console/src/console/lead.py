@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 
-from console.api import new_idempotency_key
+from console.api import form_idempotency_key
 from console.web import Ctx, errors_of, form_of, problem_page, redirect, render, signed_in
 
 Person = Annotated[Ctx, Depends(signed_in)]
@@ -121,7 +121,7 @@ def install(app: FastAPI) -> None:
             kinds=ACTION_KINDS,
             bodies=REFERRAL_BODIES,
             decisions=DECISIONS,
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/concerns/{incident_id}/actions/new")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from console.api import new_idempotency_key
+from console.api import form_idempotency_key, new_idempotency_key
 from console.auth import OidcSignIn, PasswordSignIn, SignInFailed
 from console.web import (
     Ctx,
@@ -184,7 +184,7 @@ def install(app: FastAPI) -> None:
             severities=SEVERITIES,
             locations=LOCATIONS,
             person_roles=PERSON_ROLES,
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/concerns/new")
@@ -384,7 +384,7 @@ def install(app: FastAPI) -> None:
             people=people,
             kinds=PHONE_KINDS,
             held=held.body.get("items", []) if held.ok else [],
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/phones")
@@ -513,7 +513,7 @@ def install(app: FastAPI) -> None:
             purposes=PURPOSES,
             media_types=MEDIA_TYPES,
             levels=LEVELS,
-            idempotency_key=form.get("idempotency_key") or new_idempotency_key(),
+            idempotency_key=form_idempotency_key(form),
         )
 
     @app.get("/consent-forms/new")
