@@ -8,11 +8,12 @@
 
 Chromium is /usr/bin/chromium (`python3 manage.py test` installs Debian's package when it can,
 scripts/browsers.py); Playwright never downloads a browser. Without Chromium the tests skip with
-the reason. Each test gets a fresh context: no cookie or storage carries over.
+the reason, except in CI (`CI` set), where a missing browser fails them: CI never passes by skipping. Each test gets a fresh context: no cookie or storage carries over.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,18 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+NO_CHROMIUM = "no /usr/bin/chromium: install Debian's chromium (apt-get install -y chromium)"
+
+
+def require_chromium() -> None:
+    """Skip without the browser on a developer's machine; fail in CI, where the test command installs it."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(NO_CHROMIUM)
+    pytest.skip(NO_CHROMIUM)
+
+
 # What the pages must pass: axe-core finds no violation of these impacts.
 BLOCKING_IMPACTS = frozenset({"serious", "critical"})
 # A phone (WCAG 1.4.10 reflow: 320 CSS px; 360 is a common small phone).
@@ -43,8 +56,7 @@ PHONE: ViewportSize = {"width": 360, "height": 740}
 # open, and the async tests of later modules need theirs.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: install Debian's chromium (apt-get install -y chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -21,7 +21,7 @@ import pyotp
 import pytest
 
 from servicekit.testing import TokenFactory, drop_test_database
-from tests.browser import CHROMIUM, assert_accessible, browser  # noqa: F401 - the browser fixture
+from tests.browser import assert_accessible, browser, require_chromium  # noqa: F401 - the browser fixture
 from tests.platform import start_platform
 from tests.world import caller_headers
 
@@ -81,8 +81,7 @@ def read_credentials(path: Path) -> dict[str, Account]:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: install Debian's chromium (apt-get install -y chromium)")
+    require_chromium()
     from scripts import demo as demo_script
 
     var_dir = tmp_path_factory.mktemp("console-platform")
