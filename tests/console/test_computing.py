@@ -130,4 +130,3 @@ def test_the_computing_lead_sees_the_staff_device_register_as_the_api_holds_it(
         assert device["serial_number"] in text
     if not held:
         assert "No staff devices are registered." in text
-    v.screenshot("computing-staff-devices")

@@ -143,3 +143,38 @@ async def test_devices_of_leavers_are_listed_and_removed(
     assert to_remove["items"] == []
     active = (await client.get(URL, params={"status": "active"}, headers=lead)).json()["items"]
     assert [d["id"] for d in active] == [staying["id"]]
+
+
+async def test_a_change_sent_with_a_stale_etag_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, school: School
+) -> None:
+    """`If-Match` is optional on the register's changes; sent, it must name the device's version."""
+    device = await note(client, school, str(school.staff["teacher"]))
+    lead = school.headers("computing_lead")
+    read = await client.get(f"{URL}/{device['id']}", headers=lead)
+    seen = read.headers["etag"]
+    head = str(school.staff["head_teacher"])
+    grant = {"permitted_by": head, "valid_until": "2026-12-31T16:00:00Z", "purpose": "Sports day"}
+    granted = await client.post(
+        f"{URL}/{device['id']}/image-permissions", json=grant, headers={**lead, "If-Match": seen}
+    )
+    assert granted.status_code == 201, granted.text
+    # A second change made from the ETag read before the first: 412 with the current ETag.
+    for path, body in (
+        ("image-permission-withdrawals", {"withdrawn_by": head}),
+        ("removal", {"reason": "lost"}),
+    ):
+        stale = await client.post(
+            f"{URL}/{device['id']}/{path}", json=body, headers={**lead, "If-Match": seen}
+        )
+        assert stale.status_code == 412, stale.text
+        assert stale.headers["etag"] == granted.headers["etag"]
+    after = (await client.get(f"{URL}/{device['id']}", headers=lead)).json()
+    assert after["status"] == "active" and after["images_permitted"] is True
+    assert [p["action"] for p in after["image_permissions"]] == ["granted"]
+    fresh = await client.post(
+        f"{URL}/{device['id']}/removal",
+        json={"reason": "lost"},
+        headers={**lead, "If-Match": granted.headers["etag"]},
+    )
+    assert fresh.status_code == 200 and fresh.json()["status"] == "removed"

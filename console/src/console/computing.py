@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
@@ -47,6 +48,38 @@ ASSET_FIELDS = {
     "holds_personal_data",
     "is_encrypted",
     "purchased_on",
+}
+
+STAFF_DEVICE_KINDS = [
+    ("phone", "Mobile phone"),
+    ("tablet", "Tablet"),
+    ("camera", "Camera"),
+    ("laptop", "Laptop"),
+    ("smartwatch", "Smartwatch"),
+    ("other", "Other"),
+]
+STAFF_DEVICE_FIELDS = {"owner_id", "kind", "make", "model", "serial_number"}
+OWNER_KINDS = {"staff", "visitor", "governor"}  # whose devices the register notes (the service's)
+REMOVAL_REASONS = [
+    ("owner_left", "Its owner has left"),
+    ("no_longer_brought_in", "No longer brought in"),
+    ("lost", "Lost"),
+    ("replaced", "Replaced"),
+]
+# The register's changes: the devices service's route, its fields (the page's name for each, which
+# is unique on the page, and the API's), and what the page says once it is done.
+CHANGES: dict[str, tuple[str, dict[str, str], str]] = {
+    "permit": (
+        "image-permissions",
+        {"permitted_by": "permitted_by", "purpose": "purpose"},
+        "The head teacher's permission to take images is recorded",
+    ),
+    "withdraw": (
+        "image-permission-withdrawals",
+        {"withdrawn_by": "withdrawn_by", "withdrawal_reason": "reason"},
+        "The permission to take images is withdrawn",
+    ),
+    "remove": ("removal", {"removal_reason": "reason"}, "Taken off the register"),
 }
 
 
@@ -203,9 +236,121 @@ def install(app: FastAPI) -> None:
         ctx.session.flash = {"message": "Disposal recorded"}
         return redirect("/ict-assets")
 
-    @app.get("/staff-devices")
-    async def staff_devices(ctx: Person) -> Response:
+    # --- the staff and visitor device register (the policy: "noted in school - name, make &
+    # model, serial number"; no images on them without the head teacher's prior consent) -------
+
+    async def register_page(
+        ctx: Ctx, form: dict[str, Any], errors: dict[str, str] | None = None, status_code: int = 200
+    ) -> Response:
         listed = await ctx.api.get("/v1/devices/staff-devices", limit=200)
         if not listed.ok:
             return problem_page(ctx.request, listed)
-        return render(ctx.request, "staff_devices.html", devices=listed.body.get("items", []))
+        found = await search_people(ctx, str(form.get("q", ""))) if form.get("q") else []
+        return render(
+            ctx.request,
+            "staff_devices.html",
+            status_code=status_code,
+            devices=listed.body.get("items", []),
+            people=[p for p in found if p.get("kind") in OWNER_KINDS],
+            form=form,
+            errors=errors,
+            kinds=STAFF_DEVICE_KINDS,
+            can_write=ctx.can("devices:write"),
+            idempotency_key=form_idempotency_key(form),
+        )
+
+    @app.get("/staff-devices")
+    async def staff_devices(ctx: Person) -> Response:
+        return await register_page(ctx, {})
+
+    @app.post("/staff-devices")
+    async def staff_device_add(ctx: Person) -> Response:
+        form = await form_of(ctx.request)
+        if form.get("action") == "search":
+            return await register_page(ctx, form)
+        body = {name: str(form.get(name, "")).strip() or None for name in sorted(STAFF_DEVICE_FIELDS)}
+        result = await ctx.api.post(
+            "/v1/devices/staff-devices", body, idempotency_key=str(form.get("idempotency_key"))
+        )
+        if result.status == 422:
+            return await register_page(ctx, form, errors_of(result, STAFF_DEVICE_FIELDS), 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        device = result.body
+        what = f"{device['make']} {device['model']} ({device['serial_number']})"
+        ctx.session.flash = {"message": f"Noted: {device['owner_name']}'s {what}"}
+        return redirect(f"/staff-devices/{device['id']}")
+
+    async def device_page(
+        ctx: Ctx,
+        device_id: str,
+        form: dict[str, Any],
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        device = await ctx.api.get(f"/v1/devices/staff-devices/{device_id}")
+        if not device.ok:
+            return problem_page(ctx.request, device)
+        staff = await ctx.api.get("/v1/identity/people", kind="staff", on_roll="true", limit=200)
+        names = {p["id"]: f"{p['given_name']} {p['family_name']}" for p in staff.body.get("items", [])}
+        return render(
+            ctx.request,
+            "staff_device.html",
+            status_code=status_code,
+            device=device.body,
+            etag=device.etag,
+            staff=sorted(names.items(), key=lambda item: item[1]),
+            names=names,
+            form=form,
+            errors=errors,
+            reasons=REMOVAL_REASONS,
+            can_write=ctx.can("devices:write"),
+            # One key per form of the page; a form re-rendered after a refusal keeps its own.
+            keys={
+                change: str(form.get("idempotency_key"))
+                if form.get("change") == change and form.get("idempotency_key")
+                else new_idempotency_key()
+                for change in CHANGES
+            },
+        )
+
+    @app.get("/staff-devices/{device_id}")
+    async def staff_device(ctx: Person, device_id: str) -> Response:
+        return await device_page(ctx, device_id, {})
+
+    @app.post("/staff-devices/{device_id}")
+    async def staff_device_change(ctx: Person, device_id: str) -> Response:
+        """One of the register's changes, sent with the ETag the page was read with (If-Match)."""
+        form = await form_of(ctx.request)
+        change = str(form.get("change", ""))
+        if change not in CHANGES:
+            return redirect(f"/staff-devices/{device_id}")
+        path, fields, message = CHANGES[change]
+        body: dict[str, Any] = {api: str(form.get(name, "")).strip() or None for name, api in fields.items()}
+        errors: dict[str, str] = {}
+        if change == "permit":
+            day = str(form.get("valid_until", "")).strip()
+            try:
+                until = datetime.fromisoformat(f"{day}T{form.get('valid_until_time') or '16:00'}")
+                body["valid_until"] = until.replace(tzinfo=UTC).isoformat()
+            except ValueError:
+                errors["valid_until"] = "Enter the day the permission ends, for example 2026-09-14"
+        if errors:
+            return await device_page(ctx, device_id, form, errors, 422)
+        result = await ctx.api.post(
+            f"/v1/devices/staff-devices/{device_id}/{path}",
+            body,
+            idempotency_key=str(form.get("idempotency_key")),
+            if_match=str(form.get("etag") or "") or None,
+        )
+        if result.status == 412:
+            return render(ctx.request, "changed.html", status_code=412, back=f"/staff-devices/{device_id}")
+        if result.status == 422:
+            found = errors_of(result, {*fields.values(), "valid_until"})
+            by_field = {api: name for name, api in fields.items()} | {"valid_until": "valid_until"}
+            errors = {by_field.get(name, name): message for name, message in found.items()}
+            return await device_page(ctx, device_id, form, errors, 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": message}
+        return redirect(f"/staff-devices/{device_id}")

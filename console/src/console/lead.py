@@ -47,6 +47,30 @@ FIELDS = {
     "la_informed": ("note",),
     "police_referral": ("police_reference", "note"),
 }
+# The evidence register's kinds (the incidents service's); the file kinds need the file's SHA-256.
+EVIDENCE_KINDS = [
+    ("screenshot", "A screenshot"),
+    ("image", "An image"),
+    ("video", "A video"),
+    ("file", "Another file"),
+    ("log", "A log (filtering, chat, sign-in)"),
+    ("device", "A device"),
+    ("document", "A document on paper"),
+    ("other", "Something else"),
+]
+# Nudes and semi-nudes (UKCIS guidance, the policy): imagery is never viewed, copied or stored, so
+# the only evidence the page offers is the device, secured unlooked-at. The service refuses the rest.
+SEXTING_KINDS = [("device", "The device, secured without looking at its content")]
+EVIDENCE_FIELDS = {
+    "kind",
+    "description",
+    "stored_at",
+    "held_by",
+    "sha256",
+    "device_secured",
+    "handed_to_police_at",
+    "police_reference",
+}
 PAGES = 20  # at most 20 pages of 200 incidents are read for one chronology
 
 
@@ -173,4 +197,72 @@ def install(app: FastAPI) -> None:
         if not result.ok:
             return problem_page(ctx.request, result)
         ctx.session.flash = {"message": f"{label(ACTION_KINDS, kind)} added to the chronology"}
+        return redirect(f"/concerns/{incident_id}")
+
+    async def evidence_form(
+        ctx: Ctx,
+        incident_id: str,
+        form: dict[str, Any],
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        result = await ctx.api.get(f"/v1/incidents/{incident_id}")
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        sexting = result.body["category"] == "sexting"
+        return render(
+            ctx.request,
+            "evidence_new.html",
+            status_code=status_code,
+            incident=result.body,
+            sexting=sexting,
+            form=form,
+            errors=errors,
+            kinds=SEXTING_KINDS if sexting else EVIDENCE_KINDS,
+            idempotency_key=form_idempotency_key(form),
+        )
+
+    @app.get("/concerns/{incident_id}/evidence/new")
+    async def evidence_new(ctx: Person, incident_id: str) -> Response:
+        return await evidence_form(ctx, incident_id, {})
+
+    @app.post("/concerns/{incident_id}/evidence/new")
+    async def evidence_submit(ctx: Person, incident_id: str) -> Response:
+        form = await form_of(ctx.request)
+
+        def text(name: str) -> str | None:
+            return str(form.get(name, "")).strip() or None
+
+        errors: dict[str, str] = {}
+        handed_at = None
+        if text("handed_on"):
+            try:
+                when = datetime.fromisoformat(f"{text('handed_on')}T{text('handed_time') or '00:00'}")
+                handed_at = when.replace(tzinfo=UTC).isoformat()
+            except ValueError:
+                errors["handed_on"] = "Enter the date it was handed to the police, for example 2026-09-14"
+        if errors:
+            return await evidence_form(ctx, incident_id, form, errors, 422)
+        kind = text("kind")
+        body: dict[str, Any] = {
+            "kind": kind,
+            "description": text("description"),
+            "stored_at": text("stored_at"),
+            "held_by": text("held_by"),
+            "device_secured": form.get("device_secured") == "yes",
+        }
+        optional = {"sha256": text("sha256"), "handed_to_police_at": handed_at}
+        optional["police_reference"] = text("police_reference")
+        body |= {name: value for name, value in optional.items() if value is not None}
+        result = await ctx.api.post(
+            f"/v1/incidents/{incident_id}/evidence", body, idempotency_key=str(form.get("idempotency_key"))
+        )
+        if result.status == 422:
+            found = errors_of(result, EVIDENCE_FIELDS)
+            if "handed_to_police_at" in found:
+                found["handed_on"] = found.pop("handed_to_police_at")
+            return await evidence_form(ctx, incident_id, form, found, 422)
+        if not result.ok:
+            return problem_page(ctx.request, result)
+        ctx.session.flash = {"message": f"Evidence added: {label(EVIDENCE_KINDS, kind).lower()}"}
         return redirect(f"/concerns/{incident_id}")

@@ -69,6 +69,8 @@ STATUSES = [
     ("referred", "Referred"),
     ("closed", "Closed"),
 ]
+# Seen only by the safeguarding lead and the head teacher (the incidents service's rule, shown here).
+RESTRICTED_CATEGORIES = frozenset({"grooming", "sexting", "radicalisation", "self_harm_content"})
 PHONE_KINDS = [("daily_handin", "Handed in for the day"), ("confiscation", "Confiscated")]
 
 
@@ -308,7 +310,11 @@ def install(app: FastAPI) -> None:
             errors=errors,
             statuses=STATUSES,
             categories=CATEGORIES,
+            restricted=RESTRICTED_CATEGORIES,
             label=label,
+            # What the person's token may do here (the service decides; this only hides the forms).
+            can_write=ctx.can("incidents:write"),
+            can_release=incident["legal_hold"] and "head_teacher" in ctx.person.get("roles", []),
         )
 
     @app.get("/concerns/{incident_id}")
@@ -319,11 +325,14 @@ def install(app: FastAPI) -> None:
     async def incident_update(ctx: Person, incident_id: str) -> Response:
         form = await form_of(ctx.request)
         body: dict[str, Any] = {}
-        if form.get("status"):
-            body["status"] = form["status"]
+        for name in ("status", "category"):
+            if form.get(name):
+                body[name] = form[name]
         if form.get("legal_hold") == "yes":
             body["legal_hold"] = True
             body["legal_hold_reason"] = str(form.get("legal_hold_reason", "")).strip() or None
+        elif form.get("legal_hold") == "release":
+            body["legal_hold"] = False
         result = await ctx.api.patch(
             f"/v1/incidents/{incident_id}", body, if_match=str(form.get("etag") or "") or None
         )
@@ -331,7 +340,7 @@ def install(app: FastAPI) -> None:
             return render(ctx.request, "changed.html", status_code=412, back=f"/concerns/{incident_id}")
         if result.status == 422:
             return await incident_page(
-                ctx, incident_id, errors_of(result, {"status", "legal_hold_reason"}), 422
+                ctx, incident_id, errors_of(result, {"status", "category", "legal_hold_reason"}), 422
             )
         if not result.ok:
             return problem_page(ctx.request, result)

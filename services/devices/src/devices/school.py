@@ -100,7 +100,8 @@ async def require_member(
     person = await person_of_school(session, school_id, person_id, accept=accept)
     if person is None or person.kind not in kinds or not person.is_on_roll:
         wanted = " or ".join(sorted(kinds))
-        raise Unprocessable(f"{field} is not a current {wanted} of this school.", slug="not-a-member")
+        message = f"{field} is not a current {wanted} of this school."
+        raise Unprocessable(message, slug="not-a-member", extra=_field_error(field, message))
     return person
 
 
@@ -126,9 +127,13 @@ async def require_head_teacher(
     session: AsyncSession, school_id: uuid.UUID, person_id: uuid.UUID, *, field: str
 ) -> None:
     if not await is_head_teacher(session, school_id, person_id):
-        raise Unprocessable(
-            f"{field} must be the person id of a head teacher of this school.", slug="not-head-teacher"
-        )
+        message = f"{field} must be the person id of a head teacher of this school."
+        raise Unprocessable(message, slug="not-head-teacher", extra=_field_error(field, message))
+
+
+def _field_error(field: str, message: str) -> dict[str, object]:
+    """The refusal's `errors`, as a validation error names its field (so a form shows it by the field)."""
+    return {"errors": [{"field": f"body.{field}", "message": message}]}
 
 
 async def carer_link(

@@ -24,7 +24,7 @@ from devices.staff_devices.schemas import (
 from servicekit.app import ClockDep
 from servicekit.auth import CallerSchool, Principal, Scoped
 from servicekit.db import SessionDep
-from servicekit.etags import etag_header, set_etag
+from servicekit.etags import IfMatchOptional, etag_header, set_etag
 from servicekit.idempotency import IdempotencyDep
 from servicekit.pagination import CursorParam, LimitParam, Page, set_next_link
 from servicekit.params import IsoDate
@@ -102,12 +102,17 @@ async def grant_image_permission(
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
+    if_match: IfMatchOptional,
 ) -> Response:
-    """Record the head teacher's consent to take images on this device, until a given time."""
+    """Record the head teacher's consent to take images on this device, until a given time.
+
+    With `If-Match` (optional), a device changed since that ETag was read is 412 and nothing changes."""
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    changed = await service.grant_images(session, device, body=body, actor=principal, now=now)
+    changed = await service.grant_images(
+        session, device, body=body, actor=principal, now=now, if_match=if_match
+    )
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers=etag_header(changed.version))
 
@@ -120,12 +125,16 @@ async def withdraw_image_permission(
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
+    if_match: IfMatchOptional,
 ) -> Response:
-    """Record that the head teacher withdrew consent to take images on this device."""
+    """Record that the head teacher withdrew consent to take images on this device (`If-Match`
+    optional: a stale one is 412)."""
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    changed = await service.withdraw_images(session, device, body=body, actor=principal, now=now)
+    changed = await service.withdraw_images(
+        session, device, body=body, actor=principal, now=now, if_match=if_match
+    )
     [read] = await service.describe(session, [changed], now=now)
     return await idem.respond(read, status_code=201, headers=etag_header(changed.version))
 
@@ -138,12 +147,14 @@ async def remove_staff_device(
     session: SessionDep,
     idem: IdempotencyDep,
     clock: ClockDep,
+    if_match: IfMatchOptional,
 ) -> Response:
-    """Take a device off the register (its owner left, it is no longer brought in...)."""
+    """Take a device off the register (its owner left, it is no longer brought in...); `If-Match`
+    optional: a stale one is 412."""
     if idem.replay is not None:
         return idem.replay
     now = clock.now()
-    removed = await service.remove(session, device, body=body, actor=principal, now=now)
+    removed = await service.remove(session, device, body=body, actor=principal, now=now, if_match=if_match)
     [read] = await service.describe(session, [removed], now=now)
     return await idem.respond(read, status_code=200, headers=etag_header(removed.version))
 

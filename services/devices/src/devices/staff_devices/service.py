@@ -20,6 +20,7 @@ from devices.staff_devices.models import ImagePermission, ImageUse, ImageUseDele
 from devices.staff_devices.schemas import ImageUseRead, StaffDeviceRead
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
+from servicekit.etags import IfMatch, StaleETag, etag
 from servicekit.models import ReplicaPerson
 from servicekit.pagination import paginate
 
@@ -117,17 +118,30 @@ async def list_devices(
 
 
 async def _change(
-    session: AsyncSession, device: StaffDevice, *, now: datetime, **values: object
+    session: AsyncSession,
+    device: StaffDevice,
+    *,
+    now: datetime,
+    if_match: IfMatch | None = None,
+    **values: object,
 ) -> StaffDevice:
-    """Bump the version of an active device (and change it), refusing a removed one."""
+    """Bump the version of an active device (and change it), refusing a removed one, and one that
+    changed since the caller's `If-Match` was read (412: checked in the UPDATE itself, so two
+    changes made from one ETag cannot both pass)."""
+    if if_match is not None:
+        if_match.check(device.version)
+    stmt = update(StaffDevice).where(StaffDevice.id == device.id, StaffDevice.status == "active")
+    if if_match is not None and if_match.sent:
+        stmt = stmt.where(StaffDevice.version == device.version)
     result = await session.execute(
-        update(StaffDevice)
-        .where(StaffDevice.id == device.id, StaffDevice.status == "active")
-        .values(version=StaffDevice.version + 1, updated_at=now, **values)
+        stmt.values(version=StaffDevice.version + 1, updated_at=now, **values)
         .returning(StaffDevice.id)
         .execution_options(synchronize_session=False)
     )
     if result.scalar_one_or_none() is None:
+        current = await get(session, school_id=device.school_id, device_id=device.id)
+        if current is not None and current.status == "active":
+            raise StaleETag(etag(current.version))
         raise StaffDeviceRemoved("This device has been removed from the register.")
     fresh = await get(session, school_id=device.school_id, device_id=device.id)
     assert fresh is not None
@@ -141,13 +155,14 @@ async def grant_images(
     body: schemas.ImagePermissionGrant,
     actor: Principal,
     now: datetime,
+    if_match: IfMatch | None = None,
 ) -> StaffDevice:
     """The head's consent to take images on this device until a given time (the policy asks for it)."""
     permitted_by, valid_until = body.permitted_by, body.valid_until
     await people.require_head_teacher(session, device.school_id, permitted_by, field="permitted_by")
     if valid_until <= now:
         raise Unprocessable("valid_until must be in the future.", slug="validation-error")
-    device = await _change(session, device, now=now)
+    device = await _change(session, device, now=now, if_match=if_match)
     session.add(
         ImagePermission(
             device_id=device.id,
@@ -181,10 +196,11 @@ async def withdraw_images(
     body: schemas.ImagePermissionWithdrawal,
     actor: Principal,
     now: datetime,
+    if_match: IfMatch | None = None,
 ) -> StaffDevice:
     withdrawn_by = body.withdrawn_by
     await people.require_head_teacher(session, device.school_id, withdrawn_by, field="withdrawn_by")
-    device = await _change(session, device, now=now)
+    device = await _change(session, device, now=now, if_match=if_match)
     session.add(
         ImagePermission(
             device_id=device.id,
@@ -217,11 +233,19 @@ async def remove(
     body: schemas.StaffDeviceRemoval,
     actor: Principal,
     now: datetime,
+    if_match: IfMatch | None = None,
 ) -> StaffDevice:
     """Take a device off the register (its owner left...); the record itself is kept."""
     by, reason = people.actor_ref(actor), body.reason
     removed = await _change(
-        session, device, now=now, status="removed", removed_at=now, removed_by=by, removal_reason=reason
+        session,
+        device,
+        now=now,
+        if_match=if_match,
+        status="removed",
+        removed_at=now,
+        removed_by=by,
+        removal_reason=reason,
     )
     await people.record_audit(
         session,
