@@ -58,6 +58,19 @@ CARER_FIRST_NAMES = [
     "Rhys",
     "Sana",
 ]
+# The acceptable-use agreements the demo school has published (identity's agreements).
+AGREEMENTS = [
+    (
+        "pupil",
+        "Our rules for using computers and the internet",
+        "I ask a grown-up before I use a computer, a tablet or the internet.\n"
+        "I only use the websites and apps my teacher or my grown-up has said I may.\n"
+        "I tell a grown-up straight away if I see something that upsets me.\n"
+        "I am kind to others online, as I am in the classroom.\n"
+        "I keep my name, my address and my passwords to myself.\n"
+        "I know the school checks how its computers are used, to keep me safe.",
+    ),
+]
 CLIENTS = [
     ("mle", "Learning platform (MLE)", ["consent:check", "consent:webhooks"]),
     ("office_system", "Office system (MIS)", ["phones:read", "phones:write", "people:read", "people:import"]),
@@ -235,6 +248,38 @@ def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
             "parental_responsibility": False,
         }
     )
+    # Ava's brother in Reception: the demo parent signs the pupils' acceptable-use agreement for him
+    # (at KS1 parents sign on behalf of the pupils, the policy). Listed with the pupils once the
+    # services' own demo records are in, which keep to the twelve above.
+    sibling = person(
+        {
+            "kind": "pupil",
+            "given_name": "Finn",
+            "family_name": first["family_name"],
+            "year_group": "R",
+            "external_ref": upn(len(PUPILS) + 1),
+        }
+    )
+    _ok(
+        gateway.post(
+            f"/v1/identity/people/{sibling['id']}/carers",
+            headers=admin,
+            json={
+                "carer_id": demo["carers"][4]["id"],
+                "relationship": "mother",
+                "parental_responsibility": True,
+            },
+        )
+    )
+    demo["carers"][4]["pupil_ids"].append(sibling["id"])
+    for audience, title, text in AGREEMENTS:
+        _ok(
+            gateway.post(
+                "/v1/identity/agreements",
+                headers=admin,
+                json={"audience": audience, "title": title, "text": text, "school_id": school_id},
+            )
+        )
     account(demo["carers"][4]["id"], "parent", ["parent"])
     account(demo["pupils"][-1]["id"], "pupil", ["pupil"])
     visitor = person({"kind": "visitor", "given_name": "Dana", "family_name": "Price"})
@@ -285,6 +330,9 @@ def seed(runner: PlatformRunner, hidden: Collection[str] = ()) -> Path:
         handle.write("Star Primary School demo: credentials (shown once; keep this file private)\n")
         handle.write(f"Gateway: {runner.url('gateway')}\nschool_id: {school_id}\n\n")
         handle.write("\n".join(credentials) + "\n")
+    demo["pupils"].append(
+        {k: sibling[k] for k in ("id", "given_name", "family_name", "year_group", "external_ref")}
+    )
     ids = {k: demo[k] for k in ("school_id", "pupils", "carers", "staff")}
     fd = os.open(runner.var_dir / "demo.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

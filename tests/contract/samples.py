@@ -159,6 +159,26 @@ def _school_of_admin(school: PlatformSchool, who: str) -> dict[str, str]:
     return {"school_id": school.kit.id} if who == "platform_admin" else {}
 
 
+def _publish_for(school: PlatformSchool, who: str) -> str:
+    """A new current agreement for the audience `who` belongs to: its version id."""
+    version = school.post(
+        "/v1/identity/agreements",
+        {
+            "audience": AUDIENCE.get(who, "staff"),
+            "title": f"AUP {_tag()}",
+            "text": "Be kind online.",
+            "school_id": school.kit.id,
+        },
+    )
+    return str(version["id"])
+
+
+def _current_agreement(school: PlatformSchool, who: str) -> Call:
+    """The caller's own agreement to read: their audience has a current version."""
+    _publish_for(school, who)
+    return Call()
+
+
 def _own_report(school: PlatformSchool, who: str) -> Call:
     """An incident `who` reported (staff other than the head and the lead read only their own)."""
     return Call(ids={"incident_id": school.post("/v1/incidents", _incident(school), who)["id"]})
@@ -230,19 +250,9 @@ SAMPLES: dict[str, Sample] = {
     "POST /v1/identity/agreements": lambda s, who: Call(
         json={"audience": "staff", "title": f"AUP {_tag()}", "text": "Use ICT safely.", "school_id": s.kit.id}
     ),
+    "GET /v1/identity/agreements/current": _current_agreement,
     "POST /v1/identity/agreements/{version_id}/signatures": lambda s, who: Call(
-        ids={
-            "version_id": s.post(
-                "/v1/identity/agreements",
-                {
-                    "audience": AUDIENCE.get(who, "staff"),
-                    "title": f"AUP {_tag()}",
-                    "text": "Be kind online.",
-                    "school_id": s.kit.id,
-                },
-            )["id"]
-        },
-        json={},
+        ids={"version_id": _publish_for(s, who)}, json={}
     ),
     "POST /v1/identity/users": lambda s, who: Call(
         json={

@@ -201,3 +201,36 @@ async def test_publishing_and_reading_are_for_the_right_people(
     await publish(client, tokens, other, "parent")
     listed = await client.get(AGREEMENTS, headers=staff(tokens, school))
     assert listed.json()["items"] == []  # another school's versions are not listed
+
+
+async def test_a_parent_reads_what_their_ks1_child_has_to_sign_and_whether_it_is_signed(
+    client: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    school = await make_school(client, tokens)
+    child = await make_person(client, tokens, school, year_group="R")
+    older = await make_person(client, tokens, school, year_group="4")
+    theirs = await make_person(client, tokens, school, year_group="1")
+    mum = await make_person(client, tokens, school, kind="parent")
+    await link(client, tokens, school, child["id"], mum["id"])
+    await link(client, tokens, school, older["id"], mum["id"])
+    as_mum = person_token(tokens, school, mum, "parent")
+    url = f"{AGREEMENTS}/current"
+    none_yet = await client.get(url, params={"person_id": child["id"]}, headers=as_mum)
+    assert none_yet.status_code == 404 and none_yet.json()["type"].endswith("no-agreement-published")
+    version = await publish(client, tokens, school, "pupil")
+    before = await client.get(url, params={"person_id": child["id"]}, headers=as_mum)
+    assert before.status_code == 200, before.text
+    assert before.json()["version"]["id"] == version["id"] and before.json()["signature"] is None
+    signed = await client.post(
+        f"{AGREEMENTS}/{version['id']}/signatures", json={"person_id": child["id"]}, headers=as_mum
+    )
+    after = (await client.get(url, params={"person_id": child["id"]}, headers=as_mum)).json()
+    assert after["signature"] == signed.json()
+    # Not their child, or not in KS1: refused as signing for them would be; nothing to read.
+    for pupil in (theirs, older):
+        refused = await client.get(url, params={"person_id": pupil["id"]}, headers=as_mum)
+        assert refused.status_code == 403 and "version" not in refused.json()
+    # Oneself: the parents' agreement (none published yet), and a client is no person.
+    assert (await client.get(url, headers=as_mum)).status_code == 404
+    mis = tokens.headers(scopes=["agreements:sign"], client_id="mis", school_id=school)
+    assert (await client.get(url, headers=mis)).status_code == 403

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from console import alert_pages, computing, head, lead, pages
+from console import alert_pages, aup, computing, head, lead, pages, roll
 from console.api import SignedOut
 from console.auth import make_sign_in
 from console.config import ConsoleSettings
@@ -136,4 +136,6 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
     computing.install(app)
     lead.install(app)
     alert_pages.install(app)  # staff alerts (issue 15)
+    aup.install(app)
+    roll.install(app)
     return app

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
+from console import aup
 from console.api import form_idempotency_key, new_idempotency_key
 from console.auth import OidcSignIn, PasswordSignIn, SignInFailed
 from console.web import (
@@ -581,11 +582,16 @@ def install(app: FastAPI) -> None:
         result = await ctx.api.get(f"/v1/media-consent/children/{pupil_id}")
         if not result.ok:
             return problem_page(ctx.request, result)
+        # The acceptable-use agreement, offered where identity lets this parent sign for the child.
+        agreement = await aup.current_agreement(ctx, pupil_id)
+        signature = agreement.body["signature"] if agreement.ok else None
         return render(
             ctx.request,
             "child.html",
             status_code=status_code,
             child=result.body,
+            agreement=agreement.body if agreement.ok else None,
+            signed_by=aup.signed_by(ctx, result.body, signature) if signature else None,
             etag=result.etag,
             errors=errors,
             grid=grid(result.body),

@@ -35,6 +35,8 @@ class Session:
     # The header's count of unread staff alerts (console.alert_feed), and when it was counted.
     alerts_unread: int | None = None
     alerts_counted_at: datetime | None = None
+    # The office's roll upload between its dry run and Apply (console.roll): the file as sent.
+    roll_upload: dict[str, Any] | None = None
 
     @property
     def signed_in(self) -> bool:

@@ -33,6 +33,7 @@ NAV = [
     ("phones:write", "/phones/end-of-day", "End of day"),
     ("consent:check", "/photos/group", "Group photo"),
     ("consent:write", "/consent-forms/new", "Paper consent form"),
+    ("people:import", "/roll-import", "Upload the roll"),
     ("consent:own", "/my-children", "Your children"),
     ("incidents:stats", "/monitoring", "Monitoring report"),
     ("phones:search", "/phones/searches", "Phone searches"),

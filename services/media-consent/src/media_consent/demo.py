@@ -64,9 +64,11 @@ def seed(gateway: httpx.Client, demo: dict[str, Any]) -> None:
             )
         )
 
-    # The demo parent's child: the parent's own view says which it is.
+    # The demo parent's child of these pupils (their Reception son has no record yet): the parent's
+    # own view says which it is.
     children = _ok(gateway.get(f"{BASE}/children", headers=headers["parent"]))
-    parent_child = children[0]["pupil_id"] if children else None
+    listed = {p["id"] for p in pupils}
+    parent_child = next((c["pupil_id"] for c in children if c["pupil_id"] in listed), None)
     plan = {
         0: (FULL, annual),
         1: (GROUP_ONLY, annual),

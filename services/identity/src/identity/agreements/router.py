@@ -13,6 +13,7 @@ from identity.agreements.schemas import (
     AgreementCreate,
     AgreementRead,
     Audience,
+    CurrentAgreement,
     PersonBrief,
     SignatureCreate,
     SignatureRead,
@@ -113,6 +114,43 @@ async def list_unsigned(
         next_cursor=next_cursor,
         version_id=version.id,
         version_number=version.number,
+    )
+
+
+@router.get("/current", response_model=CurrentAgreement)
+async def current_agreement(
+    session: SessionDep,
+    principal: Annotated[Principal, Scoped("agreements:sign")],
+    person_id: Annotated[
+        uuid.UUID | None, Query(description="A KS1 child the parent signs for; oneself when left out")
+    ] = None,
+) -> CurrentAgreement:
+    """The agreement a person has to sign now, and their signature of it if signed.
+
+    For oneself, or (a parent) for a child in Reception to Year 2 they hold parental responsibility
+    for: anyone else is refused as signing for them would be.
+    """
+    if principal.is_client or principal.person_id is None:
+        raise NotAPerson("Only a person signs an agreement, with their own account.")
+    signer = await people_service.get_person(session, principal.person_id)
+    if signer is None or signer.school_id != principal.school_id:
+        raise people_service.PersonNotFound("No such person.")
+    person = signer
+    if person_id is not None and person_id != signer.id:
+        other = await people_service.get_person(session, person_id)
+        if other is None or other.school_id != signer.school_id:
+            raise people_service.PersonNotFound("No such person.")
+        if not await agreement_service.may_sign_for(session, signer, other):
+            raise agreement_service.MayNotSignFor(agreement_service.MAY_NOT_SIGN_FOR)
+        person = other
+    version = await agreement_service.current_version(session, person.school_id, person.kind)
+    if version is None:
+        raise agreement_service.NoAgreementPublished(f"No agreement for {person.kind} has been published.")
+    signature = await agreement_service.signature_of(session, version, person.id)
+    return CurrentAgreement(
+        person_id=person.id,
+        version=AgreementRead.model_validate(version),
+        signature=SignatureRead.model_validate(signature) if signature else None,
     )
 
 

@@ -55,6 +55,14 @@ class SignatureRead(BaseModel):
     signed_at: datetime
 
 
+class CurrentAgreement(BaseModel):
+    """What one person has to sign now: their audience's current version, and their signature of it."""
+
+    person_id: uuid.UUID
+    version: AgreementRead
+    signature: SignatureRead | None
+
+
 class PersonBrief(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -119,7 +119,13 @@ async def list_versions(
     )
 
 
-async def _may_sign_for(session: AsyncSession, parent: Person, pupil: Person) -> bool:
+MAY_NOT_SIGN_FOR = (
+    "A parent may sign only for their own child in Reception to Year 2, "
+    "and only with parental responsibility."
+)
+
+
+async def may_sign_for(session: AsyncSession, parent: Person, pupil: Person) -> bool:
     """A parent may sign for a KS1 pupil they hold parental responsibility for."""
     if parent.kind != "parent" or pupil.kind != "pupil" or pupil.year_group not in KS1_YEAR_GROUPS:
         return False
@@ -144,22 +150,14 @@ async def sign(
     now: datetime,
 ) -> AgreementSignature:
     """`signer` signs `version` for `person` (themselves, or a KS1 pupil in their care)."""
-    if person.id != signer.id and not await _may_sign_for(session, signer, person):
-        raise MayNotSignFor(
-            "A parent may sign only for their own child in Reception to Year 2, "
-            "and only with parental responsibility."
-        )
+    if person.id != signer.id and not await may_sign_for(session, signer, person):
+        raise MayNotSignFor(MAY_NOT_SIGN_FOR)
     if person.kind != version.audience:
         raise WrongAudience(f"This agreement is for {version.audience}, not for a {person.kind}.")
     current = await current_version(session, version.school_id, version.audience)
     if current is None or current.id != version.id:
         raise VersionSuperseded("A newer version of this agreement has been published; sign that one.")
-    already = await session.scalar(
-        select(AgreementSignature.id).where(
-            AgreementSignature.version_id == version.id, AgreementSignature.person_id == person.id
-        )
-    )
-    if already is not None:
+    if await signature_of(session, version, person.id) is not None:
         raise AlreadySigned("This version has already been signed for this person.")
     signature = AgreementSignature(
         version_id=version.id,
@@ -185,6 +183,17 @@ async def sign(
         at=now,
     )
     return signature
+
+
+async def signature_of(
+    session: AsyncSession, version: AgreementVersion, person_id: uuid.UUID
+) -> AgreementSignature | None:
+    """The person's signature of this version, if it has been signed for them."""
+    return await session.scalar(
+        select(AgreementSignature).where(
+            AgreementSignature.version_id == version.id, AgreementSignature.person_id == person_id
+        )
+    )
 
 
 async def list_unsigned(
