@@ -2,19 +2,45 @@
 
 SECURITY.md "Browser sessions": ids rotate at sign-in; a session ends after 10 minutes idle or 12
 hours in all, measured by the injected clock. Tokens live here, never in the browser.
+
+Two stores behind one interface (`SessionStore`):
+
+- `MemoryStore`, the embedded default: one console process (the run command's).
+- `RedisStore` (CONSOLE_REDIS_URL), shared by every console replica, so a person signed in through
+  one is signed in through all, a restart keeps them signed in, and signing out ends the session
+  everywhere. Each session is one key, named by a SHA-256 of its id (whoever reads Redis learns no
+  cookie), holding the session as JSON sealed with AES-256-GCM under the operator's key
+  (CONSOLE_SESSION_KEY): a value changed in Redis, or written under another key, or sealed with
+  another key, is refused. The key expires after the idle timeout (the server's own clean-up); the
+  timeouts themselves are still judged by the injected clock when a session is read.
+
+A request reads its session once and writes it back once, when the page is done (`save`, from the
+app's middleware); a session another replica ended meanwhile is not brought back (`SET ... XX`).
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from redis.asyncio import Redis
 
 from servicekit.clock import Clock
 from servicekit.pages import new_csrf_token
 
 COOKIE = "console_session"
+log = logging.getLogger("console.sessions")
 
 
 @dataclass
@@ -41,53 +67,235 @@ class Session:
         return self.access_token is not None
 
 
-class SessionStore:
-    """In memory, per console process (run one console, or put sessions in Redis before scaling out)."""
+_TIMES = ("created_at", "last_seen", "expires_at", "alerts_counted_at")
 
+
+def to_json(session: Session) -> bytes:
+    data = dataclasses.asdict(session)
+    for name in _TIMES:
+        if data[name] is not None:
+            data[name] = data[name].isoformat()
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def from_json(raw: bytes) -> Session:
+    data = json.loads(raw)
+    for name in _TIMES:
+        if data.get(name) is not None:
+            data[name] = datetime.fromisoformat(data[name])
+    return Session(**data)
+
+
+def decode_key(value: str) -> bytes:
+    """CONSOLE_SESSION_KEY: 32 random bytes, base64 (url-safe or standard, padding optional)."""
+    text = value.strip()
+    try:
+        key = base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4))
+    except ValueError as exc:
+        raise ValueError("CONSOLE_SESSION_KEY must be base64 of 32 random bytes") from exc
+    if len(key) != 32:
+        raise ValueError("CONSOLE_SESSION_KEY must be base64 of 32 random bytes (AES-256)")
+    return key
+
+
+def new_key() -> str:
+    """A fresh CONSOLE_SESSION_KEY (docs/operations-console.md: `python3 -c ...`)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+class SessionStore(Protocol):
+    """Where sessions live. Every method may wait (Redis); none raises for an unknown id."""
+
+    async def new(self) -> Session:
+        """A new anonymous session, stored."""
+        ...
+
+    async def get(self, session_id: str | None) -> Session | None:
+        """The live session with this id (its idle clock restarted); None when there is none or it ended."""
+        ...
+
+    async def save(self, session: Session) -> None:
+        """What the request changed, kept (a session ended meanwhile stays ended)."""
+        ...
+
+    async def rotate(self, session: Session) -> Session:
+        """Sign-in: the same contents under a new id (a fixed id planted before sign-in is useless)."""
+        ...
+
+    async def end(self, session: Session) -> None: ...
+
+    async def ping(self) -> bool:
+        """The store can be used now (the console's /readyz)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _Timeouts:
     def __init__(self, clock: Clock, *, idle: timedelta, absolute: timedelta) -> None:
         self.clock = clock
         self.idle = idle
         self.absolute = absolute
+
+    def ended(self, session: Session, now: datetime) -> bool:
+        return now - session.last_seen > self.idle or now - session.created_at > self.absolute
+
+    def fresh(self) -> Session:
+        now = self.clock.now()
+        return Session(id=secrets.token_urlsafe(32), created_at=now, last_seen=now)
+
+    def renew(self, session: Session) -> None:
+        now = self.clock.now()
+        session.id = secrets.token_urlsafe(32)
+        session.csrf = new_csrf_token()
+        session.created_at = now
+        session.last_seen = now
+
+
+class MemoryStore(_Timeouts):
+    """In memory, per console process: the embedded default (one console)."""
+
+    def __init__(self, clock: Clock, *, idle: timedelta, absolute: timedelta) -> None:
+        super().__init__(clock, idle=idle, absolute=absolute)
         self._sessions: dict[str, Session] = {}
 
-    def new(self) -> Session:
-        now = self.clock.now()
-        session = Session(id=secrets.token_urlsafe(32), created_at=now, last_seen=now)
+    async def new(self) -> Session:
+        session = self.fresh()
         self._sessions[session.id] = session
-        self._sweep(now)
+        self._sweep(session.created_at)
         return session
 
-    def get(self, session_id: str | None) -> Session | None:
-        """The live session with this id (its idle clock restarted); None when there is none or it ended."""
+    async def get(self, session_id: str | None) -> Session | None:
         if not session_id:
             return None
         session = self._sessions.get(session_id)
         if session is None:
             return None
         now = self.clock.now()
-        if now - session.last_seen > self.idle or now - session.created_at > self.absolute:
+        if self.ended(session, now):
             del self._sessions[session_id]
             return None
         session.last_seen = now
         return session
 
-    def rotate(self, session: Session) -> Session:
-        """Sign-in: the same contents under a new id (a fixed id planted before sign-in is useless)."""
+    async def save(self, session: Session) -> None:
+        """Nothing to write: the request changed the stored object itself."""
+
+    async def rotate(self, session: Session) -> Session:
         self._sessions.pop(session.id, None)
-        now = self.clock.now()
-        session.id = secrets.token_urlsafe(32)
-        session.csrf = new_csrf_token()
-        session.created_at = now
-        session.last_seen = now
+        self.renew(session)
         self._sessions[session.id] = session
         return session
 
-    def end(self, session: Session) -> None:
+    async def end(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        """Nothing to let go of (the sessions end with the process)."""
 
     def _sweep(self, now: datetime) -> None:
         if len(self._sessions) % 256:
             return
         for sid, s in list(self._sessions.items()):
-            if now - s.last_seen > self.idle or now - s.created_at > self.absolute:
+            if self.ended(s, now):
                 del self._sessions[sid]
+
+
+class RedisStore(_Timeouts):
+    """In Redis, shared by every console replica; sealed with AES-256-GCM (see the module's docstring)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        idle: timedelta,
+        absolute: timedelta,
+        redis: Redis,
+        key: bytes,
+        prefix: str = "console:session:",
+    ) -> None:
+        super().__init__(clock, idle=idle, absolute=absolute)
+        self.redis = redis
+        self.aead = AESGCM(key)
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, clock: Clock, **options: Any) -> RedisStore:
+        return cls(clock, redis=Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), **options)
+
+    def name(self, session_id: str) -> str:
+        """The Redis key of a session: a hash of its id, never the id (the cookie's value) itself."""
+        return self.prefix + hashlib.sha256(session_id.encode()).hexdigest()
+
+    def seal(self, session: Session) -> bytes:
+        nonce = os.urandom(12)
+        # The key's name is the associated data: a value moved to another session's key fails.
+        return nonce + self.aead.encrypt(nonce, to_json(session), self.name(session.id).encode())
+
+    def unseal(self, name: str, value: bytes) -> Session | None:
+        try:
+            raw = self.aead.decrypt(value[:12], value[12:], name.encode())
+            return from_json(raw)
+        except (InvalidTag, ValueError, TypeError, KeyError):
+            return None
+
+    def _ttl_ms(self, session: Session) -> int:
+        """Until the session would end by the idle or the absolute timeout, whichever is sooner."""
+        now = self.clock.now()
+        left = min(session.last_seen + self.idle, session.created_at + self.absolute) - now
+        return max(1000, math.ceil(left.total_seconds() * 1000))
+
+    async def new(self) -> Session:
+        session = self.fresh()
+        await self.redis.set(self.name(session.id), self.seal(session), px=self._ttl_ms(session), nx=True)
+        return session
+
+    async def get(self, session_id: str | None) -> Session | None:
+        if not session_id or len(session_id) > 128:
+            return None
+        name = self.name(session_id)
+        value = await self.redis.get(name)
+        if value is None:
+            return None
+        session = self.unseal(name, value if isinstance(value, bytes) else value.encode())
+        if session is None or not secrets.compare_digest(session.id, session_id):
+            # Not what this console sealed for this id: refused, and removed.
+            log.warning("console session: a stored value did not verify; refused")
+            await self.redis.delete(name)
+            return None
+        now = self.clock.now()
+        if self.ended(session, now):
+            await self.redis.delete(name)
+            return None
+        session.last_seen = now
+        return session
+
+    async def save(self, session: Session) -> None:
+        if self.ended(session, self.clock.now()):
+            await self.redis.delete(self.name(session.id))
+            return
+        await self.redis.set(self.name(session.id), self.seal(session), px=self._ttl_ms(session), xx=True)
+
+    async def rotate(self, session: Session) -> Session:
+        old = self.name(session.id)
+        self.renew(session)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(old)
+            pipe.set(self.name(session.id), self.seal(session), px=self._ttl_ms(session), nx=True)
+            await pipe.execute()
+        return session
+
+    async def end(self, session: Session) -> None:
+        await self.redis.delete(self.name(session.id))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return False
+
+    async def close(self) -> None:
+        await self.redis.aclose()
