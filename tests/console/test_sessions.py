@@ -217,7 +217,7 @@ async def test_a_changed_or_planted_value_in_redis_is_refused(redis: tuple[Redis
 
     # One bit of the sealed value flipped.
     sealed = await client.get(victim_name)
-    assert sealed is not None
+    assert isinstance(sealed, bytes)
     await client.set(victim_name, sealed[:-1] + bytes([sealed[-1] ^ 1]))
     assert await store.get(victim.id) is None
     assert await client.exists(victim_name) == 0, "a value that fails to verify is removed"
