@@ -41,7 +41,7 @@ class ConsoleSettings(BaseSettings):
     api_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     # Sessions (console.sessions): in this process's memory unless a Redis is given, which every
     # console replica then shares. In Redis each session is sealed (AES-256-GCM) with `session_key`,
-    # base64 of 32 random bytes, required with `redis_url` (docs/operations-console.md).
+    # base64 of 32 random bytes, required with `redis_url` (docs/console.md, "Running several consoles").
     redis_url: SecretStr = SecretStr("")
     redis_key_prefix: str = Field(default="console:session:", min_length=1, max_length=100)
     session_key: SecretStr = SecretStr("")

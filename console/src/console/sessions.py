@@ -99,7 +99,7 @@ def decode_key(value: str) -> bytes:
 
 
 def new_key() -> str:
-    """A fresh CONSOLE_SESSION_KEY (docs/operations-console.md: `python3 -c ...`)."""
+    """A fresh CONSOLE_SESSION_KEY (docs/console.md, "Running several consoles")."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
 
 
