@@ -9,16 +9,21 @@ own, deleted afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import socket
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
+from console.api import Api
+from console.auth import SignIn
 from console.config import ConsoleSettings
 from console.sessions import MemoryStore, RedisStore, Session, SessionStore, decode_key, new_key
 from servicekit.clock import FrozenClock
@@ -156,6 +161,62 @@ async def test_unknown_and_empty_ids_are_no_session(make: Factory) -> None:
     assert await store.get("") is None
     assert await store.get("not-an-id") is None
     assert await store.get("x" * 10_000) is None
+
+
+class Identity:
+    """identity's token endpoint as far as a refresh goes: a refresh token works once, and a second
+    use of one revokes the whole sign-in (reuse detection), as identity does; an API that takes the
+    current access token only."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.access = {"at-0"}
+        self.refreshes = 0
+        self.revoked = False
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            refresh_token = dict(urllib.parse.parse_qsl(request.content.decode()))["refresh_token"]
+            await asyncio.sleep(0)  # the other request runs meanwhile (a yield; nothing waits)
+            if self.revoked or refresh_token in self.used:
+                self.revoked, self.access = True, set()
+                return httpx.Response(400, json={"error": "invalid_grant"})
+            self.used.add(refresh_token)
+            self.refreshes += 1
+            n = self.refreshes
+            self.access = {f"at-{n}"}
+            return httpx.Response(
+                200, json={"access_token": f"at-{n}", "refresh_token": f"rt-{n}", "expires_in": 300}
+            )
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        return httpx.Response(200 if token in self.access else 401, json={})
+
+
+async def test_two_requests_at_once_refresh_the_tokens_once(make: Factory) -> None:
+    """Two pages of one person at once (on one console, or on two sharing Redis), both when the
+    access token is due: one refresh, and both pages are served. Refreshing twice would spend the
+    single-use refresh token twice, and identity would end the person's sign-in."""
+    clock = FrozenClock()
+    one = make(clock)
+    two = one if isinstance(one, MemoryStore) else make(clock)
+    session = await one.new()
+    session.access_token, session.refresh_token = "at-0", "rt-0"
+    session.expires_at = clock.now() + timedelta(minutes=5)
+    session = await one.rotate(session)
+    await one.save(session)
+    clock.advance(minutes=5)
+    first, second = await one.get(session.id), await two.get(session.id)
+    assert first is not None and second is not None
+    identity = Identity()
+    sign_in = SignIn(ConsoleSettings(environment="test"), clock)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(identity), base_url="http://gateway") as http:
+        pages = await asyncio.gather(
+            Api(http, first, sign_in, [], one).get("/v1/incidents/alerts/mine"),
+            Api(http, second, sign_in, [], two).get("/v1/incidents/alerts/mine"),
+        )
+    assert [p.status for p in pages] == [200, 200]
+    assert identity.refreshes == 1 and not identity.revoked
+    assert first.access_token == second.access_token == "at-1"
 
 
 # --- Redis only ------------------------------------------------------------------------------------

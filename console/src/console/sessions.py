@@ -20,6 +20,7 @@ app's middleware); a session another replica ended meanwhile is not brought back
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import hashlib
@@ -28,6 +29,10 @@ import logging
 import math
 import os
 import secrets
+import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -41,6 +46,18 @@ from servicekit.pages import new_csrf_token
 
 COOKIE = "console_session"
 log = logging.getLogger("console.sessions")
+# A token refresh (one call to identity) is over well within this; a holder that died frees it then.
+LOCK_FOR = timedelta(seconds=10)
+LOCK_WAIT = timedelta(seconds=12)
+# KEYS[1]: the lock; ARGV[1]: its holder's value. Only the holder deletes it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _ms(delta: timedelta) -> int:
+    return math.ceil(delta.total_seconds() * 1000)
 
 
 @dataclass
@@ -124,6 +141,11 @@ class SessionStore(Protocol):
 
     async def end(self, session: Session) -> None: ...
 
+    def refreshing(self, session: Session) -> AbstractAsyncContextManager[None]:
+        """Held while this session's tokens are refreshed, by one request at a time on any console;
+        on entry `session` holds the tokens another request refreshed meanwhile."""
+        ...
+
     async def ping(self) -> bool:
         """The store can be used now (the console's /readyz)."""
         ...
@@ -158,6 +180,7 @@ class MemoryStore(_Timeouts):
     def __init__(self, clock: Clock, *, idle: timedelta, absolute: timedelta) -> None:
         super().__init__(clock, idle=idle, absolute=absolute)
         self._sessions: dict[str, Session] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def new(self) -> Session:
         session = self.fresh()
@@ -189,6 +212,15 @@ class MemoryStore(_Timeouts):
 
     async def end(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
+
+    @asynccontextmanager
+    async def refreshing(self, session: Session) -> AsyncIterator[None]:
+        # Every request of the session holds the same object: the refreshed tokens are already in it.
+        lock = self._locks.get(session.id)
+        if lock is None:
+            lock = self._locks[session.id] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def ping(self) -> bool:
         return True
@@ -234,6 +266,17 @@ class RedisStore(_Timeouts):
         nonce = os.urandom(12)
         # The key's name is the associated data: a value moved to another session's key fails.
         return nonce + self.aead.encrypt(nonce, to_json(session), self.name(session.id).encode())
+
+    async def _read(self, session_id: str) -> Session | None:
+        """The stored session with this id, if it verifies (timeouts not judged here)."""
+        name = self.name(session_id)
+        value = await self.redis.get(name)
+        if value is None:
+            return None
+        session = self.unseal(name, value if isinstance(value, bytes) else value.encode())
+        if session is None or not secrets.compare_digest(session.id, session_id):
+            return None
+        return session
 
     def unseal(self, name: str, value: bytes) -> Session | None:
         try:
@@ -290,6 +333,27 @@ class RedisStore(_Timeouts):
 
     async def end(self, session: Session) -> None:
         await self.redis.delete(self.name(session.id))
+
+    @asynccontextmanager
+    async def refreshing(self, session: Session) -> AsyncIterator[None]:
+        """A lock in Redis (`<key>:refresh`, expiring after LOCK_FOR if its holder dies), waited for
+        at most LOCK_WAIT; then the stored session's tokens, if another request refreshed them."""
+        lock, mine = self.name(session.id) + ":refresh", secrets.token_hex(16)
+        deadline = time.monotonic() + LOCK_WAIT.total_seconds()
+        while not (held := bool(await self.redis.set(lock, mine, nx=True, px=_ms(LOCK_FOR)))):
+            if time.monotonic() > deadline:
+                break  # the holder is gone, or stuck: refresh anyway (at worst, a sign-in again)
+            await asyncio.sleep(0.05)
+        try:
+            stored = await self._read(session.id)
+            if stored is not None and stored.refresh_token != session.refresh_token:
+                session.access_token = stored.access_token
+                session.refresh_token = stored.refresh_token
+                session.expires_at = stored.expires_at
+            yield
+        finally:
+            if held:
+                await self.redis.eval(_RELEASE, 1, lock, mine)
 
     async def ping(self) -> bool:
         try:

@@ -129,7 +129,7 @@ async def signed_in(request: Request) -> Ctx:
         path = request.url.path
         raise NotSignedIn(path if request.method == "GET" else "/")
     timings: list[float] = request.state.api_timings
-    api = Api(http_of(request), session, sign_in_of(request), timings)
+    api = Api(http_of(request), session, sign_in_of(request), timings, store_of(request))
     await refresh_count(api, session, request.app.state.clock.now())
     return Ctx(request, session, api, timings)
 
