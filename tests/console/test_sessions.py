@@ -314,3 +314,22 @@ def test_redis_needs_a_session_key_of_32_bytes() -> None:
         ConsoleSettings(environment="production", oidc_client_secret="dev-only-set-me")
     ok = ConsoleSettings(redis_url="redis://127.0.0.1:6379/0", session_key=new_key())
     assert len(decode_key(ok.session_key.get_secret_value())) == 32
+
+
+def test_without_its_redis_the_console_is_not_ready_and_shows_no_page() -> None:
+    """Redis unreachable: /readyz is 503 (Kubernetes takes the console out of its Service), and a
+    page is a plain 503 with the console's headers, never a 500 or a page without a session."""
+    from fastapi.testclient import TestClient
+
+    from console.main import create_app
+
+    settings = ConsoleSettings(environment="test", redis_url="redis://127.0.0.1:1/0", session_key=new_key())
+    with TestClient(create_app(settings, clock=FrozenClock()), base_url="http://127.0.0.1") as console:
+        assert console.get("/livez").status_code == 200
+        ready = console.get("/readyz")
+        assert ready.status_code == 503 and ready.headers["content-type"] == "application/problem+json"
+        page = console.get("/sign-in", headers={"accept": "text/html"}, follow_redirects=False)
+        assert page.status_code == 503 and "Sign-in is not available" in page.text
+        assert page.headers["retry-after"] == "30"
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "set-cookie" not in page.headers

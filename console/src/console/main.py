@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -152,7 +153,8 @@ def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None =
             body = problem_body(exc.status_code, "There is nothing at this address.", slug="not-found")
             body["request_id"] = request.headers.get("x-request-id", "")
             return JSONResponse(body, status_code=exc.status_code, media_type="application/problem+json")
-        await browser_session(request)  # the page says who is signed in
+        with contextlib.suppress(RedisError):
+            await browser_session(request)  # the page says who is signed in
         return render(
             request,
             "problem.html",
