@@ -219,6 +219,35 @@ async def test_two_requests_at_once_refresh_the_tokens_once(make: Factory) -> No
     assert first.access_token == second.access_token == "at-1"
 
 
+async def test_a_page_saved_after_another_pages_refresh_keeps_the_new_tokens(make: Factory) -> None:
+    """A slow page that read the session before another page refreshed its tokens, saved when it is
+    done, must not put the spent refresh token back: the next refresh would be a reuse, and identity
+    would end the person's sign-in."""
+    clock = FrozenClock()
+    one = make(clock)
+    two = one if isinstance(one, MemoryStore) else make(clock)
+    session = await one.new()
+    session.access_token, session.refresh_token = "at-0", "rt-0"
+    session.expires_at = clock.now() + timedelta(minutes=5)
+    session = await one.rotate(session)
+    await one.save(session)
+    slow = await two.get(session.id)  # a page that needs no refresh yet (its token still good)
+    clock.advance(minutes=5)
+    quick = await one.get(session.id)
+    assert slow is not None and quick is not None
+    identity = Identity()
+    sign_in = SignIn(ConsoleSettings(environment="test"), clock)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(identity), base_url="http://gateway") as http:
+        assert (await Api(http, quick, sign_in, [], one).get("/v1/devices/alerts/mine")).status == 200
+        await one.save(quick)
+        slow.flash = {"message": "Phone returned"}
+        await two.save(slow)  # the slow page ends after the refresh
+        later = await one.get(session.id)
+        assert later is not None and later.refresh_token == "rt-1" and later.flash == slow.flash
+        assert (await Api(http, later, sign_in, [], one).get("/v1/devices/alerts/mine")).status == 200
+    assert identity.refreshes == 1 and not identity.revoked
+
+
 # --- Redis only ------------------------------------------------------------------------------------
 
 
@@ -254,16 +283,18 @@ async def test_redis_holds_no_token_no_id_and_expires_with_the_idle_timeout(redi
     client, prefix = redis
     store = redis_store(FrozenClock(), client, prefix)
     session = await signed_in(store)
-    keys = [k async for k in client.scan_iter(match=prefix + "*")]
-    assert keys == [(prefix + hashlib.sha256(session.id.encode()).hexdigest()).encode()]
-    value = await client.get(keys[0])
-    assert value is not None
-    for secret in (TOKEN, session.refresh_token or "", session.id, session.csrf, "t.teacher"):
-        assert secret.encode() not in value
-        assert base64.b64encode(secret.encode())[:16] not in value
-    assert session.id.encode() not in keys[0]
-    ttl = await client.pttl(keys[0])
-    assert 0 < ttl <= IDLE.total_seconds() * 1000
+    keys = sorted([k async for k in client.scan_iter(match=prefix + "*")])
+    name = prefix + hashlib.sha256(session.id.encode()).hexdigest()
+    assert keys == [name.encode(), (name + ":tokens").encode()]
+    for key in keys:
+        value = await client.get(key)
+        assert isinstance(value, bytes)
+        for secret in (TOKEN, session.refresh_token or "", session.id, session.csrf, "t.teacher"):
+            assert secret.encode() not in value
+            assert base64.b64encode(secret.encode())[:16] not in value
+        assert session.id.encode() not in key
+        ttl = await client.pttl(key)
+        assert 0 < ttl <= IDLE.total_seconds() * 1000
 
 
 @needs_redis
@@ -293,6 +324,14 @@ async def test_a_changed_or_planted_value_in_redis_is_refused(redis: tuple[Redis
     attacker = await signed_in(store)
     mine = Session(id=attacker.id, created_at=clock.now(), last_seen=clock.now(), access_token="forged")
     await client.set(store.name(attacker.id), forged.seal(mine))
+    assert await store.get(attacker.id) is None
+
+    # The victim's tokens copied beside the attacker's own session (a value sealed for another key).
+    victim = await signed_in(store)
+    attacker = await signed_in(store)
+    victim_tokens = await client.get(store.name(victim.id) + ":tokens")
+    assert isinstance(victim_tokens, bytes)
+    await client.set(store.name(attacker.id) + ":tokens", victim_tokens)
     assert await store.get(attacker.id) is None
 
     # Plain JSON (not sealed at all).

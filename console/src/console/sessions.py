@@ -8,11 +8,13 @@ Two stores behind one interface (`SessionStore`):
 - `MemoryStore`, the embedded default: one console process (the run command's).
 - `RedisStore` (CONSOLE_REDIS_URL), shared by every console replica, so a person signed in through
   one is signed in through all, a restart keeps them signed in, and signing out ends the session
-  everywhere. Each session is one key, named by a SHA-256 of its id (whoever reads Redis learns no
+  everywhere. Each session is a key named by a SHA-256 of its id (whoever reads Redis learns no
   cookie), holding the session as JSON sealed with AES-256-GCM under the operator's key
   (CONSOLE_SESSION_KEY): a value changed in Redis, or written under another key, or sealed with
-  another key, is refused. The key expires after the idle timeout (the server's own clean-up); the
-  timeouts themselves are still judged by the injected clock when a session is read.
+  another key, is refused. Its tokens are a second key beside it (`<hash>:tokens`), written only
+  at sign-in and by a refresh, which one request at a time makes (`refreshing`). The keys expire
+  after the idle timeout (the server's own clean-up); the timeouts themselves are still judged by
+  the injected clock when a session is read.
 
 A request reads its session once and writes it back once, when the page is done (`save`, from the
 app's middleware); a session another replica ended meanwhile is not brought back (`SET ... XX`).
@@ -31,11 +33,11 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -85,18 +87,28 @@ class Session:
 
 
 _TIMES = ("created_at", "last_seen", "expires_at", "alerts_counted_at")
+# Kept apart from the rest in Redis: written at sign-in and by a refresh only, never by a page's
+# save, so a page that started before another page's refresh cannot put the spent tokens back.
+TOKENS = ("access_token", "refresh_token", "expires_at")
 
 
-def to_json(session: Session) -> bytes:
+def to_json(session: Session, fields: Collection[str] | None = None) -> bytes:
+    """The session (or only `fields` of it) as JSON."""
     data = dataclasses.asdict(session)
+    if fields is not None:
+        data = {k: v for k, v in data.items() if k in fields}
     for name in _TIMES:
-        if data[name] is not None:
+        if data.get(name) is not None:
             data[name] = data[name].isoformat()
     return json.dumps(data, separators=(",", ":")).encode()
 
 
 def from_json(raw: bytes) -> Session:
-    data = json.loads(raw)
+    return from_dict(json.loads(raw))
+
+
+def from_dict(data: dict[str, Any]) -> Session:
+    data = dict(data)
     for name in _TIMES:
         if data.get(name) is not None:
             data[name] = datetime.fromisoformat(data[name])
@@ -237,7 +249,12 @@ class MemoryStore(_Timeouts):
 
 
 class RedisStore(_Timeouts):
-    """In Redis, shared by every console replica; sealed with AES-256-GCM (see the module's docstring)."""
+    """In Redis, shared by every console replica; sealed with AES-256-GCM (see the module's docstring).
+
+    Per session, under a hash of its id: `<hash>` the session but its tokens (what a page's save
+    writes), `<hash>:tokens` its tokens (written at sign-in and by a refresh, under the lock
+    `<hash>:refresh`).
+    """
 
     def __init__(
         self,
@@ -262,28 +279,44 @@ class RedisStore(_Timeouts):
         """The Redis key of a session: a hash of its id, never the id (the cookie's value) itself."""
         return self.prefix + hashlib.sha256(session_id.encode()).hexdigest()
 
-    def seal(self, session: Session) -> bytes:
-        nonce = os.urandom(12)
-        # The key's name is the associated data: a value moved to another session's key fails.
-        return nonce + self.aead.encrypt(nonce, to_json(session), self.name(session.id).encode())
-
-    async def _read(self, session_id: str) -> Session | None:
-        """The stored session with this id, if it verifies (timeouts not judged here)."""
+    def _names(self, session_id: str) -> tuple[str, str, str]:
         name = self.name(session_id)
-        value = await self.redis.get(name)
+        return name, name + ":tokens", name + ":refresh"
+
+    def seal(self, session: Session, *, tokens: bool = False) -> bytes:
+        """The session but its tokens (or, `tokens`, its tokens only), sealed for its own key."""
+        name, tokens_name, _ = self._names(session.id)
+        fields = TOKENS if tokens else [f.name for f in dataclasses.fields(Session) if f.name not in TOKENS]
+        nonce = os.urandom(12)
+        # The key's name is the associated data: a value moved to another key fails to open.
+        aad = (tokens_name if tokens else name).encode()
+        return nonce + self.aead.encrypt(nonce, to_json(session, fields), aad)
+
+    def unseal(self, name: str, value: bytes | str) -> dict[str, Any] | None:
+        raw = value if isinstance(value, bytes) else value.encode()
+        try:
+            data = json.loads(self.aead.decrypt(raw[:12], raw[12:], name.encode()))
+        except (InvalidTag, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def _read(self, session_id: str) -> Session | Literal[False] | None:
+        """The stored session (None: there is none; False: what is stored does not verify)."""
+        name, tokens_name, _ = self._names(session_id)
+        value, tokens = await self.redis.mget(name, tokens_name)
         if value is None:
             return None
-        session = self.unseal(name, value if isinstance(value, bytes) else value.encode())
-        if session is None or not secrets.compare_digest(session.id, session_id):
-            return None
-        return session
-
-    def unseal(self, name: str, value: bytes) -> Session | None:
+        data = self.unseal(name, value)
+        extra = self.unseal(tokens_name, tokens) if tokens is not None else {}
+        if data is None or extra is None or set(data) & set(TOKENS) or set(extra) - set(TOKENS):
+            return False
         try:
-            raw = self.aead.decrypt(value[:12], value[12:], name.encode())
-            return from_json(raw)
-        except (InvalidTag, ValueError, TypeError, KeyError):
-            return None
+            session = from_dict(data | extra)
+        except (TypeError, ValueError):
+            return False
+        if not secrets.compare_digest(session.id, session_id):
+            return False
+        return session
 
     def _ttl_ms(self, session: Session) -> int:
         """Until the session would end by the idle or the absolute timeout, whichever is sooner."""
@@ -299,46 +332,56 @@ class RedisStore(_Timeouts):
     async def get(self, session_id: str | None) -> Session | None:
         if not session_id or len(session_id) > 128:
             return None
-        name = self.name(session_id)
-        value = await self.redis.get(name)
-        if value is None:
-            return None
-        session = self.unseal(name, value if isinstance(value, bytes) else value.encode())
-        if session is None or not secrets.compare_digest(session.id, session_id):
+        session = await self._read(session_id)
+        if session is False:
             # Not what this console sealed for this id: refused, and removed.
             log.warning("console session: a stored value did not verify; refused")
-            await self.redis.delete(name)
+            await self.redis.delete(*self._names(session_id))
+            return None
+        if session is None:
             return None
         now = self.clock.now()
         if self.ended(session, now):
-            await self.redis.delete(name)
+            await self.redis.delete(*self._names(session_id))
             return None
         session.last_seen = now
         return session
 
     async def save(self, session: Session) -> None:
+        """The session but its tokens (see `refreshing`), its expiry moved on; not if it ended."""
+        name, tokens_name, _ = self._names(session.id)
         if self.ended(session, self.clock.now()):
-            await self.redis.delete(self.name(session.id))
+            await self.redis.delete(name, tokens_name)
             return
-        await self.redis.set(self.name(session.id), self.seal(session), px=self._ttl_ms(session), xx=True)
+        ttl = self._ttl_ms(session)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(name, self.seal(session), px=ttl, xx=True)
+            pipe.pexpire(tokens_name, ttl)
+            await pipe.execute()
 
     async def rotate(self, session: Session) -> Session:
-        old = self.name(session.id)
+        old = self._names(session.id)
         self.renew(session)
+        name, tokens_name, _ = self._names(session.id)
+        ttl = self._ttl_ms(session)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(old)
-            pipe.set(self.name(session.id), self.seal(session), px=self._ttl_ms(session), nx=True)
+            pipe.delete(*old)
+            pipe.set(name, self.seal(session), px=ttl, nx=True)
+            if session.access_token is not None:
+                pipe.set(tokens_name, self.seal(session, tokens=True), px=ttl)
             await pipe.execute()
         return session
 
     async def end(self, session: Session) -> None:
-        await self.redis.delete(self.name(session.id))
+        await self.redis.delete(*self._names(session.id))
 
     @asynccontextmanager
     async def refreshing(self, session: Session) -> AsyncIterator[None]:
-        """A lock in Redis (`<key>:refresh`, expiring after LOCK_FOR if its holder dies), waited for
-        at most LOCK_WAIT; then the stored session's tokens, if another request refreshed them."""
-        lock, mine = self.name(session.id) + ":refresh", secrets.token_hex(16)
+        """A lock in Redis (`<hash>:refresh`, expiring after LOCK_FOR if its holder dies), waited for
+        at most LOCK_WAIT; on entry the stored tokens, if another request refreshed them; on a
+        normal exit the tokens written, if this request refreshed them."""
+        _, tokens_name, lock = self._names(session.id)
+        mine = secrets.token_hex(16)
         deadline = time.monotonic() + LOCK_WAIT.total_seconds()
         while not (held := bool(await self.redis.set(lock, mine, nx=True, px=_ms(LOCK_FOR)))):
             if time.monotonic() > deadline:
@@ -346,11 +389,14 @@ class RedisStore(_Timeouts):
             await asyncio.sleep(0.05)
         try:
             stored = await self._read(session.id)
-            if stored is not None and stored.refresh_token != session.refresh_token:
-                session.access_token = stored.access_token
-                session.refresh_token = stored.refresh_token
-                session.expires_at = stored.expires_at
+            if stored and stored.refresh_token != session.refresh_token:
+                for field_name in TOKENS:
+                    setattr(session, field_name, getattr(stored, field_name))
+            before = session.refresh_token
             yield
+            if session.access_token is not None and session.refresh_token != before:
+                ttl = self._ttl_ms(session)
+                await self.redis.set(tokens_name, self.seal(session, tokens=True), px=ttl, xx=True)
         finally:
             if held:
                 await self.redis.eval(_RELEASE, 1, lock, mine)
