@@ -99,8 +99,7 @@ class Api:
                 return  # refreshed by another request meanwhile
             if rejected is None and not self.sign_in.stale(self.session):
                 return
-            await self.sign_in.refresh(self.http, self.session)
-            await self.store.save(self.session)  # before the next waiter reads it
+            await self.sign_in.refresh(self.http, self.session)  # kept by the store as the lock ends
 
     async def get(self, path: str, **params: Any) -> ApiResponse:
         clean = {k: v for k, v in params.items() if v is not None and v != ""}
