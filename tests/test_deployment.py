@@ -1,6 +1,7 @@
 """docker-compose.yml (no Docker engine runs here, so it is checked by reading): every service of
 platform.toml is there, built from the shared Dockerfile with its own folder and package, on its
-port, on its own PostgreSQL database, in production mode; the gateway routes to each of them, and
+port, on its own PostgreSQL database, in production mode; so is the console (its own Dockerfile,
+for GOV.UK Frontend's assets), with its sessions in Redis; the gateway routes to each of them, and
 is the only container with a published port."""
 
 from __future__ import annotations
@@ -54,12 +55,84 @@ def test_the_gateway_routes_to_every_service() -> None:
     gateway = COMPOSE["services"]["gateway"]
     assert gateway["ports"] == [f"{PLATFORM['gateway']['port']}:{PLATFORM['gateway']['port']}"]
     upstreams = {u["name"]: u for u in json.loads(gateway["environment"]["GATEWAY_UPSTREAMS"])}
-    assert set(upstreams) == {s["name"] for s in PLATFORM["services"]}
+    assert set(upstreams) == {s["name"] for s in PLATFORM["services"]} | {PLATFORM["console"]["name"]}
     for service in PLATFORM["services"]:
         upstream = upstreams[service["name"]]
         assert upstream["url"] == f"http://{compose_name(service['name'])}:{service['port']}"
         assert upstream["prefixes"] == service["prefixes"]
+        assert not upstream.get("signs_in_itself")
         assert compose_name(service["name"]) in gateway["depends_on"]
+
+
+CONSOLE = PLATFORM["console"]
+CONSOLE_DOCKERFILE = (ROOT / "infra" / "docker" / "console.Dockerfile").read_text()
+
+
+def test_the_console_is_in_compose_behind_the_gateway() -> None:
+    """Built with its assets, on its port, calling the API through the gateway, its sessions in
+    Redis sealed with a key the operator sets; the gateway sends it `/` (it signs people in itself)."""
+    entry = COMPOSE["services"][CONSOLE["name"]]
+    assert entry["build"] == {"context": ".", "dockerfile": "infra/docker/console.Dockerfile"}
+    assert "ports" not in entry
+    env = entry["environment"]
+    assert env["PORT"] == str(CONSOLE["port"])
+    assert env["ENVIRONMENT"] == "production"
+    assert env["CONSOLE_GATEWAY_URL"] == f"http://gateway:{PLATFORM['gateway']['port']}"
+    assert env["CONSOLE_REDIS_URL"].startswith("redis://redis:6379/")
+    assert env["CONSOLE_SESSION_KEY"] == "${CONSOLE_SESSION_KEY:?set CONSOLE_SESSION_KEY}"
+    assert env["CONSOLE_OIDC_CLIENT_SECRET"].startswith("${CONSOLE_OIDC_CLIENT_SECRET")
+    assert env["PLATFORM_ISSUER"] == COMPOSE["services"]["identity"]["environment"]["PLATFORM_ISSUER"]
+    assert "redis" in entry["depends_on"]
+    # Every variable it is given is the console's own (its prefix) or the platform's.
+    for variable in env:
+        assert variable.startswith((CONSOLE["env_prefix"], "PLATFORM_")) or variable in (
+            "PORT",
+            "ENVIRONMENT",
+        )
+    gateway = COMPOSE["services"]["gateway"]
+    upstreams = {u["name"]: u for u in json.loads(gateway["environment"]["GATEWAY_UPSTREAMS"])}
+    assert upstreams[CONSOLE["name"]] == {
+        "name": CONSOLE["name"],
+        "url": f"http://{CONSOLE['name']}:{CONSOLE['port']}",
+        "prefixes": CONSOLE["prefixes"],
+        "signs_in_itself": True,
+    }
+    assert CONSOLE["name"] in gateway["depends_on"]
+
+
+def test_the_console_image_builds_its_assets_and_runs_like_the_services() -> None:
+    """GOV.UK Frontend from the lock file by npm in a build stage (never a CDN, never node in the
+    image that runs); then the services' recipe: runtime requirements only, uid 10001, a HEALTHCHECK."""
+    lines = [line for line in CONSOLE_DOCKERFILE.splitlines() if not line.startswith("#")]
+    stages = [line for line in lines if line.startswith("FROM ")]
+    assert len(stages) == 2 and stages[0].startswith("FROM node:") and stages[1] == "FROM python:3.11-slim"
+    assert "COPY console/package.json console/package-lock.json ./" in lines
+    assert "RUN npm ci --ignore-scripts" in CONSOLE_DOCKERFILE
+    assert "COPY --from=assets /govuk console/src/console/static/govuk" in lines
+    assert (ROOT / "console" / "package-lock.json").is_file()
+    assert "http" not in "".join(line for line in lines if "npm" in line or "cp " in line)
+    installs = [line for line in lines if "pip install" in line]
+    assert any("-r requirements.txt -c constraints.txt" in line for line in installs)
+    assert "requirements-dev" not in CONSOLE_DOCKERFILE
+    users = re.findall(r"^USER (\S+)$", CONSOLE_DOCKERFILE, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert "\nRUN " not in CONSOLE_DOCKERFILE[CONSOLE_DOCKERFILE.rindex("\nUSER ") :]
+    assert (
+        f"PORT={CONSOLE['port']}" in CONSOLE_DOCKERFILE
+        and f"PACKAGE={CONSOLE['package']}" in CONSOLE_DOCKERFILE
+    )
+    joined = "\n".join(lines).replace("\\\n", " ")
+    healthcheck = re.search(r"^HEALTHCHECK [^\n]*?CMD (\[[^\n]*\])$", joined, re.MULTILINE)
+    assert healthcheck and "/livez" in healthcheck.group(1)
+    cmd = re.search(r"^CMD (\[.*\])$", CONSOLE_DOCKERFILE, re.MULTILINE)
+    assert cmd and "uvicorn" in cmd.group(1)
+    # What the installed package ships: the templates and static files it serves from its own folder.
+    package_data = tomllib.loads((ROOT / "console" / "pyproject.toml").read_text())["tool"]["setuptools"]
+    shipped = package_data["package-data"]["console"]
+    assert {"templates/*.html", "static/govuk/assets/**/*"} <= set(shipped)
+    # The build context leaves out a checkout's own copy, so the image's assets are the lock file's.
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {"console/node_modules", "console/src/console/static/govuk", ".venv"} <= set(ignored)
 
 
 def test_only_the_gateway_is_published() -> None:

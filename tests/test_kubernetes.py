@@ -1,9 +1,10 @@
 """infra/k8s (no cluster here, so checked by rendering): every overlay renders, every object is valid
 against the Kubernetes schemas (kubernetes-validate ships them; nothing is fetched), and the
-manifests agree with platform.toml: images, ports, probes, environment, routes. The security
-rules are checked as attacks would meet them: only the gateway is reachable from outside, each
-service only from the gateway (identity also from the services that follow its feed), no container
-runs as root or can write its root filesystem, and no Secret carries a usable value."""
+manifests agree with platform.toml: images, ports, probes, environment, routes, for each service
+and for the console. The security rules are checked as attacks would meet them: only the gateway
+is reachable from outside, each service only from the gateway (identity also from the services that
+follow its feed), the console only from the gateway, no container runs as root or can write its
+root filesystem, and no Secret carries a usable value."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if (p / "kustomiz
 # The oldest Kubernetes the manifests are written for (policy/v1 PDBs, batch/v1 Jobs with a TTL).
 KUBERNETES_VERSION = "1.30.0"
 SERVICES = PLATFORM["services"]
+CONSOLE = PLATFORM["console"]
 
 
 def kname(name: str) -> str:
@@ -146,7 +148,6 @@ def test_migrations_are_a_job_of_their_own(overlay: str, service: dict[str, Any]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert c["command"] == ["alembic", "-c", f"{service['dir']}/alembic.ini", "upgrade", "heads"]
     assert (ROOT / service["dir"] / "alembic.ini").is_file()
-    assert c["image"] == container(objects, "Deployment", name)["image"]
     assert set(env_of(c)) == {f"{prefix}DATABASE_URL"}
     assert "alembic" not in json.dumps(container(objects, "Deployment", name))
 
@@ -166,6 +167,13 @@ def test_the_gateway_routes_to_every_service(overlay: str) -> None:
     assert upstreams == [
         {"name": s["name"], "url": f"http://{kname(s['name'])}:{s['port']}", "prefixes": s["prefixes"]}
         for s in SERVICES
+    ] + [
+        {
+            "name": CONSOLE["name"],
+            "url": f"http://{kname(CONSOLE['name'])}:{CONSOLE['port']}",
+            "prefixes": CONSOLE["prefixes"],
+            "signs_in_itself": True,
+        }
     ]
     # The gateway is the edge: it believes no client's X-Forwarded-For unless the operator lists a balancer.
     assert env["PLATFORM_TRUSTED_PROXIES"] == ""
@@ -173,10 +181,73 @@ def test_the_gateway_routes_to_every_service(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_matches_platform_toml(overlay: str) -> None:
+    """Its image, port and probes; the API through the gateway's Service; its sessions in Redis,
+    sealed with a key from its Secret, with the OAuth client's secret beside it."""
+    objects = rendered(overlay)
+    name, port, prefix = kname(CONSOLE["name"]), CONSOLE["port"], CONSOLE["env_prefix"]
+    c = container(objects, "Deployment", name)
+    assert c["image"].split(":")[0] == f"esafety/{name}"
+    assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert c["startupProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    env = env_of(c)
+    assert env["PORT"] == str(port)
+    assert env[f"{prefix}GATEWAY_URL"] == f"http://gateway:{PLATFORM['gateway']['port']}"
+    assert {"configMapRef": {"name": "platform-config"}} in c["envFrom"]
+    for variable in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "REDIS_URL", "SESSION_KEY"):
+        key = prefix + variable
+        assert env[key] == {"secretKeyRef": {"name": f"{name}-secrets", "key": key}}, key
+    for variable in env:
+        assert variable.startswith((prefix, "PLATFORM_")) or variable == "PORT", variable
+    secret = find(objects, "Secret", f"{name}-secrets")
+    assert set(secret["stringData"]) == {
+        f"{prefix}{v}" for v in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "REDIS_URL", "SESSION_KEY")
+    }
+    assert secret["stringData"][f"{prefix}REDIS_URL"].startswith("redis://")
+    svc = find(objects, "Service", name)
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]
+    assert svc["spec"]["selector"] == {"app.kubernetes.io/name": name}
+    # The console has no database: no migration Job, no database URL.
+    assert not [o for o in objects if o["kind"] == "Job" and o["metadata"]["name"].startswith(name)]
+    assert not any("DATABASE_URL" in v for v in env)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_refuses_to_start_with_the_placeholder_secrets(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment the Deployment gives the console (the ConfigMap and its Secret, as written in
+    the repository) makes ConsoleSettings refuse: a deployment that forgot to set them does not run."""
+    from console.config import ConsoleSettings
+    from console.sessions import new_key
+
+    objects = rendered(overlay)
+    name = kname(CONSOLE["name"])
+    values = dict(find(objects, "ConfigMap", "platform-config")["data"])
+    secret = find(objects, "Secret", f"{name}-secrets")["stringData"]
+    for variable, value in env_of(container(objects, "Deployment", name)).items():
+        values[variable] = secret[value["secretKeyRef"]["key"]] if isinstance(value, dict) else value
+    assert values["ENVIRONMENT"] == "production"
+    for variable, value in values.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match="placeholder"):
+        ConsoleSettings()
+    # With the two secrets set, the same environment is a working console: sessions in Redis.
+    monkeypatch.setenv("CONSOLE_OIDC_CLIENT_SECRET", "a-real-secret-from-identity")
+    monkeypatch.setenv("CONSOLE_SESSION_KEY", new_key())
+    settings = ConsoleSettings()
+    assert settings.redis_url.get_secret_value() == secret["CONSOLE_REDIS_URL"]
+    assert settings.cookies_secure and settings.gateway_url == "http://gateway:8000"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_pod_runs_unprivileged_on_a_read_only_root(overlay: str) -> None:
     """Attack: a compromised process cannot become root, gain a capability, or change the image's files."""
     pods = [o for o in rendered(overlay) if o["kind"] in ("Deployment", "Job")]
-    assert len(pods) == 2 * len(SERVICES) + 1
+    assert len(pods) == 2 * len(SERVICES) + 2  # a Deployment and a Job per service; gateway; console
     for obj in pods:
         pod = obj["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -264,6 +335,14 @@ def test_only_the_gateway_is_reachable_from_outside(overlay: str) -> None:
                 continue
             reachable = _allowed(objects, _labels_of(objects, kname(other["name"])), name, port)
             assert reachable == (service["name"] == "identity"), (other["name"], name)
+    # The console: its pages only through the gateway (its CSP, its rate limits), from no service.
+    console, port = kname(CONSOLE["name"]), CONSOLE["port"]
+    assert not _allowed(objects, None, console, port)
+    assert _allowed(objects, _labels_of(objects, "gateway"), console, port)
+    for service in SERVICES:
+        assert not _allowed(objects, _labels_of(objects, kname(service["name"])), console, port)
+        # ...and it reaches no service but through the gateway, with the person's own token.
+        assert not _allowed(objects, _labels_of(objects, console), kname(service["name"]), service["port"])
     # A migration Job's pod (no ingress needed) is not let in anywhere but the gateway's public port.
     job = find(objects, "Job", "incidents-migrate")["spec"]["template"]["metadata"]["labels"]
     for service in SERVICES:

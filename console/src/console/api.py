@@ -17,7 +17,7 @@ import httpx
 
 if TYPE_CHECKING:
     from console.auth import SignIn
-    from console.sessions import Session
+    from console.sessions import Session, SessionStore
 
 
 class SignedOut(Exception):
@@ -74,12 +74,32 @@ def form_idempotency_key(form: Mapping[str, Any]) -> str:
 
 class Api:
     def __init__(
-        self, http: httpx.AsyncClient, session: Session, sign_in: SignIn, timings: list[float]
+        self,
+        http: httpx.AsyncClient,
+        session: Session,
+        sign_in: SignIn,
+        timings: list[float],
+        store: SessionStore,
     ) -> None:
         self.http = http
         self.session = session
         self.sign_in = sign_in
         self.timings = timings
+        self.store = store
+
+    async def fresh_tokens(self, *, rejected: str | None = None) -> None:
+        """Refresh the person's tokens when due (or when the API refused `rejected`), one request at a
+        time per session, whichever console it reached. A refresh token is single-use (identity
+        revokes the whole sign-in when one is used twice), so a request that waited for another's
+        refresh takes the tokens it stored instead of refreshing again."""
+        if rejected is None and not self.sign_in.stale(self.session):
+            return
+        async with self.store.refreshing(self.session):
+            if rejected is not None and self.session.access_token != rejected:
+                return  # refreshed by another request meanwhile
+            if rejected is None and not self.sign_in.stale(self.session):
+                return
+            await self.sign_in.refresh(self.http, self.session)  # kept by the store as the lock ends
 
     async def get(self, path: str, **params: Any) -> ApiResponse:
         clean = {k: v for k, v in params.items() if v is not None and v != ""}
@@ -105,9 +125,10 @@ class Api:
         idempotency_key: str | None = None,
         if_match: str | None = None,
     ) -> ApiResponse:
-        await self.sign_in.ensure_fresh(self.http, self.session)
+        await self.fresh_tokens()
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self.session.access_token}"}
+            token = self.session.access_token
+            headers = {"Authorization": f"Bearer {token}"}
             if idempotency_key:
                 headers["Idempotency-Key"] = idempotency_key
             if if_match:
@@ -120,7 +141,7 @@ class Api:
             )
             self.timings.append(time.perf_counter() - started)
             if response.status_code == 401 and attempt == 1:
-                await self.sign_in.refresh(self.http, self.session)
+                await self.fresh_tokens(rejected=token or "")
                 continue
             if response.status_code == 401:
                 raise SignedOut

@@ -91,9 +91,9 @@ class SignIn:
         session.refresh_token = tokens.get("refresh_token") or session.refresh_token
         session.expires_at = self.clock.now() + timedelta(seconds=int(tokens.get("expires_in", 300)))
 
-    async def ensure_fresh(self, http: httpx.AsyncClient, session: Session) -> None:
-        if session.expires_at is None or self.clock.now() >= session.expires_at - timedelta(seconds=30):
-            await self.refresh(http, session)
+    def stale(self, session: Session) -> bool:
+        """The access token expires within 30 seconds (or its expiry is unknown): refresh it first."""
+        return session.expires_at is None or self.clock.now() >= session.expires_at - timedelta(seconds=30)
 
     async def refresh(self, http: httpx.AsyncClient, session: Session) -> None:
         from console.api import SignedOut

@@ -7,7 +7,8 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from servicekit.settings import platform_field
+from console.sessions import decode_key
+from servicekit.settings import DEVELOPMENT_SECRET_PREFIX, platform_field
 
 
 class ConsoleSettings(BaseSettings):
@@ -38,6 +39,12 @@ class ConsoleSettings(BaseSettings):
     secure_cookies: bool | None = None
     # Bounded so one slow service cannot hold a page for ever.
     api_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # Sessions (console.sessions): in this process's memory unless a Redis is given, which every
+    # console replica then shares. In Redis each session is sealed (AES-256-GCM) with `session_key`,
+    # base64 of 32 random bytes, required with `redis_url` (docs/console.md, "Running several consoles").
+    redis_url: SecretStr = SecretStr("")
+    redis_key_prefix: str = Field(default="console:session:", min_length=1, max_length=100)
+    session_key: SecretStr = SecretStr("")
 
     @property
     def base_url(self) -> str:
@@ -53,4 +60,13 @@ class ConsoleSettings(BaseSettings):
     def _check(self) -> Self:
         if self.sign_in == "password" and self.environment == "production":
             raise ValueError("CONSOLE_SIGN_IN=password is for tests only; production signs in with OIDC")
+        if self.environment == "production" and any(
+            secret.get_secret_value().startswith(DEVELOPMENT_SECRET_PREFIX)
+            for secret in (self.oidc_client_secret, self.session_key)
+        ):
+            raise ValueError("a console secret is still its development placeholder; set it for production")
+        if self.redis_url.get_secret_value():
+            if not self.session_key.get_secret_value():
+                raise ValueError("CONSOLE_REDIS_URL needs CONSOLE_SESSION_KEY (sessions are sealed at rest)")
+            decode_key(self.session_key.get_secret_value())
         return self

@@ -91,7 +91,7 @@ def install(app: FastAPI) -> None:
 
     @app.get("/sign-in")
     async def sign_in_page(request: Request, next: str = "/") -> Response:
-        session = browser_session(request)
+        session = await browser_session(request)
         next_path = next if next.startswith("/") and not next.startswith("//") else "/"
         sign_in = sign_in_of(request)
         if isinstance(sign_in, OidcSignIn):
@@ -108,7 +108,7 @@ def install(app: FastAPI) -> None:
         sign_in = sign_in_of(request)
         if not isinstance(sign_in, PasswordSignIn):
             return redirect("/sign-in")
-        session = browser_session(request)
+        session = await browser_session(request)
         try:
             await sign_in.with_password(
                 http_of(request),
@@ -126,13 +126,13 @@ def install(app: FastAPI) -> None:
                 username=form.get("username"),
                 next=form.get("next", "/"),
             )
-        request.state.session = store_of(request).rotate(session)
+        request.state.session = await store_of(request).rotate(session)
         next_path = str(form.get("next") or "/")
         return redirect(next_path if next_path.startswith("/") and not next_path.startswith("//") else "/")
 
     @app.get("/auth/callback")
     async def callback(request: Request, code: str = "", state: str = "") -> Response:
-        session = browser_session(request)
+        session = await browser_session(request)
         sign_in = sign_in_of(request)
         if not isinstance(sign_in, OidcSignIn):
             return redirect("/sign-in")
@@ -145,16 +145,16 @@ def install(app: FastAPI) -> None:
                 status_code=400,
                 problem={"title": "Sign-in failed", "detail": str(exc)},
             )
-        request.state.session = store_of(request).rotate(session)
+        request.state.session = await store_of(request).rotate(session)
         return redirect(next_path)
 
     @app.post("/sign-out")
     async def sign_out(request: Request) -> Response:
         await form_of(request)
-        session = browser_session(request)
+        session = await browser_session(request)
         if session.signed_in:
             await sign_in_of(request).sign_out(http_of(request), session)
-        store_of(request).end(session)
+        await store_of(request).end(session)
         request.state.session = None
         response = redirect("/sign-in")
         session_cookie(settings_of(request)).clear(response)

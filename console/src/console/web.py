@@ -102,28 +102,35 @@ def http_of(request: Request) -> httpx.AsyncClient:
     return http
 
 
-def browser_session(request: Request) -> Session:
-    """This browser's session (anonymous until sign-in), made when there is none."""
-    cached = getattr(request.state, "session", None)
+async def browser_session(request: Request) -> Session:
+    """This browser's session (anonymous until sign-in), made when there is none. Read once per
+    request; the app's middleware saves it when the page is done."""
+    cached = loaded_session(request)
     if cached is not None:
         return cached
     store = store_of(request)
-    session = store.get(session_cookie(settings_of(request)).read(request))
+    session = await store.get(session_cookie(settings_of(request)).read(request))
     if session is None:
-        session = store.new()
+        session = await store.new()
         request.state.new_cookie = True
     request.state.session = session
     return session
 
 
+def loaded_session(request: Request) -> Session | None:
+    """The session this request has read already (None: it read none, or it ended)."""
+    session: Session | None = getattr(request.state, "session", None)
+    return session
+
+
 async def signed_in(request: Request) -> Ctx:
     """A FastAPI dependency: the signed-in person's context, or the sign-in page."""
-    session = browser_session(request)
+    session = await browser_session(request)
     if not session.signed_in:
         path = request.url.path
         raise NotSignedIn(path if request.method == "GET" else "/")
     timings: list[float] = request.state.api_timings
-    api = Api(http_of(request), session, sign_in_of(request), timings)
+    api = Api(http_of(request), session, sign_in_of(request), timings, store_of(request))
     await refresh_count(api, session, request.app.state.clock.now())
     return Ctx(request, session, api, timings)
 
@@ -131,7 +138,7 @@ async def signed_in(request: Request) -> Ctx:
 async def form_of(request: Request) -> dict[str, Any]:
     """The posted form, after its CSRF token matched this session's (else CsrfFailed: 403)."""
     form = await request.form()
-    session = browser_session(request)
+    session = await browser_session(request)
     if not csrf_matches(session.csrf, str(form.get("csrf_token", ""))):
         raise CsrfFailed
     data: dict[str, Any] = {}
@@ -151,20 +158,23 @@ def as_list(value: Any) -> list[str]:
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    session = browser_session(request)
-    person = session.person if session.signed_in else None
+    """The page, for the session this request read (a request that read none renders signed out)."""
+    session = loaded_session(request)
+    person = session.person if session is not None and session.signed_in else None
     # An entry is a scope the token holds, or `role:<role>` for what is one role's alone.
     held = {*person.get("scopes", []), *(f"role:{r}" for r in person.get("roles", []))} if person else set()
     nav = [(href, label) for scope, href, label in NAV if scope in held]
     # Staff alerts go to school staff only: governors and parents are never alerted (docs/alerts.md).
     staff = person is not None and bool(STAFF_ROLES & set(person.get("roles", [])))
-    alerts = session.alerts_unread if staff else None
-    flash, session.flash = session.flash, None
+    alerts = session.alerts_unread if staff and session is not None else None
+    flash = None
+    if session is not None:
+        flash, session.flash = session.flash, None
+    csrf = session.csrf if session is not None else ""
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"person": person, "csrf_token": session.csrf, "nav": nav, "flash": flash, "alerts_unread": alerts}
-        | context,
+        {"person": person, "csrf_token": csrf, "nav": nav, "flash": flash, "alerts_unread": alerts} | context,
         status_code=status_code,
     )
 

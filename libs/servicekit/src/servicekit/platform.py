@@ -229,7 +229,8 @@ class PlatformRunner:
         return env
 
     def console_env(self) -> dict[str, str]:
-        """The console calls the API through the gateway, like any client; its sessions live in memory."""
+        """The console calls the API through the gateway, like any client; its sessions live in memory
+        unless CONSOLE_REDIS_URL (with CONSOLE_SESSION_KEY) is in `extra_env`."""
         env = {
             **self.common_env(),
             "CONSOLE_GATEWAY_URL": self.url("gateway"),
@@ -249,18 +250,21 @@ class PlatformRunner:
         for service in sorted(self.spec.services, key=lambda s: s.name != "identity"):
             self.start_service(service.name)
         if self.spec.console is not None:
-            console = self.spec.console
-            self.processes[console.name] = ServiceProcess(
-                console.name,
-                console.app,
-                self.port(console.name),
-                self.console_env(),
-                logs / f"{console.name}.log",
-            ).start(timeout=self.start_timeout)
+            self.start_console()
         for key, port in self._replicas("gateway"):
             self.processes[key] = ServiceProcess(
                 "gateway", self.spec.gateway_app, port, self.gateway_env(), logs / f"{key}.log"
             ).start(timeout=self.start_timeout)
+
+    def start_console(self) -> ServiceProcess:
+        """Start the console (every replica of it: they share sessions only through CONSOLE_REDIS_URL)."""
+        assert self.spec.console is not None
+        console = self.spec.console
+        for key, port in self._replicas(console.name):
+            self.processes[key] = ServiceProcess(
+                console.name, console.app, port, self.console_env(), self.var_dir / "logs" / f"{key}.log"
+            ).start(timeout=self.start_timeout)
+        return self.processes[console.name]
 
     def _replicas(self, name: str) -> list[tuple[str, int]]:
         """(process key, port) of each replica of `name`: one on its own port unless replica_ports says."""
