@@ -264,9 +264,12 @@ async def test_two_consoles_share_a_session_and_a_restart_keeps_it(redis: tuple[
     one, two = redis_store(clock, client, prefix, key), redis_store(clock, client, prefix, key)
     session = await signed_in(one)
     session.flash = {"message": "Concern reported. Reference INC-1"}
+    # The office's roll upload between its dry run and Apply (console.roll): the file goes with it.
+    session.roll_upload = {"content_b64": base64.b64encode(b"mis_id,forename\r\n").decode(), "applied": None}
     await one.save(session)
     other = await two.get(session.id)
     assert other is not None and other.access_token == TOKEN and other.flash == session.flash
+    assert other.roll_upload == session.roll_upload
     assert other.created_at == session.created_at and other.person == session.person
     restarted = redis_store(clock, Redis.from_url("redis://127.0.0.1:6379/0"), prefix, key)
     try:

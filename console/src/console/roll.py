@@ -10,6 +10,7 @@ rows) is shown next to the file field.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import secrets
@@ -48,10 +49,15 @@ async def send_roll(ctx: Ctx, upload: dict[str, Any], *, dry_run: bool) -> ApiRe
         "POST",
         IMPORTS,
         params=params,
-        content=upload["content"],
+        content=file_content(upload),
         content_type="text/csv",
         idempotency_key=None if dry_run else upload["idempotency_key"],
     )
+
+
+def file_content(upload: dict[str, Any]) -> bytes:
+    """The uploaded file's bytes (held in the session as base64: a session is stored as JSON)."""
+    return base64.b64decode(upload["content_b64"])
 
 
 def names_in_file(content: bytes) -> dict[int, str]:
@@ -95,7 +101,7 @@ def install(app: FastAPI) -> None:
         upload: dict[str, Any] = {
             "token": secrets.token_urlsafe(16),
             "filename": file.filename if isinstance(file, UploadFile) else "",
-            "content": content,
+            "content_b64": base64.b64encode(content).decode("ascii"),
             "mark_absent_as_left": mark,
             "idempotency_key": new_idempotency_key(),
         }
@@ -124,7 +130,7 @@ def install(app: FastAPI) -> None:
             report=report,
             applied=upload["applied"] is not None,
             names=names,
-            names_in_file=names_in_file(upload["content"]),
+            names_in_file=names_in_file(file_content(upload)),
             statuses=STATUSES,
         )
 
