@@ -2,7 +2,7 @@
 
 The console enforces no rule of its own: what the API answers (a 403, a 404, a 422 with its
 fields) is what the person sees. Each call's time is kept on the request, so the page can report
-its server time against the API time it spent waiting (the `Server-Timing` header; bench/console.py).
+its server time against the API time it spent waiting (the `Server-Timing` header; bench/console_pages.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The console's own cost: server time per page at the 95th percentile under 20 concurrent staff,
 against the time the same page spent waiting on the API calls it makes, in the same run.
 
-    .venv/bin/python bench/console.py [--staff 20] [--rounds 15]
+    .venv/bin/python bench/console_pages.py [--staff 20] [--rounds 15]
 
 The platform runs as the run command starts it (processes on loopback, the demo school of
 scripts/demo.py; SQLite, or PostgreSQL when TEST_DATABASE_URL is set). Each of `--staff` browsers
