@@ -52,6 +52,11 @@ def _address(text: str) -> Address | None:
         address = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+    return _unmapped(address)
+
+
+def _unmapped(address: Address) -> Address:
+    """An IPv4-mapped IPv6 address (::ffff:10.0.0.1) judged, and connected to, as the IPv4 one."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
@@ -106,7 +111,7 @@ def allowed(address: Address, *, allow_loopback: bool) -> bool:
 async def check(url: str, *, resolver: Resolver, allow_loopback: bool) -> Target:
     """The target, with the addresses it resolves to now, every one of them allowed; else refused."""
     parts, host, port = parse(url)
-    addresses = await resolver(host, port)
+    addresses = list(dict.fromkeys(_unmapped(a) for a in await resolver(host, port)))
     if not addresses:
         raise TargetRefused("The target's host name does not resolve.")
     if not all(allowed(a, allow_loopback=allow_loopback) for a in addresses):
