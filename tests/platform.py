@@ -166,10 +166,15 @@ TEST_LIMITS = {
 }
 
 
-# The test platforms run in the "test" environment with the development environment's webhook rule
-# (loopback targets, where the tests' receivers listen) and no DNS for webhook targets: nothing a
-# test registers is looked up outside this host.
-TEST_ENV = {"MEDIA_CONSENT_WEBHOOK_ALLOW_LOOPBACK": "true", "MEDIA_CONSENT_WEBHOOK_RESOLVE_DNS": "false"}
+# The test platforms run in the "test" environment with the development environment's outbound rule
+# (loopback targets, where the tests' receivers listen) and no DNS for webhook or back-channel logout
+# targets: nothing a test registers is looked up outside this host.
+TEST_ENV = {
+    "MEDIA_CONSENT_WEBHOOK_ALLOW_LOOPBACK": "true",
+    "MEDIA_CONSENT_WEBHOOK_RESOLVE_DNS": "false",
+    "IDENTITY_BACKCHANNEL_ALLOW_LOOPBACK": "true",
+    "IDENTITY_BACKCHANNEL_RESOLVE_DNS": "false",
+}
 
 
 def start_platform(

@@ -7,11 +7,14 @@ released), and processes each `webhook-id` once, as a receiver should (de-duplic
         ...
         receiver.wait_for(lambda: receiver.processed, timeout=10)
 
-Waiting is on a condition the server thread signals (bounded), never a sleep.
+Waiting is on a condition the server thread signals (bounded), never a sleep. `Names` is the
+resolver tests give the outbound guard (servicekit.outbound): names map to the addresses a test
+sets, nothing goes to DNS.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from servicekit import outbound
 
 T = TypeVar("T")
 
@@ -107,4 +112,17 @@ class WebhookReceiver:
         return result
 
 
-__all__ = ["Received", "WebhookReceiver", "WebhookVerificationError"]
+class Names:
+    """A resolver for tests: names map to addresses given here (IP literals and `localhost` resolve
+    as themselves); nothing goes to DNS."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    async def __call__(self, host: str, port: int) -> list[outbound.Address]:
+        if host in self.names:
+            return [ipaddress.ip_address(self.names[host])]
+        return await outbound.system_resolver(use_dns=False)(host, port)
+
+
+__all__ = ["Names", "Received", "WebhookReceiver", "WebhookVerificationError"]

@@ -31,7 +31,11 @@ async def _client(app: FastAPI, scopes: list[str], school_id=None, la_code=None)
     async with app.state.sessionmaker() as session:
         body = ClientCreate(name="MIS", scopes=scopes, school_id=school_id, la_code=la_code)
         client, secret = await client_service.create(
-            session, body=body, actor="system:test", now=app.state.clock.now()
+            session,
+            body=body,
+            actor="system:test",
+            now=app.state.clock.now(),
+            check_backchannel=app.state.security.check_backchannel,
         )
         await session.commit()
     assert secret is not None

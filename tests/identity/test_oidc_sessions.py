@@ -27,7 +27,11 @@ async def _client(app: FastAPI) -> tuple[str, str]:
             name="rp", grant_types=["authorization_code", "refresh_token"], redirect_uris=[REDIRECT]
         )
         client, secret = await client_service.create(
-            session, body=body, actor="system:test", now=app.state.clock.now()
+            session,
+            body=body,
+            actor="system:test",
+            now=app.state.clock.now(),
+            check_backchannel=app.state.security.check_backchannel,
         )
         await session.commit()
     assert secret is not None

@@ -6,7 +6,6 @@ secrets rotate with an overlap; targets on private addresses are refused before 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,12 +21,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from media_consent.config import MediaConsentSettings
 from media_consent.main import create_app
 from media_consent.webhooks import delivery as webhook_delivery
-from media_consent.webhooks import expiry, targets
+from media_consent.webhooks import expiry
 from servicekit.auth import StaticKeySource
 from servicekit.clock import FrozenClock
 from servicekit.testing import TokenFactory, rollback_sessions
 from tests.media_consent.conftest import BASE, record_consent
-from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_receiver import Names, WebhookReceiver
 from tests.world import School
 
 HOOKS = f"{BASE}/webhooks"
@@ -38,18 +37,6 @@ GRANTS = {"mle/photo": "group", "website/photo": "individual"}
 def clock() -> FrozenClock:
     # Receivers check webhook-timestamp against their own clock (five minutes' tolerance).
     return FrozenClock(datetime.now(UTC).replace(microsecond=0))
-
-
-class Names:
-    """A resolver for tests: names map to addresses given here; nothing goes to DNS."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-
-    async def __call__(self, host: str, port: int) -> list[targets.Address]:
-        if host in self.names:
-            return [ipaddress.ip_address(self.names[host])]
-        return await targets.system_resolver(use_dns=False)(host, port)
 
 
 async def _app(database_for, clock, tokens, keys_dir: Path, **settings: Any) -> AsyncIterator[FastAPI]:

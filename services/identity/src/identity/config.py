@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from typing import Self
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from servicekit import outbound
 from servicekit.settings import DEVELOPMENT_SECRET_PREFIX, ServiceSettings
 
 
@@ -60,6 +63,16 @@ class IdentitySettings(ServiceSettings):
     # Reset requests and code entries per address (and requests per account) in the sign-in window.
     reset_max_requests: int = Field(default=5, ge=1, le=1000)
     reset_source_max_attempts: int = Field(default=50, ge=1, le=1_000_000)
+    # --- OpenID Connect back-channel logout (the guard is servicekit.outbound) ---
+    # A client's backchannel_logout_uri is https on a public address, checked at registration and
+    # again before each call; loopback (http or https) too only where this is on, which it is by
+    # default in development and never may be in production. Without DNS (the test platforms),
+    # only IP literals and `localhost` resolve. Each call connects within the connect timeout and
+    # is answered within the timeout, or that client is not told.
+    backchannel_allow_loopback: bool | None = None
+    backchannel_resolve_dns: bool = True
+    backchannel_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=10)
+    backchannel_timeout_seconds: float = Field(default=3.0, gt=0, le=10)
     service_clients: list[ServiceClientConfig] = Field(default_factory=list, max_length=50)
     bootstrap_admin_username: str = _unprefixed("BOOTSTRAP_ADMIN_USERNAME", "")  # type: ignore[assignment]
     bootstrap_admin_password: SecretStr = _unprefixed(  # type: ignore[assignment]
@@ -68,6 +81,13 @@ class IdentitySettings(ServiceSettings):
     bootstrap_admin_totp_secret: SecretStr = _unprefixed(  # type: ignore[assignment]
         "BOOTSTRAP_ADMIN_TOTP_SECRET", SecretStr("")
     )
+
+    @model_validator(mode="after")
+    def _loopback_backchannel_in_development_only(self) -> Self:
+        self.backchannel_allow_loopback = outbound.loopback_setting(
+            self.backchannel_allow_loopback, environment=self.environment, name="backchannel_allow_loopback"
+        )
+        return self
 
     def development_secrets(self) -> list[str]:
         bad = super().development_secrets()

@@ -7,6 +7,7 @@ from typing import Self
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
+from servicekit import outbound
 from servicekit.settings import ServiceSettings
 
 
@@ -41,10 +42,11 @@ class MediaConsentSettings(ServiceSettings):
     # identity (a pupil who has just left must not be allowed); past it, or with identity out of
     # reach, the replica decides as it stands. A check never waits to deny and never answers 503.
     check_catch_up_seconds: float = 0.2
-    # Webhooks (webhooks/): targets are https on public addresses; loopback (http or https) too only
-    # where this is on, which it is by default in development (`manage.py run`) and never may be in
-    # production. Without DNS (tests), only IP literals and `localhost` resolve. Each delivery
-    # connects within the connect timeout and is answered within the timeout, or it failed.
+    # Webhooks (webhooks/; the guard is servicekit.outbound): targets are https on public addresses;
+    # loopback (http or https) too only where this is on, which it is by default in development
+    # (`manage.py run`) and never may be in production. Without DNS (tests), only IP literals and
+    # `localhost` resolve. Each delivery connects within the connect timeout and is answered within
+    # the timeout, or it failed.
     webhook_allow_loopback: bool | None = None
     webhook_resolve_dns: bool = True
     webhook_connect_timeout_seconds: float = 3.0
@@ -57,10 +59,9 @@ class MediaConsentSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _loopback_webhooks_in_development_only(self) -> Self:
-        if self.webhook_allow_loopback is None:
-            self.webhook_allow_loopback = self.environment == "development"
-        if self.webhook_allow_loopback and self.is_production:
-            raise ValueError("webhook_allow_loopback must be off in production")
+        self.webhook_allow_loopback = outbound.loopback_setting(
+            self.webhook_allow_loopback, environment=self.environment, name="webhook_allow_loopback"
+        )
         return self
 
     @model_validator(mode="after")

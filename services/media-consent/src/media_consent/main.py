@@ -18,8 +18,8 @@ from media_consent.scans.router import router as scans_router
 from media_consent.webhooks import delivery as webhook_delivery
 from media_consent.webhooks import expiry as webhook_expiry
 from media_consent.webhooks import service as webhook_service
-from media_consent.webhooks import targets as webhook_targets
 from media_consent.webhooks.router import router as webhooks_router
+from servicekit import outbound
 from servicekit.alerts import (
     ALERT_TOPIC,
     alert_scheduler,
@@ -110,7 +110,7 @@ def create_app(
     )
     alert_scheduler(app, JOBS)
     # Where webhook targets resolve (tests put their own resolver here).
-    app.state.webhook_resolver = webhook_targets.system_resolver(use_dns=settings.webhook_resolve_dns)
+    app.state.webhook_resolver = outbound.system_resolver(use_dns=settings.webhook_resolve_dns)
     # The consent check's store (checks/store.py): the app's sessions, as on SQLite and in the
     # in-process tests (whose sessions are rolled back), until start-up opens PostgreSQL's own pool.
     app.state.check_store = SessionCheckStore(app.state)

@@ -11,6 +11,7 @@ from identity.clients import service as client_service
 from identity.clients.dependencies import ManageableClient
 from identity.clients.schemas import ClientCreate, ClientRead, ClientWithSecret
 from identity.schools.dependencies import is_platform_admin
+from identity.security.state import SecurityDep
 from servicekit.app import ClockDep
 from servicekit.auth import Principal, Scoped
 from servicekit.db import SessionDep
@@ -43,11 +44,14 @@ async def create_client(
     idem: IdempotencyDep,
     principal: Manager,
     clock: ClockDep,
+    sec: SecurityDep,
 ) -> Response:
     """Register an outside system for one school, or for an LA (platform administrators)."""
     if idem.replay is not None:
         return idem.replay
-    client, secret = await client_service.create(session, body=body, actor=principal, now=clock.now())
+    client, secret = await client_service.create(
+        session, body=body, actor=principal, now=clock.now(), check_backchannel=sec.check_backchannel
+    )
     read = ClientRead.model_validate(client)
     # The replay kept for the Idempotency-Key never holds the secret (secrets are not stored in clear).
     await idem.respond(_with_secret(read, None), status_code=201)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from identity.config import ServiceClientConfig
 from identity.roles import SCOPES
 from identity.schools.models import School
 from identity.security.hashing import digest, matches, new_token
-from servicekit import audit
+from servicekit import audit, outbound
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, NotFound, Unprocessable
 from servicekit.pagination import paginate
@@ -43,6 +43,10 @@ CLIENT_ONLY_SCOPES = frozenset({"consent:webhooks"})
 
 class ScopesRefused(Unprocessable):
     slug = "scopes-refused"
+
+
+class BackchannelTargetRefused(Unprocessable):
+    slug = "backchannel-logout-uri-refused"
 
 
 def check_scopes(scopes: Sequence[str], *, grantable: frozenset[str]) -> list[str]:
@@ -82,13 +86,20 @@ def grantable_scopes(actor: Principal | str, *, binding: str) -> frozenset[str]:
 
 
 async def create(
-    session: AsyncSession, *, body: ClientCreate, actor: Principal | str, now: datetime
+    session: AsyncSession,
+    *,
+    body: ClientCreate,
+    actor: Principal | str,
+    now: datetime,
+    check_backchannel: Callable[[str], Awaitable[outbound.Target]],
 ) -> tuple[OAuthClient, str | None]:
     """A new client and its secret (shown this once; a public client has none).
 
     `actor`: the administrator asking (a platform administrator for any school, an LA or a client
     people sign in to; a school's manager for their own school only), or "system:<what>" for the
-    platform itself. New clients never get the password grant (RFC 9700).
+    platform itself. New clients never get the password grant (RFC 9700). A back-channel logout
+    URI must be a target the platform may call (`check_backchannel`: SecurityState's, the
+    servicekit.outbound guard): a private, loopback or metadata address is refused here (422).
     """
     admin = _by_admin(actor)
     if body.redirect_based and not admin:
@@ -109,6 +120,14 @@ async def create(
             raise Unprocessable("No such school.", slug="unknown-school")
     binding = "platform" if platform_wide else ("la" if body.school_id is None else "school")
     scopes = check_scopes(body.scopes, grantable=grantable_scopes(actor, binding=binding))
+    if body.backchannel_logout_uri is not None:
+        try:
+            await check_backchannel(body.backchannel_logout_uri)
+        except outbound.TargetRefused as exc:
+            field = {"field": "body.backchannel_logout_uri", "message": str(exc)}
+            raise BackchannelTargetRefused(
+                f"backchannel_logout_uri: {exc}", extra={"errors": [field]}
+            ) from exc
     confidential = body.client_type == "confidential"
     grant_types, redirect_uris = body.grant_types, body.redirect_uris
     post_logout_redirect_uris, backchannel_logout_uri = (

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -37,7 +37,7 @@ from identity.schools.models import School
 from identity.security import passwords, totp
 from identity.security.hashing import digest, new_token
 from identity.security.state import SecurityState
-from servicekit import audit
+from servicekit import audit, outbound
 
 log = logging.getLogger("identity.oidc")
 
@@ -280,36 +280,40 @@ def logout_token(sec: SecurityState, client: OAuthClient, row: BrowserSession, n
     return sec.keys.signing_key().sign(claims, typ="logout+jwt")
 
 
-def _may_call(uri: str, sec: SecurityState) -> bool:
-    """https; plain http only to loopback outside production (development, tests)."""
-    parts = urlsplit(uri)
-    if parts.scheme == "https":
-        return True
-    return not sec.settings.is_production and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
-
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
 async def notify_logout(
     sec: SecurityState, clients: list[OAuthClient], row: BrowserSession, *, now: datetime
 ) -> list[str]:
+    """POST each client's logout_token to its back-channel logout URI, checked again now by the
+    outbound guard (servicekit.outbound: a name that resolves to a private address by now is not
+    called) and sent to the checked address, with short timeouts and no redirect followed.
+    Returns the client ids that answered 2xx; every other outcome is logged."""
     told: list[str] = []
-    targets = [c for c in clients if c.backchannel_logout_uri and _may_call(c.backchannel_logout_uri, sec)]
-    if not targets:
+    calls = [c for c in clients if c.backchannel_logout_uri]
+    if not calls:
         return told
-    async with httpx.AsyncClient(timeout=3.0, follow_redirects=False) as http:
-        for client in targets:
+    settings = sec.settings
+    async with outbound.client(
+        connect_timeout=settings.backchannel_connect_timeout_seconds,
+        timeout=settings.backchannel_timeout_seconds,
+    ) as http:
+        for client in calls:
             assert client.backchannel_logout_uri is not None
             try:
-                answer = await http.post(
-                    client.backchannel_logout_uri, data={"logout_token": logout_token(sec, client, row, now)}
+                target = await sec.check_backchannel(client.backchannel_logout_uri)
+                body = urlencode({"logout_token": logout_token(sec, client, row, now)}).encode()
+                answer = await outbound.post(
+                    http, target, body=body, headers={}, content_type="application/x-www-form-urlencoded"
                 )
+            except outbound.TargetRefused as exc:
+                log.warning("back-channel logout to %s not sent: target refused: %s", client.client_id, exc)
+                continue
             except httpx.HTTPError as exc:
                 log.warning("back-channel logout to %s failed: %s", client.client_id, type(exc).__name__)
                 continue
             if answer.is_success:
                 told.append(client.client_id)
+            elif 300 <= answer.status_code < 400:
+                log.warning("back-channel logout to %s: redirect not followed", client.client_id)
             else:
                 log.warning("back-channel logout to %s: status %s", client.client_id, answer.status_code)
     return told

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity.config import IdentitySettings
 from identity.security.hashing import SeedBox, digest
 from identity.security.throttle import Guard, Throttle
+from servicekit import outbound
 from servicekit.clock import Clock
 from servicekit.keystore import KeyStore
 from servicekit.replica import NotBeforeIndex
@@ -33,6 +34,8 @@ class SecurityState:
     throttle: Throttle
     # The app's index, which its token verifier reads (set by create_app).
     not_before: NotBeforeIndex
+    # Where clients' back-channel logout URIs resolve (tests put their own resolver here).
+    backchannel_resolver: outbound.Resolver
 
     @classmethod
     def create(cls, settings: IdentitySettings, clock: Clock) -> SecurityState:
@@ -51,6 +54,15 @@ class SecurityState:
                 redis_prefix=settings.redis_key_prefix,
             ),
             not_before=NotBeforeIndex(),
+            backchannel_resolver=outbound.system_resolver(use_dns=settings.backchannel_resolve_dns),
+        )
+
+    async def check_backchannel(self, uri: str) -> outbound.Target:
+        """A client's back-channel logout URI, checked now (servicekit.outbound); else TargetRefused."""
+        return await outbound.check(
+            uri,
+            resolver=self.backchannel_resolver,
+            allow_loopback=bool(self.settings.backchannel_allow_loopback),
         )
 
     def signin_guards(self, username_key: str, source: str | None) -> list[Guard]:

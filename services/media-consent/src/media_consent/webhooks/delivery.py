@@ -19,9 +19,10 @@ import httpx
 from fastapi import FastAPI
 from standardwebhooks.webhooks import Webhook as Signer
 
-from media_consent.webhooks import service, targets
+from media_consent.webhooks import service
 from media_consent.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 from media_consent.webhooks.schemas import message_id
+from servicekit import outbound
 from servicekit.outbox import GiveUp, Handler, Message, Retry
 
 MAX_RETRY_AFTER = timedelta(hours=1)
@@ -49,7 +50,7 @@ def make_handler(app: FastAPI) -> Handler:
         error: str | None = None
         retry_after: timedelta | None = None
         try:
-            target = await targets.check(
+            target = await outbound.check(
                 webhook.url,
                 resolver=state.webhook_resolver,
                 allow_loopback=bool(settings.webhook_allow_loopback),
@@ -66,13 +67,13 @@ def make_handler(app: FastAPI) -> Handler:
                 "webhook-signature": signature,
                 "User-Agent": "esafety-platform-webhooks/1",
             }
-            response = await targets.post(webhook_client(app), target, body=body, headers=headers)
+            response = await outbound.post(webhook_client(app), target, body=body, headers=headers)
             status_code = response.status_code
             if 300 <= status_code < 400:
                 error = "redirect not followed"
             elif status_code in (429, 503):
                 retry_after = _retry_after(response)
-        except targets.TargetRefused as exc:
+        except outbound.TargetRefused as exc:
             error = f"target refused: {exc}"[:200]
         except httpx.TimeoutException:
             error = "timed out"
@@ -107,7 +108,7 @@ def webhook_client(app: FastAPI) -> httpx.AsyncClient:
     client: httpx.AsyncClient | None = getattr(app.state, "webhook_client", None)
     if client is None or client.is_closed:
         settings = app.state.settings
-        client = targets.client(
+        client = outbound.client(
             connect_timeout=settings.webhook_connect_timeout_seconds, timeout=settings.webhook_timeout_seconds
         )
         app.state.webhook_client = client

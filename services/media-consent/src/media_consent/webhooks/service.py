@@ -16,10 +16,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from media_consent.webhooks import targets
 from media_consent.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 from media_consent.webhooks.schemas import DeliveryRead, WebhookCreate
-from servicekit import audit, outbox
+from servicekit import audit, outbound, outbox
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.models import OutboxMessage
@@ -66,13 +65,13 @@ async def register(
     body: WebhookCreate,
     actor: Principal,
     now: datetime,
-    resolver: targets.Resolver,
+    resolver: outbound.Resolver,
     allow_loopback: bool,
     max_per_school: int,
 ) -> tuple[Webhook, str]:
     try:
-        await targets.check(body.url, resolver=resolver, allow_loopback=allow_loopback)
-    except targets.TargetRefused as exc:
+        await outbound.check(body.url, resolver=resolver, allow_loopback=allow_loopback)
+    except outbound.TargetRefused as exc:
         raise TargetRefused(str(exc), extra={"errors": [{"field": "body.url", "message": str(exc)}]}) from exc
     count = await session.scalar(
         select(func.count()).select_from(Webhook).where(Webhook.school_id == school_id, Webhook.is_active)

@@ -1,11 +1,19 @@
-"""Where a webhook may be sent (SECURITY.md "Outbound calls"): `https` to public addresses only,
-checked at registration and again at every delivery (a name may resolve elsewhere by then: DNS
-rebinding), and the connection is made to the very address that was checked (the name goes in the
-Host header and TLS's SNI, and the certificate is verified for the name). Private, loopback,
-link-local (the cloud metadata address 169.254.169.254), shared, reserved and multicast addresses
-are refused before any connection; loopback is allowed only where `allow_loopback` is on (the
-development environment). No redirect is followed, no proxy from the environment is used, and
-timeouts are short.
+"""Where the platform may call a URL someone registered (SECURITY.md "Outbound calls"): media-consent's
+webhooks, identity's OpenID Connect back-channel logout. One guard for both:
+
+- `https` to public (global unicast) addresses only; plain `http` only to loopback, and loopback only
+  where `allow_loopback` is on (development, tests). Private, loopback, link-local (the cloud
+  metadata address 169.254.169.254), shared, reserved and multicast addresses are refused before any
+  connection, also when written as an IPv4-mapped IPv6 address.
+- `check` at registration and again before every call (a name may resolve elsewhere by then: DNS
+  rebinding); `post` connects to the very address that was checked, never a fresh lookup of the name
+  (the name goes in the Host header and TLS's SNI, and the certificate is verified for the name).
+- `client`: no redirect is followed, no proxy or netrc from the environment, short timeouts.
+
+    target = await outbound.check(url, resolver=resolver, allow_loopback=False)  # TargetRefused
+    response = await outbound.post(http, target, body=b"...", headers={...})
+
+The resolver is injectable: tests map names to addresses themselves and never use DNS.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ RESOLVE_TIMEOUT_SECONDS = 2.0
 
 
 class TargetRefused(Exception):
-    """This URL may not be a webhook target (the message says why, naming no address)."""
+    """The platform may not call this URL (the message says why, naming no address)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,11 @@ def _address(text: str) -> Address | None:
         address = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+    return _unmapped(address)
+
+
+def _unmapped(address: Address) -> Address:
+    """An IPv4-mapped IPv6 address (::ffff:10.0.0.1) judged, and connected to, as the IPv4 one."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
@@ -89,6 +102,7 @@ def parse(url: str) -> tuple[SplitResult, str, int]:
 
 
 def allowed(address: Address, *, allow_loopback: bool) -> bool:
+    """Global unicast only; loopback too where `allow_loopback` is on."""
     if allow_loopback and address.is_loopback:
         return True
     return address.is_global and not address.is_multicast
@@ -97,7 +111,7 @@ def allowed(address: Address, *, allow_loopback: bool) -> bool:
 async def check(url: str, *, resolver: Resolver, allow_loopback: bool) -> Target:
     """The target, with the addresses it resolves to now, every one of them allowed; else refused."""
     parts, host, port = parse(url)
-    addresses = await resolver(host, port)
+    addresses = list(dict.fromkeys(_unmapped(a) for a in await resolver(host, port)))
     if not addresses:
         raise TargetRefused("The target's host name does not resolve.")
     if not all(allowed(a, allow_loopback=allow_loopback) for a in addresses):
@@ -110,7 +124,7 @@ async def check(url: str, *, resolver: Resolver, allow_loopback: bool) -> Target
 
 
 def client(*, connect_timeout: float, timeout: float) -> httpx.AsyncClient:
-    """The client deliveries go out on: no redirects, no proxies or netrc from the environment."""
+    """The client outbound calls go out on: no redirects, no proxies or netrc from the environment."""
     return httpx.AsyncClient(
         follow_redirects=False,
         trust_env=False,
@@ -120,9 +134,15 @@ def client(*, connect_timeout: float, timeout: float) -> httpx.AsyncClient:
 
 
 async def post(
-    http: httpx.AsyncClient, target: Target, *, body: bytes, headers: dict[str, str]
+    http: httpx.AsyncClient,
+    target: Target,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    content_type: str = "application/json",
 ) -> httpx.Response:
-    """POST to the checked address itself (never a fresh lookup of the name); the body is not read."""
+    """POST to the checked address itself (never a fresh lookup of the name); the answer's body is
+    not read (a 3xx is returned as it is: `client` follows no redirect)."""
     address = target.addresses[0]
     literal = f"[{address}]" if address.version == 6 else str(address)
     netloc = f"{literal}:{target.port}"
@@ -133,9 +153,18 @@ async def post(
         "POST",
         url,
         content=body,
-        headers={**headers, "Host": host_header, "Content-Type": "application/json"},
+        headers={**headers, "Host": host_header, "Content-Type": content_type},
         extensions={"sni_hostname": target.host} if target.url.scheme == "https" else {},
     )
     response = await http.send(request, stream=True)
     await response.aclose()
     return response
+
+
+def loopback_setting(value: bool | None, *, environment: str, name: str) -> bool:
+    """A service's allow-loopback setting: on by default in development only, never in production."""
+    if value is None:
+        value = environment == "development"
+    if value and environment == "production":
+        raise ValueError(f"{name} must be off in production")
+    return value
