@@ -8,12 +8,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from devices.phone_custody import service
+from devices.phone_custody.schemas import PhoneMove
+from servicekit.auth import Principal
+from servicekit.clock import FrozenClock
+from servicekit.etags import IfMatch
 from tests.devices.test_phone_custody import URL, handin
 from tests.world import School
 
@@ -68,3 +75,49 @@ async def test_a_registration_and_a_return_stay_within_their_statement_budget(
     stored = await client.get(f"{URL}/{answer['id']}", headers=school.headers("office"))
     assert stored.json() == answer
     assert returned.headers["etag"] == stored.headers["etag"]
+
+
+async def test_a_step_from_a_record_read_before_another_step_answers_with_both(
+    app: FastAPI, client: httpx.AsyncClient, school: School, clock: FrozenClock
+) -> None:
+    """Without a read back, the answer is built from the record as read: when another step came
+    between that read and this step's UPDATE, the record is read again instead."""
+    created = (await client.post(URL, json=handin(school), headers=office(school))).json()
+    custody_id = uuid.UUID(created["id"])
+    async with app.state.sessionmaker() as session:
+        stale = await service.get(session, school_id=school.id, custody_id=custody_id)
+        assert stale is not None
+        session.expunge(stale)
+    moved = await client.post(
+        f"{URL}/{custody_id}/moves", json={"storage_location": "Office safe"}, headers=office(school)
+    )
+    assert moved.status_code == 200, moved.text
+
+    now = clock.now()
+    actor = Principal(
+        subject="office",
+        scopes=frozenset({"phones:write"}),
+        token_id="t",
+        issued_at=now,
+        expires_at=now + timedelta(minutes=5),
+        school_id=school.id,
+        person_id=school.staff["office"],
+    )
+    async with app.state.sessionmaker() as session:
+        session.add(stale)
+        answer = await service.move(
+            session,
+            stale,
+            body=PhoneMove(storage_location="Head's office"),
+            actor=actor,
+            now=now,
+            if_match=IfMatch(None, required=False),
+        )
+        await session.commit()
+    assert answer.version == 3
+    assert answer.storage_location == "Head's office"
+    assert [(e.kind, e.location) for e in answer.events] == [
+        ("received", "Reception drawer 2"),
+        ("moved", "Office safe"),
+        ("moved", "Head's office"),
+    ]
