@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from devices import school as people
 from devices.phone_custody.models import PhoneCustody, PhoneCustodyEvent, PhoneSearch
@@ -50,11 +51,14 @@ def _with_events() -> Select[PhoneCustody]:
 
 
 async def get(session: AsyncSession, *, school_id: uuid.UUID, custody_id: uuid.UUID) -> PhoneCustody | None:
-    return await session.scalar(
-        _with_events()
+    """One record with its events, in one statement (lists use `_with_events`: one more per page)."""
+    rows = await session.scalars(
+        select(PhoneCustody)
+        .options(joinedload(PhoneCustody.events))
         .where(PhoneCustody.id == custody_id, PhoneCustody.school_id == school_id)
         .execution_options(populate_existing=True)
     )
+    return rows.unique().one_or_none()
 
 
 async def create(
@@ -163,11 +167,20 @@ async def _advance(
         if current is None or current.status != "held":
             raise PhoneNotHeld("This phone is no longer held by the school.")
         raise StaleETag(etag(current.version))
-    session.add(PhoneCustodyEvent(custody_id=custody.id, position=version, at=now, **event))
+    appended = PhoneCustodyEvent(custody_id=custody.id, position=version, at=now, **event)
+    session.add(appended)
     await session.flush()
-    loaded = await get(session, school_id=custody.school_id, custody_id=custody.id)
-    assert loaded is not None
-    return loaded
+    if version != custody.version + 1:
+        # Another step came between this request's read and its UPDATE: read what is stored.
+        loaded = await get(session, school_id=custody.school_id, custody_id=custody.id)
+        assert loaded is not None
+        return loaded
+    # Every step bumps the version by one and appends one event, so the record as read plus this
+    # step is the record as stored: no read back (set as loaded, so nothing is written again).
+    for name, value in {"version": version, "updated_at": now, **(changes or {})}.items():
+        set_committed_value(custody, name, value)
+    set_committed_value(custody, "events", [*custody.events, appended])
+    return custody
 
 
 def _ensure_held(custody: PhoneCustody) -> None:
