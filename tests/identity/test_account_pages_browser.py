@@ -7,6 +7,7 @@ invitation and reset pages, with and without errors shown.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,6 +132,10 @@ def test_a_password_is_reset_with_an_emailed_code_in_the_browser(page, site: Sit
     page.click("button[type=submit]")
     assert page.locator("h1").inner_text() == "Check your e-mail"
     assert_accessible(page)
+    # The identity process's outbox worker sends it just after the answer (woken by its commit).
+    deadline = time.monotonic() + 20
+    while len(site.inbox.messages) == sent_before and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     assert len(site.inbox.messages) == sent_before + 1
     text = site.inbox.messages[-1].get_content()
     code = re.search(r"Your code: ([A-Z0-9-]+)", text).group(1)  # type: ignore[union-attr]

@@ -438,9 +438,15 @@ def test_codes_refused_wrong_verifier_twice_and_another_clients(
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     first = _exchange(oidc_platform, console, code, verifier)
     assert first.status_code == 200, first.text
+    access = first.json()["access_token"]
+    me = oidc_platform.gateway.get("/v1/identity/users/me", headers={"Authorization": f"Bearer {access}"})
+    assert me.status_code == 200
     again = _exchange(oidc_platform, console, code, verifier)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-    # The first exchange's refresh token is revoked.
+    # The first exchange's access token is refused through the gateway (RFC 6749 §4.1.2) ...
+    me = oidc_platform.gateway.get("/v1/identity/users/me", headers={"Authorization": f"Bearer {access}"})
+    assert me.status_code == 401
+    # ... and its refresh token is revoked.
     refreshed = httpx.post(
         oidc_platform.runner.url("gateway") + "/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},

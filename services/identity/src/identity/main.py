@@ -21,7 +21,9 @@ from identity.oidc.router import router as oidc_router
 from identity.pages.account import router as account_pages_router
 from identity.pages.router import router as pages_router
 from identity.people.router import router as people_router
+from identity.recovery.mail import reset_code_mailer
 from identity.recovery.router import router as recovery_router
+from identity.recovery.service import RESET_MAIL_TOPIC
 from identity.schools.router import router as schools_router
 from identity.security.state import SecurityState
 from identity.security.tokens import StoredNotBeforeVerifier
@@ -75,6 +77,8 @@ def create_app(
         key_source=key_source or StoreKeySource(security.keys),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        # Reset codes' e-mails, delivered at least once from the outbox (recovery/mail.py).
+        outbox_handlers={RESET_MAIL_TOPIC: reset_code_mailer},
     )
     security.not_before = app.state.not_before
     app.state.security = security

@@ -298,11 +298,23 @@ async def revoke_sessions(session: AsyncSession, account_id: uuid.UUID, now: dat
     )
 
 
-async def move_not_before(session: AsyncSession, account: Account, now: datetime) -> None:
-    """Tokens issued before now are refused from here on, and every session ends."""
-    account.not_before = cutoff(now)
+async def move_not_before(
+    session: AsyncSession, account: Account, now: datetime, *, at_least: datetime | None = None
+) -> None:
+    """Tokens issued before now (or before `at_least`, if later) are refused from here on, and
+    every session ends."""
+    account.not_before = cutoff(now) if at_least is None else max(cutoff(now), at_least)
     account.updated_at = now
     await revoke_sessions(session, account.id, now)
+
+
+async def end_every_token(
+    session: AsyncSession, account: Account, now: datetime, *, at_least: datetime | None = None
+) -> None:
+    """Every token and session of the account ends (a replayed authorization code: someone else
+    may hold what its first exchange issued); the other services learn it from the feed."""
+    await move_not_before(session, account, now, at_least=at_least)
+    await _feed(session, account, now, roles_changed=False)
 
 
 async def set_roles(

@@ -58,7 +58,8 @@ class AuthorizationCode(IdMixin, Base):
     """A code handed to a client's redirect_uri; it works once, within a minute.
 
     `nonce` is unique per client: a replayed nonce is refused at the authorization request. A code
-    used twice revokes the refresh chain its first exchange issued (`refresh_chain_id`).
+    used twice revokes what its first exchange issued: the refresh chain (`refresh_chain_id`) and,
+    while they may still be accepted, the access tokens (the account's not-before moves).
     """
 
     __tablename__ = "authorization_code"

@@ -20,7 +20,7 @@ import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core.util import create_half_hash
 from jose import jwt as jose_jwt
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.accounts import service as account_service
@@ -38,6 +38,7 @@ from identity.security import passwords, totp
 from identity.security.hashing import digest, new_token
 from identity.security.state import SecurityState
 from servicekit import audit, outbound
+from servicekit.jwt import LEEWAY_SECONDS
 
 log = logging.getLogger("identity.oidc")
 
@@ -606,6 +607,35 @@ def profile_claims(account: Account, person: Person | None, scopes: list[str] | 
     return out
 
 
+async def _revoke_replayed(
+    session: AsyncSession, sec: SecurityState, row: AuthorizationCode, used_at: datetime, now: datetime
+) -> bool:
+    """A code used again (RFC 6749 §4.1.2, OAuth 2.0 Security BCP §4.5): whoever replays it may not
+    be whoever exchanged it first, so what that exchange issued is revoked. Its refresh chain ends.
+    Access tokens are not revocable one by one: while one issued from the code (or from its chain's
+    refreshes) may still be accepted, the account's not-before moves past it, which ends every
+    token and session of the account (identity at once, the other services through the feed).
+    Returns whether it moved. A replay after the last of those access tokens has expired only
+    ends the chain, so an old code seen in a log cannot sign the person out everywhere."""
+    last_issued = used_at
+    if row.refresh_chain_id is not None:
+        newest = await session.scalar(
+            select(func.max(RefreshToken.issued_at)).where(RefreshToken.chain_id == row.refresh_chain_id)
+        )
+        if newest is not None:
+            last_issued = max(last_issued, newest)
+        await oauth_service.revoke_chain(session, row.refresh_chain_id, now)
+    accepted_until = last_issued + timedelta(seconds=sec.settings.access_token_seconds + LEEWAY_SECONDS)
+    account = await session.get(Account, row.account_id)
+    if account is None or now >= accepted_until:
+        return False
+    # Past the newest token's `iat` (whole seconds), even when the replay comes within its second.
+    after_newest = account_service.cutoff(last_issued) + timedelta(seconds=1)
+    await account_service.end_every_token(session, account, now, at_least=after_newest)
+    sec.publish_not_before(account)
+    return True
+
+
 async def exchange_code(
     session: AsyncSession,
     sec: SecurityState,
@@ -622,15 +652,14 @@ async def exchange_code(
     if row is None or row.oauth_client_id != client.id:
         raise bad
     if row.used_at is not None:
-        if row.refresh_chain_id is not None:
-            await oauth_service.revoke_chain(session, row.refresh_chain_id, now)
+        access_revoked = await _revoke_replayed(session, sec, row, row.used_at, now)
         await audit.record(
             session,
             actor=f"client:{client.client_id}",
             action="signin.code_reused",
             target_type="account",
             target_id=row.account_id,
-            detail={"client_id": client.client_id},
+            detail={"client_id": client.client_id, "access_tokens_revoked": access_revoked},
             at=now,
         )
         raise bad

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from identity.invitations import service as invitation_service
 from identity.pages import PAGES, message
 from identity.paths import INVITATION_PAGE, RESET_CODE_PAGE, RESET_REQUEST_PAGE
 from identity.recovery import service as recovery_service
-from identity.recovery.mail import send_reset_codes
 from identity.schools import service as school_service
 from identity.security.state import SecurityDep, SecurityState
 from identity.security.throttle import Guard
@@ -37,7 +36,6 @@ from servicekit.db import SessionDep
 from servicekit.errors import ProblemError
 from servicekit.mail import SmtpSettings
 from servicekit.pages import CSRF_FIELD, BrowserCookie, CsrfSigner
-from servicekit.urls import public_url
 
 router = APIRouter(tags=["account pages"], include_in_schema=False)
 
@@ -356,7 +354,6 @@ async def request_reset(
     session: SessionDep,
     sec: SecurityDep,
     clock: ClockDep,
-    background: BackgroundTasks,
     identifier: TextField = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
     school: SchoolParam = None,
@@ -379,14 +376,13 @@ async def request_reset(
     wait = await _throttled(session, sec, guards)
     if wait:
         return _too_many(wait, school_name)
-    smtp = smtp_of(request)
-    if smtp.enabled:
-        codes = await recovery_service.request_reset(
+    if smtp_of(request).enabled:
+        # The code and its e-mail (an outbox message) commit together before the answer; the
+        # outbox worker sends it, so the answer takes as long whether or not a code was made, and
+        # a code answered for is e-mailed even if the process stops now (recovery/mail.py).
+        await recovery_service.request_reset(
             session, typed, now=clock.now(), valid_for=timedelta(minutes=sec.settings.reset_code_minutes)
         )
-        # Sent once the answer has gone: the request commits first, and the answer takes as long
-        # whether or not a code was made.
-        background.add_task(send_reset_codes, smtp, codes, public_url(request, RESET_CODE_PAGE))
     suffix = f"?school={school}" if school_name and school else ""
     return PAGES.render(
         "message.html",

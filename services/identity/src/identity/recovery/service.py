@@ -1,8 +1,12 @@
 """Password reset by a single-use code, and the passwords of class-managed (KS1) pupils.
 
 - Asked for on the reset page (username or e-mail): a code is made for each matching account that
-  has an e-mail address and may reset itself, to be e-mailed; the page reads the same whether
-  anything matched or not (the caller learns nothing from it).
+  has an e-mail address and may reset itself, and its e-mail is written to the outbox
+  (servicekit.outbox, topic `reset_code.email`, the message id is the code's) in the same
+  transaction, so a code the page has answered for is e-mailed at least once, across restarts
+  (recovery/mail.py). The outbox row holds the code's id only: the code itself is drawn when the
+  e-mail is sent (`code_for_mail`), its digest replacing the one of a code nobody ever saw. The page
+  reads the same whether anything matched or not (the caller learns nothing from it).
 - Handed over by the office (`POST /v1/identity/users/{account_id}/reset-code`): the code is in
   that one response, audited.
 - Used on the reset page with a new password (the platform's policy): the code works once and only
@@ -29,13 +33,17 @@ from identity.accounts.schemas import PasswordReset
 from identity.people.models import Person
 from identity.recovery.models import PasswordResetCode
 from identity.security.hashing import code_digest, new_code
-from servicekit import audit
+from servicekit import audit, outbox
 from servicekit.auth import Principal
 from servicekit.errors import Conflict, Forbidden
 
 # Roles whose accounts the office may hand a reset code to; any other account needs `users:write`
 # (the office must not take over a colleague's account by resetting its password).
 OFFICE_RESETTABLE_ROLES = frozenset({"parent", "pupil"})
+
+
+# The outbox topic of a reset code's e-mail (its handler: recovery/mail.py).
+RESET_MAIL_TOPIC = "reset_code.email"
 
 
 class ResetCodeRefused(Forbidden):
@@ -133,28 +141,31 @@ async def _audit(
 
 async def request_reset(
     session: AsyncSession, identifier: str, *, now: datetime, valid_for: timedelta
-) -> list[EmailedCode]:
-    """Codes to e-mail for the accounts `identifier` (a username or an e-mail address) names.
+) -> int:
+    """A code, and its e-mail in the outbox, for each account `identifier` (a username or an e-mail
+    address) names; returns how many (the page does not say).
 
     Accounts without an address, inactive ones and class-managed pupils get none; nothing tells
-    the caller which case it was.
+    the caller which case it was. No code exists in clear yet: the row holds the digest of one
+    nobody saw, until the outbox worker draws the code it e-mails (`code_for_mail`).
     """
     key = identifier.strip().lower()
     if not key:
-        return []
+        return 0
     accounts = await session.scalars(
         select(Account).where(or_(Account.username_key == key, Account.email_key == key)).limit(5)
     )
-    out = []
+    queued = 0
     for account in list(accounts):
         person = await _person(session, account)
         if not account.email or not account_service.is_usable(account, person, now):
             continue
         if account_service.is_class_managed(account, person):
             continue
-        row, code = await _new_code(
+        row, _unseen = await _new_code(
             session, account, channel="email", actor="system:reset-page", now=now, valid_for=valid_for
         )
+        await outbox.enqueue(session, RESET_MAIL_TOPIC, {"code_id": str(row.id)}, now=now, message_id=row.id)
         await _audit(
             session,
             account,
@@ -163,8 +174,37 @@ async def request_reset(
             now=now,
             detail={"channel": "email", "code_id": str(row.id)},
         )
-        out.append(EmailedCode(email=account.email, code=code, expires_at=row.expires_at))
-    return out
+        queued += 1
+    return queued
+
+
+async def code_for_mail(session: AsyncSession, code_id: uuid.UUID, *, now: datetime) -> EmailedCode | None:
+    """The code to e-mail for a reset asked for on the page: drawn now, its digest replacing the
+    row's, so the code exists in clear only in this e-mail (never in the outbox). Each attempt
+    draws a new one, so only the last e-mail sent works. None when there is nothing to send: the
+    code was used, replaced by a newer one or is out of date, or the account has no address or
+    may no longer reset. The caller commits before sending."""
+    row = await session.get(PasswordResetCode, code_id, with_for_update=True)
+    if (
+        row is None
+        or row.channel != "email"
+        or row.used_at is not None
+        or row.superseded_at is not None
+        or row.expires_at <= now
+    ):
+        return None
+    account = await session.get(Account, row.account_id)
+    if account is None or not account.email:
+        return None
+    person = await _person(session, account)
+    if not account_service.is_usable(account, person, now) or account_service.is_class_managed(
+        account, person
+    ):
+        return None
+    code = new_code()
+    row.code_digest = code_digest(code)
+    await session.flush()
+    return EmailedCode(email=account.email, code=code, expires_at=row.expires_at)
 
 
 def check_office_may_reset(principal: Principal, account: Account) -> None:
