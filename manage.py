@@ -31,10 +31,26 @@ STAMP = VENV / ".installed"
 SOURCE_DIRS = ["libs/*/src", "services/*/src", "gateway/src", "console/src"]
 # Runtime (what an image installs) and development (tests, linters, benchmarks) dependencies.
 REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
-CONSOLE = ROOT / "console"
-# What the console serves of GOV.UK Frontend (npm, pinned in console/package-lock.json): its
-# built CSS and JS and its fonts and images, copied into the app's static folder. Never a CDN.
-CONSOLE_ASSETS = ("govuk-frontend.min.css", "govuk-frontend.min.js", "assets")
+# What the platform's pages serve from npm, never from a CDN: each folder's package-lock.json pins
+# the packages; `npm ci` installs them into that folder's node_modules and the files named here are
+# copied into the app's static folder (git-ignored; the images copy the same files, infra/docker).
+#   folder: (what it needs, where the files are in node_modules, the files, where they go)
+NPM_ASSETS = {
+    # The console's GOV.UK Frontend: its built CSS and JS and its fonts and images.
+    "console": (
+        "GOV.UK Frontend",
+        "govuk-frontend/dist/govuk",
+        ("govuk-frontend.min.css", "govuk-frontend.min.js", "assets"),
+        "src/console/static/govuk",
+    ),
+    # The gateway's /docs: Swagger UI's stylesheet, bundle, favicon and OAuth2 redirect script.
+    "gateway": (
+        "Swagger UI",
+        "swagger-ui-dist",
+        ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "oauth2-redirect.js"),
+        "src/gateway/static/swagger-ui",
+    ),
+}
 
 
 def _wanted_stamp() -> str:
@@ -81,46 +97,51 @@ def ensure_venv() -> None:
     (_site_packages() / "esafety-platform.pth").write_text(line)
 
 
-def ensure_console_assets() -> None:
-    """`npm ci` in console/ when node_modules is missing or the lock changed, then copy the dist assets."""
-    lock = CONSOLE / "package-lock.json"
-    if not lock.exists():
-        return
-    modules = CONSOLE / "node_modules"
-    stamp = modules / ".installed"
-    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != wanted:
-        npm = shutil.which("npm")
-        if npm is None:
-            sys.exit(
-                "The console needs npm (Node.js 18 or newer) to install GOV.UK Frontend from "
-                "console/package-lock.json; install Node.js and npm, then run this again."
+def ensure_npm_assets() -> None:
+    """For each folder of NPM_ASSETS: `npm ci` when node_modules is missing or the lock changed,
+    then copy the files it names into the app."""
+    for folder, (what, dist_path, names, target) in NPM_ASSETS.items():
+        project = ROOT / folder
+        lock = project / "package-lock.json"
+        if not lock.exists():
+            continue
+        modules = project / "node_modules"
+        stamp = modules / ".installed"
+        wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+        if not stamp.exists() or stamp.read_text() != wanted:
+            npm = shutil.which("npm")
+            if npm is None:
+                sys.exit(
+                    f"The {folder} needs npm (Node.js 18 or newer) to install {what} from "
+                    f"{folder}/package-lock.json; install Node.js and npm, then run this again."
+                )
+            print(f"Installing the {folder}'s {what} (npm ci) ...", flush=True)
+            # --ignore-scripts: no package runs code at install (swagger-ui-dist's @scarf/scarf
+            # would report the install to its vendor).
+            subprocess.check_call(
+                [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=project
             )
-        print("Installing the console's GOV.UK Frontend (npm ci) ...", flush=True)
-        subprocess.check_call(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CONSOLE
-        )
-        stamp.write_text(wanted)
-    dist = modules / "govuk-frontend" / "dist" / "govuk"
-    static = CONSOLE / "src" / "console" / "static" / "govuk"
-    marker = static / ".copied"
-    if marker.exists() and marker.read_text() == wanted:
-        return
-    if static.exists():
-        shutil.rmtree(static)
-    static.mkdir(parents=True)
-    for name in CONSOLE_ASSETS:
-        source = dist / name
-        if source.is_dir():
-            shutil.copytree(source, static / name)
-        else:
-            shutil.copy2(source, static / name)
-    marker.write_text(wanted)
+            stamp.write_text(wanted)
+        dist = modules / dist_path
+        static = project / target
+        marker = static / ".copied"
+        if marker.exists() and marker.read_text() == wanted:
+            continue
+        if static.exists():
+            shutil.rmtree(static)
+        static.mkdir(parents=True)
+        for name in names:
+            source = dist / name
+            if source.is_dir():
+                shutil.copytree(source, static / name)
+            else:
+                shutil.copy2(source, static / name)
+        marker.write_text(wanted)
 
 
 def main() -> None:
     ensure_venv()
-    ensure_console_assets()
+    ensure_npm_assets()
     script = ROOT / "scripts" / "platformctl.py"
     os.execv(str(PYTHON), [str(PYTHON), str(script), *sys.argv[1:]])  # noqa: S606
 

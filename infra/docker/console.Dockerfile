@@ -6,7 +6,7 @@
 FROM node:22-slim AS assets
 WORKDIR /console
 COPY console/package.json console/package-lock.json ./
-# The files manage.py's CONSOLE_ASSETS names: the built CSS and JS, and the fonts and images.
+# The files manage.py's NPM_ASSETS["console"] names: the built CSS and JS, and the fonts and images.
 RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
  && mkdir /govuk \
  && cp -r node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css \

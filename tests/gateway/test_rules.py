@@ -202,6 +202,7 @@ async def test_docs_can_be_turned_off(in_process) -> None:
     async with in_process(docs_enabled=False) as (_app, c):
         assert (await c.get("/openapi.json")).status_code == 404
         assert (await c.get("/docs")).status_code == 404
+        assert (await c.get("/docs/assets/swagger-ui-bundle.js")).status_code == 404
         assert (await c.get("/livez")).status_code == 200
 
 

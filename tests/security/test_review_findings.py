@@ -158,7 +158,7 @@ FINDINGS: dict[int, tuple[str, str, list[str]]] = {
         [
             "tests/test_deployment.py::test_only_the_gateway_is_published",
             "tests/kit/test_operations_routes.py::test_the_replica_sync_refuses_anyone_without_an_operations_token",
-            "tests/kit/test_operations_routes.py::test_swagger_ui_is_off_in_production_and_the_schema_stays_for_the_gateway",
+            "tests/kit/test_operations_routes.py::test_a_service_serves_no_swagger_ui_and_keeps_the_schema_for_the_gateway",
             "tests/kit/test_addresses.py::test_metrics_answer_only_the_configured_scrapers",
         ],
     ),

@@ -31,6 +31,7 @@ DEFAULT_PUBLIC_PATHS = [
     "/readyz",
     "/docs",
     "/docs/oauth2-redirect",
+    "/docs/assets/*",
     "/openapi.json",
     "/v1/media-consent/.well-known/jwks.json",
 ]

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.auth import Authenticator
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
+from gateway.docs import missing_assets
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import OpenAPICache
 from gateway.proxy import Proxy
@@ -62,6 +63,12 @@ class Gateway:
         self.verifier = TokenVerifier(
             key_source, issuer=settings.issuer, audience=settings.audience, clock=clock
         )
+        if settings.docs_on and (missing := missing_assets()):
+            raise RuntimeError(
+                f"GATEWAY_DOCS_ENABLED: the docs need Swagger UI's files ({', '.join(missing)}), installed "
+                "by `python3 manage.py` from gateway/package-lock.json; the images do not carry them. "
+                "Run that, or set GATEWAY_DOCS_ENABLED=false."
+            )
         self.openapi = (
             OpenAPICache(
                 settings.upstreams,

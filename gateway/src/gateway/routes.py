@@ -7,15 +7,15 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config import Upstream
+from gateway.docs import docs_routes
 from gateway.upstream import UpstreamError, UpstreamPool
 from servicekit.errors import problem_body
 
@@ -110,22 +110,7 @@ def admin_app(
             """The platform's API: every service's OpenAPI merged."""
             return _json(await merged.get())
 
-        async def docs(_request: Request) -> HTMLResponse:
-            """Swagger UI for the merged document."""
-            return get_swagger_ui_html(
-                openapi_url="/openapi.json",
-                title="E-safety platform API",
-                oauth2_redirect_url="/docs/oauth2-redirect",
-            )
-
-        async def oauth2_redirect(_request: Request) -> HTMLResponse:
-            return get_swagger_ui_oauth2_redirect_html()
-
-        routes += [
-            Route("/openapi.json", openapi_json),
-            Route("/docs", docs),
-            Route("/docs/oauth2-redirect", oauth2_redirect),
-        ]
+        routes += [Route("/openapi.json", openapi_json), *docs_routes()]
 
     async def on_http_error(_request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

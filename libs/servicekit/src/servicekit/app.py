@@ -192,7 +192,10 @@ def create_service_app(
         version=version,
         description=description,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_on else None,
+        # No Swagger UI of its own: FastAPI's loads its files from a CDN and runs inline script
+        # (SECURITY.md forbids both). The platform's one API page is the gateway's /docs, served
+        # from the gateway itself (gateway/docs.py), on every service's document merged.
+        docs_url=None,
         redoc_url=None,
         # Always: the gateway merges it (gateway/openapi.py); only the gateway is published.
         openapi_url="/openapi.json",

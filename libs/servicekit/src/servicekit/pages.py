@@ -5,9 +5,10 @@ One set of rules for every page the platform serves to a browser (SECURITY.md, "
 - `Pages(folder)`: Jinja2 templates with autoescape on for every template; `render` answers HTML
   with `page_headers`.
 - `page_headers`: a strict Content-Security-Policy (nothing inline, nothing from another host; the
-  page's own stylesheet only), no framing, no referrer, no caching, no sniffing. A page whose form
-  ends in a redirect to another site (a sign-in that returns to its client) names that origin in
-  `form_action`: browsers apply `form-action` to the redirects that follow a form's submission.
+  page's own stylesheet only, and its own script files where a page needs them), no framing, no
+  referrer, no caching, no sniffing. A page whose form ends in a redirect to another site (a
+  sign-in that returns to its client) names that origin in `form_action`: browsers apply
+  `form-action` to the redirects that follow a form's submission.
 - CSRF: a random token kept server-side beside the state the form changes (`new_csrf_token`,
   `csrf_matches`), or, where nothing is kept, one signed for a session (`CsrfSigner`).
 - `BrowserCookie`: `HttpOnly`, `SameSite=Lax`, host-only, `Path=/`; `Secure` with the `__Host-`
@@ -42,15 +43,22 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(form_action: Iterable[str] = ()) -> str:
+def content_security_policy(form_action: Iterable[str] = (), *, scripts: bool = False) -> str:
     """No script at all, styles and images from the page's own origin only, forms to it (and the
-    origins named), never framed."""
+    origins named), never framed.
+
+    `scripts`: a page that runs scripts (the gateway's Swagger UI, third-party code): files from its
+    own origin only, never inline, fetching from its own origin only; images also from `data:`
+    URIs (Swagger UI's stylesheet draws its icons with them: nothing is fetched)."""
     targets = " ".join(["'self'", *sorted(set(form_action))])
+    allowed = (
+        ["script-src 'self'", "connect-src 'self'", "img-src 'self' data:"] if scripts else ["img-src 'self'"]
+    )
     return "; ".join(
         [
             "default-src 'none'",
             "style-src 'self'",
-            "img-src 'self'",
+            *allowed,
             f"form-action {targets}",
             "frame-ancestors 'none'",
             "base-uri 'none'",
@@ -58,9 +66,9 @@ def content_security_policy(form_action: Iterable[str] = ()) -> str:
     )
 
 
-def page_headers(form_action: Iterable[str] = ()) -> dict[str, str]:
+def page_headers(form_action: Iterable[str] = (), *, scripts: bool = False) -> dict[str, str]:
     return {
-        "Content-Security-Policy": content_security_policy(form_action),
+        "Content-Security-Policy": content_security_policy(form_action, scripts=scripts),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "no-referrer",

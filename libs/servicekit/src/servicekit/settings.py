@@ -47,7 +47,8 @@ class ServiceSettings(BaseSettings):
     trusted_proxies: Networks = platform_field("TRUSTED_PROXIES", LOOPBACK)  # type: ignore[assignment]
     # Who may read /metrics (others get 404): comma-separated CIDRs, loopback by default.
     metrics_scrapers: Networks = platform_field("METRICS_SCRAPERS", LOOPBACK)  # type: ignore[assignment]
-    # Swagger UI at /docs. None: on, except in production. /openapi.json is always served: the
+    # The gateway's Swagger UI at /docs (GATEWAY_DOCS_ENABLED). None: on, except in production. A
+    # service has no /docs of its own (servicekit.app); its /openapi.json is always served: the
     # gateway merges it into the platform's document, and no service is published but the gateway.
     docs_enabled: bool | None = None
     max_body_bytes: int = 1_048_576
