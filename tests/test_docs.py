@@ -43,7 +43,12 @@ INERT = {"text", "json", "http", "csv", "toml", "yaml", "ini", "sql"}
 INPUTS: dict[str, dict[str, str]] = {
     "access.md": {},
     "alerts.md": {},
-    "console.md": {},
+    "console.md": {
+        "GATEWAY": "gateway",
+        "ADMIN_USERNAME": "admin.username",
+        "ADMIN_PASSWORD": "admin.password",
+        "ADMIN_TOTP_SECRET": "admin.totp_secret",
+    },
     "benchmarks.md": {},
     "development.md": {},
     "operations-gateway.md": {},
@@ -252,6 +257,9 @@ def credentials(text: str, gateway: str) -> dict[str, str]:
         values[f"{key}.client_id"], values[f"{key}.client_secret"] = client_id, secret
     for role, username, password in re.findall(r"^(\w+): (\S+) / (\S+)", text, re.M):
         values[f"{role}.username"], values[f"{role}.password"] = username, password
+    admin = re.search(r"^Platform admin: (\S+) / (\S+) \(TOTP secret (\S+)\)$", text, re.M)
+    if admin:
+        values["admin.username"], values["admin.password"], values["admin.totp_secret"] = admin.groups()
     return values
 
 
