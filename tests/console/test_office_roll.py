@@ -109,6 +109,22 @@ def test_the_office_checks_the_roll_then_applies_it_once(visit: Any, demo: Demo)
     assert person_by_ref(demo, BAD_PUPIL) == []
 
 
+def test_the_roll_is_checked_and_applied_with_javascript_off(visit: Any, demo: Demo) -> None:
+    starter = upn(42)
+    content = (f"{HEADER}\n{starter},pupil,Alfie,Moss,1,2020-01-15,,,\n").encode()
+    v = visit(javascript=False)
+    v.sign_in("office")
+    upload(v, content)
+    assert "Nothing has changed yet" in v.page.locator(".govuk-warning-text").inner_text()
+    assert counts(v)["New people"] == "1"
+    assert person_by_ref(demo, starter) == []
+    v.page.click("button:has-text('Apply the roll')")
+    v.axe()
+    assert v.page.locator("h1").inner_text() == "Roll applied"
+    assert "Roll applied: 1 new" in v.page.locator(".govuk-notification-banner").inner_text()
+    assert [(p["given_name"], p["year_group"]) for p in person_by_ref(demo, starter)] == [("Alfie", "1")]
+
+
 def test_a_file_identity_cannot_read_is_shown_next_to_the_field_and_changes_nothing(
     visit: Any, demo: Demo
 ) -> None:
