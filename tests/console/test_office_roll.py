@@ -138,6 +138,23 @@ def test_a_file_identity_cannot_read_is_shown_next_to_the_field_and_changes_noth
     assert imports_audited(demo) == audited
 
 
+def test_a_file_larger_than_the_platform_takes_is_shown_next_to_the_field(visit: Any, demo: Demo) -> None:
+    # Over the import's 1 MiB cap (and the gateway's default for other routes), under the form's own.
+    starter = upn(43)
+    line = f"{starter},pupil,Ivy,Long,3,,,,\n"
+    content = (HEADER + "\n" + line * (2 * 1024 * 1024 // len(line))).encode()
+    audited = imports_audited(demo)
+    v = visit()
+    v.sign_in("office")
+    upload(v, content)
+    assert v.page.locator("h1").inner_text() == "Upload the roll from the MIS"
+    error = v.page.locator("#roll-error").inner_text()
+    assert "The file is 2 MB: the platform takes a roll file of up to 1 MB" in error, error
+    assert "The file is 2 MB" in v.page.locator(".govuk-error-summary").inner_text()
+    assert person_by_ref(demo, starter) == []
+    assert imports_audited(demo) == audited
+
+
 def test_a_dry_run_marking_leavers_lists_them_and_nobody_leaves(visit: Any, demo: Demo) -> None:
     """The whole roll but one pupil, with "mark as left": the report names the leaver; no Apply."""
     zain = demo.pupil("Zain")
