@@ -47,9 +47,12 @@ def evidence_of(demo: Demo, incident: dict[str, Any]) -> list[dict[str, Any]]:
     return list(held.json())
 
 
-def test_the_lead_adds_evidence_and_a_double_submit_adds_it_once(visit: Any, demo: Demo) -> None:
-    incident = report(demo, "cyberbullying", "Messages about Noah in a group chat (evidence)")
-    v = visit()
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_the_lead_adds_evidence_and_a_double_submit_adds_it_once(
+    visit: Any, demo: Demo, javascript: bool
+) -> None:
+    incident = report(demo, "cyberbullying", f"Messages about Noah in a group chat (evidence, {javascript})")
+    v = visit(javascript=javascript)
     v.sign_in("safeguarding_lead")
     v.goto(f"/concerns/{incident['id']}")
     v.page.click("a:has-text('Add evidence')")

@@ -109,6 +109,22 @@ def test_the_office_checks_the_roll_then_applies_it_once(visit: Any, demo: Demo)
     assert person_by_ref(demo, BAD_PUPIL) == []
 
 
+def test_the_roll_is_checked_and_applied_with_javascript_off(visit: Any, demo: Demo) -> None:
+    starter = upn(42)
+    content = (f"{HEADER}\n{starter},pupil,Alfie,Moss,1,2020-01-15,,,\n").encode()
+    v = visit(javascript=False)
+    v.sign_in("office")
+    upload(v, content)
+    assert "Nothing has changed yet" in v.page.locator(".govuk-warning-text").inner_text()
+    assert counts(v)["New people"] == "1"
+    assert person_by_ref(demo, starter) == []
+    v.page.click("button:has-text('Apply the roll')")
+    v.axe()
+    assert v.page.locator("h1").inner_text() == "Roll applied"
+    assert "Roll applied: 1 new" in v.page.locator(".govuk-notification-banner").inner_text()
+    assert [(p["given_name"], p["year_group"]) for p in person_by_ref(demo, starter)] == [("Alfie", "1")]
+
+
 def test_a_file_identity_cannot_read_is_shown_next_to_the_field_and_changes_nothing(
     visit: Any, demo: Demo
 ) -> None:
@@ -119,6 +135,23 @@ def test_a_file_identity_cannot_read_is_shown_next_to_the_field_and_changes_noth
     assert v.page.locator(".govuk-error-summary").is_visible()
     message = v.page.locator("#roll-error").inner_text()
     assert "Missing: external_ref, kind, given_name, family_name" in message
+    assert imports_audited(demo) == audited
+
+
+def test_a_file_larger_than_the_platform_takes_is_shown_next_to_the_field(visit: Any, demo: Demo) -> None:
+    # Over the import's 1 MiB cap (and the gateway's default for other routes), under the form's own.
+    starter = upn(43)
+    line = f"{starter},pupil,Ivy,Long,3,,,,\n"
+    content = (HEADER + "\n" + line * (2 * 1024 * 1024 // len(line))).encode()
+    audited = imports_audited(demo)
+    v = visit()
+    v.sign_in("office")
+    upload(v, content)
+    assert v.page.locator("h1").inner_text() == "Upload the roll from the MIS"
+    error = v.page.locator("#roll-error").inner_text()
+    assert "The file is 2 MB: the platform takes a roll file of up to 1 MB" in error, error
+    assert "The file is 2 MB" in v.page.locator(".govuk-error-summary").inner_text()
+    assert person_by_ref(demo, starter) == []
     assert imports_audited(demo) == audited
 
 

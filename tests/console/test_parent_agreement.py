@@ -79,6 +79,49 @@ def test_a_parent_signs_the_agreement_for_their_reception_child_once(visit: Any,
     assert v.page.locator("button:has-text('Sign the agreement')").count() == 0
 
 
+def test_the_agreement_is_signed_with_javascript_off(visit: Any, demo: Demo) -> None:
+    # A second Reception child of the demo parent (the office adds her, as a new starter).
+    office = demo.headers("office")
+    created = demo.api.post(
+        "/v1/identity/people",
+        headers=office,
+        json={
+            "school_id": demo.ids["school_id"],
+            "kind": "pupil",
+            "given_name": "Isla",
+            "family_name": "Murphy",
+            "year_group": "R",
+        },
+    )
+    assert created.status_code == 201, created.text
+    isla = created.json()["id"]
+    linked = demo.api.post(
+        f"/v1/identity/people/{isla}/carers",
+        headers=office,
+        json={
+            "carer_id": demo.ids["carers"][4]["id"],
+            "relationship": "mother",
+            "parental_responsibility": True,
+        },
+    )
+    assert linked.status_code in (200, 201), linked.text
+    v = visit(javascript=False)
+    v.sign_in("parent")
+    v.goto(f"/my-children/{isla}")
+    v.page.click("text=Read and sign the acceptable-use agreement for Isla")
+    v.axe()
+    v.page.click("button:has-text('Sign the agreement for Isla')")
+    v.axe()
+    assert v.page.url.endswith(f"/my-children/{isla}")
+    assert (
+        "You signed the acceptable-use agreement" in v.page.locator(".govuk-notification-banner").inner_text()
+    )
+    held = signatures_of(demo, isla)
+    assert [(s["signed_by_person_id"], s["version_id"]) for s in held] == [
+        (demo.ids["carers"][4]["id"], pupils_version(demo)["id"])
+    ]
+
+
 def test_a_year_3_childs_page_does_not_offer_it_and_identity_refuses_it(visit: Any, demo: Demo) -> None:
     ava = demo.pupil("Ava")["id"]
     v = visit()

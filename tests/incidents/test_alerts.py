@@ -374,6 +374,40 @@ async def test_the_console_lists_ones_own_alerts_and_nobody_elses(
     assert after["target_id"] is None and after["status"] == "withdrawn"
 
 
+async def test_ones_unread_alerts_of_one_record_are_listed_and_no_one_elses(
+    client: httpx.AsyncClient,
+    school: School,
+    incident_body: IncidentBody,
+    alerting: StaticContactDirectory,
+) -> None:
+    first = await report(client, school, incident_body("cyberbullying"))
+    second = await report(client, school, incident_body("cyberbullying"))
+    lead = school.headers("safeguarding_lead")
+
+    async def unread(**params: str) -> list[str]:
+        found = await client.get(
+            "/v1/incidents/alerts/mine", params={"unread": "true", **params}, headers=lead
+        )
+        assert found.status_code == 200, found.text
+        return [str(a["target_id"]) for a in found.json()["items"]]
+
+    assert sorted(await unread(target_type="incident")) == sorted([first["id"], second["id"]])
+    [alert] = (
+        await client.get("/v1/incidents/alerts/mine", params={"target_id": first["id"]}, headers=lead)
+    ).json()["items"]
+    assert alert["target_id"] == first["id"]
+    read = await client.post(f"/v1/incidents/alerts/{alert['id']}/read", headers=lead)
+    assert read.status_code == 200, read.text
+    assert await unread(target_type="incident") == [second["id"]]
+    assert await unread(target_id=first["id"]) == []
+    assert await unread(target_type="phones") == []
+    # The filter never widens the list: another member of staff asking for the record gets nothing.
+    theirs = await client.get(
+        "/v1/incidents/alerts/mine", params={"target_id": second["id"]}, headers=school.headers("teacher")
+    )
+    assert theirs.json()["items"] == []
+
+
 async def test_with_mail_off_alerts_are_in_the_console_only(
     app: FastAPI,
     client: httpx.AsyncClient,

@@ -40,6 +40,26 @@ async def mark_read(api: Api, alert_id: str) -> ApiResponse | None:
     return None
 
 
+async def unread_incidents(api: Api) -> set[str]:
+    """The incidents the person has an unread alert of (the concerns inbox marks them Unread)."""
+    result = await api.get("/v1/incidents/alerts/mine", unread="true", target_type="incident", limit=200)
+    if not (result.ok and isinstance(result.body, dict)):
+        return set()
+    return {str(a["target_id"]) for a in result.body.get("items") or [] if a.get("target_id")}
+
+
+async def read_incident(api: Api, session: Session, incident_id: str) -> None:
+    """The person opened the incident: their unread alerts of it are marked read (in incidents)."""
+    result = await api.get(
+        "/v1/incidents/alerts/mine", unread="true", target_type="incident", target_id=incident_id, limit=200
+    )
+    if not (result.ok and isinstance(result.body, dict)):
+        return
+    for alert in result.body.get("items") or []:
+        await api.post(f"/v1/incidents/alerts/{alert['id']}/read", None)
+        session.alerts_counted_at = None  # the header counts again
+
+
 def remember_count(session: Session, items: list[dict[str, Any]] | None, now: datetime) -> None:
     session.alerts_unread = None if items is None else sum(1 for a in items if not a.get("read_at"))
     session.alerts_counted_at = now

@@ -39,6 +39,10 @@ class ConsoleSettings(BaseSettings):
     secure_cookies: bool | None = None
     # Bounded so one slow service cannot hold a page for ever.
     api_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # The largest roll file the console sends on to identity: the gateway's cap on
+    # `POST /v1/identity/people/imports` (GATEWAY_MAX_BODY_BYTES, 1 MiB by default). A larger file is
+    # refused next to the file field, before any call.
+    roll_max_bytes: int = Field(default=1_048_576, ge=1024, le=16_777_216)
     # Sessions (console.sessions): in this process's memory unless a Redis is given, which every
     # console replica then shares. In Redis each session is sealed (AES-256-GCM) with `session_key`,
     # base64 of 32 random bytes, required with `redis_url` (docs/console.md, "Running several consoles").

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from console import aup
+from console.alert_feed import read_incident, unread_incidents
 from console.api import form_idempotency_key, new_idempotency_key
 from console.auth import OidcSignIn, PasswordSignIn, SignInFailed
 from console.web import (
@@ -283,7 +284,16 @@ def install(app: FastAPI) -> None:
         rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
         items = sorted(result.body["items"], key=lambda i: i["recorded_at"], reverse=True)
         items.sort(key=lambda i: rank.get(i["severity"], 9))
-        return render(ctx.request, "inbox.html", items=items, categories=CATEGORIES, label=label)
+        unread = await unread_incidents(ctx.api)
+        return render(
+            ctx.request,
+            "inbox.html",
+            items=items,
+            unread=unread,
+            categories=CATEGORIES,
+            statuses=STATUSES,
+            label=label,
+        )
 
     async def incident_page(
         ctx: Ctx, incident_id: str, errors: dict[str, str] | None = None, status_code: int = 200
@@ -292,6 +302,7 @@ def install(app: FastAPI) -> None:
         if not result.ok:
             return problem_page(ctx.request, result)
         incident = result.body
+        await read_incident(ctx.api, ctx.session, str(incident["id"]))
         actions = await ctx.api.get(f"/v1/incidents/{incident_id}/actions")
         evidence = await ctx.api.get(f"/v1/incidents/{incident_id}/evidence")
         history = await ctx.api.get(f"/v1/incidents/{incident_id}/history")

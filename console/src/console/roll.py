@@ -5,7 +5,9 @@ inside a transaction it rolls back, so its report is what the import will do and
 then, when the office presses Apply, for real. Between the two the file is held in the person's
 server-side session, never sent back to the browser; Apply carries an Idempotency-Key made with the
 report, so a double click imports once. What identity refuses (not a CSV, missing columns, too many
-rows) is shown next to the file field.
+rows) is shown next to the file field, and so is a file larger than the platform takes
+(`CONSOLE_ROLL_MAX_BYTES`, the gateway's cap on the import; the gateway lets the form through larger
+than that, so the console, not the gateway's JSON, says so).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from starlette.datastructures import UploadFile
 
 from console.api import ApiResponse, new_idempotency_key
 from console.pages import names_of
-from console.web import Ctx, form_of, problem_page, redirect, render, signed_in
+from console.web import Ctx, form_of, problem_page, redirect, render, settings_of, signed_in
 from servicekit.errors import problem_body
 
 Person = Annotated[Ctx, Depends(signed_in)]
@@ -77,10 +79,27 @@ def names_in_file(content: bytes) -> dict[int, str]:
         return {}
 
 
+def size_of(n: int) -> str:
+    """A file's size as the office reads it (1 MB, 350 KB)."""
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(n / 1024))} KB"
+
+
+def too_large(size: int, limit: int) -> str:
+    return (
+        f"The file is {size_of(size)}: the platform takes a roll file of up to {size_of(limit)}. "
+        "Export only the columns listed above, or upload the roll in parts (one year group at a time)."
+    )
+
+
 def upload_page(
     ctx: Ctx, errors: dict[str, str] | None = None, status_code: int = 200, mark: bool = False
 ) -> Response:
-    return render(ctx.request, "roll_upload.html", status_code=status_code, errors=errors, mark=mark)
+    limit = size_of(settings_of(ctx.request).roll_max_bytes)
+    return render(
+        ctx.request, "roll_upload.html", status_code=status_code, errors=errors, mark=mark, limit=limit
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -98,6 +117,9 @@ def install(app: FastAPI) -> None:
         file = form.get("roll")
         content = await file.read() if isinstance(file, UploadFile) else b""
         mark = form.get("mark_absent_as_left") == "yes"
+        limit = settings_of(ctx.request).roll_max_bytes
+        if len(content) > limit:
+            return upload_page(ctx, {"roll": too_large(len(content), limit)}, 413, mark=mark)
         upload: dict[str, Any] = {
             "token": secrets.token_urlsafe(16),
             "filename": file.filename if isinstance(file, UploadFile) else "",
@@ -106,6 +128,11 @@ def install(app: FastAPI) -> None:
             "idempotency_key": new_idempotency_key(),
         }
         result = await send_roll(ctx, upload, dry_run=True)
+        body = result.body if isinstance(result.body, dict) else {}
+        if result.status == 413 and str(body.get("type", "")).endswith("/payload-too-large"):
+            # The gateway's cap on the import is lower than CONSOLE_ROLL_MAX_BYTES says.
+            errors = {"roll": f"The file is {size_of(len(content))}: larger than the platform takes."}
+            return upload_page(ctx, errors, 413, mark=mark)
         if result.status in (413, 415, 422):
             # The file as identity refused it: not UTF-8 CSV, a header without the columns, too long.
             errors = {"roll": result.detail or "The platform could not read this file."}

@@ -40,6 +40,10 @@ DEFAULT_PUBLIC_PATHS = [
 DEFAULT_BODY_LIMITS = {
     # media-consent's scans take images up to 12 MiB (its own cap, checked there too).
     "/v1/media-consent/media-scans": 12_582_912,
+    # The console's roll upload (a browser's form): let a file over the roll's own cap reach the
+    # console, which says so next to the file field instead of the browser showing a 413's JSON. The
+    # file goes on to identity under `/v1/identity/people/imports`' cap (`max_body_bytes`).
+    "/roll-import": 16_777_216,
 }
 MAX_BODY_LIMIT = 1 << 30
 

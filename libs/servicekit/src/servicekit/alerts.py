@@ -652,15 +652,27 @@ def _recipient(principal: Principal) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 async def own_alerts(
-    session: AsyncSession, principal: Principal, checks: dict[str, VisibilityCheck], *, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    checks: dict[str, VisibilityCheck],
+    *,
+    limit: int,
+    unread: bool = False,
+    target_type: str | None = None,
+    target_id: str | None = None,
 ) -> list[AlertRead]:
-    """The caller's newest alerts, each as far as the caller may still see its record."""
+    """The caller's newest alerts, each as far as the caller may still see its record; only the
+    unread ones with `unread`, only those of one kind of record or one record with `target_*`."""
     person_id, school_id = _recipient(principal)
+    stmt = select(StaffAlert).where(StaffAlert.person_id == person_id, StaffAlert.school_id == school_id)
+    if unread:
+        stmt = stmt.where(StaffAlert.read_at.is_(None))
+    if target_type is not None:
+        stmt = stmt.where(StaffAlert.target_type == target_type)
+    if target_id is not None:
+        stmt = stmt.where(StaffAlert.target_id == target_id)
     rows = await session.scalars(
-        select(StaffAlert)
-        .where(StaffAlert.person_id == person_id, StaffAlert.school_id == school_id)
-        .order_by(StaffAlert.created_at.desc(), StaffAlert.id.desc())
-        .limit(limit)
+        stmt.order_by(StaffAlert.created_at.desc(), StaffAlert.id.desc()).limit(limit)
     )
     out = []
     for alert in rows:
@@ -692,8 +704,9 @@ async def mark_read(
 
 
 def alerts_router(prefix: str, checks: dict[str, VisibilityCheck] | None = None) -> APIRouter:
-    """`GET <prefix>/alerts/mine` and `POST <prefix>/alerts/{alert_id}/read`: the signed-in member of
-    staff's own alerts of this service (the console merges the services' lists)."""
+    """`GET <prefix>/alerts/mine` (`?unread=true&target_type=&target_id=`) and
+    `POST <prefix>/alerts/{alert_id}/read`: the signed-in member of staff's own alerts of this
+    service (the console merges the services' lists)."""
     rules = dict(checks or {})
     router = APIRouter(prefix=f"{prefix}/alerts", tags=["alerts"])
 
@@ -702,9 +715,24 @@ def alerts_router(prefix: str, checks: dict[str, VisibilityCheck] | None = None)
         session: SessionDep,
         principal: Annotated[Principal, Scoped()],
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        unread: Annotated[bool, Query(description="Only the alerts not yet read.")] = False,
+        target_type: Annotated[str | None, Query(max_length=40)] = None,
+        target_id: Annotated[str | None, Query(max_length=100)] = None,
     ) -> AlertPage:
-        """The caller's newest alerts (a kind, when, and the record to open while they may see it)."""
-        return AlertPage(items=await own_alerts(session, principal, rules, limit=limit))
+        """The caller's newest alerts (a kind, when, and the record to open while they may see it).
+
+        `unread=true`: only those not yet read; `target_type` / `target_id`: only those of that kind
+        of record, or of that record (the console marks a concern unread, and read once opened)."""
+        items = await own_alerts(
+            session,
+            principal,
+            rules,
+            limit=limit,
+            unread=unread,
+            target_type=target_type,
+            target_id=target_id,
+        )
+        return AlertPage(items=items)
 
     @router.post("/{alert_id}/read", response_model=AlertRead)
     async def read_own_alert(
