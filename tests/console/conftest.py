@@ -79,6 +79,28 @@ def read_credentials(path: Path) -> dict[str, Account]:
     return accounts
 
 
+def sign_in_through_identity(console: httpx.Client, account: Account, gateway: str | None = None) -> None:
+    """A person's OIDC sign-in without a browser: the console's /sign-in, identity's own pages (at
+    the gateway: `gateway` when given is checked as the authorize URL's origin), then the console's
+    callback, taken to `console` itself (a TestClient, or one console of several)."""
+    authorize = console.get("/sign-in", follow_redirects=False).headers["location"]
+    if gateway is not None:
+        assert authorize.startswith(gateway + "/oauth/authorize?"), authorize
+    with httpx.Client(timeout=30) as person:
+        page = person.get(authorize, follow_redirects=True)
+        form = dict(re.findall(r'name="(csrf_token|r)" value="([^"]*)"', page.text))
+        answer = person.post(
+            str(page.url).split("?")[0].replace("/authorize", "/signin"),
+            data={**form, "username": account.username, "password": account.password},
+        )
+        while answer.status_code in (302, 303) and "/auth/callback" not in answer.headers["location"]:
+            answer = person.get(str(answer.url.join(answer.headers["location"])))
+        callback = answer.headers["location"]
+    assert "/auth/callback" in callback, callback
+    done = console.get(callback[callback.index("/auth/callback") :], follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/", done.text
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     require_chromium()

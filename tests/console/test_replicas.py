@@ -26,7 +26,7 @@ from console.sessions import COOKIE, new_key
 from servicekit.platform import PlatformRunner, load_spec
 from servicekit.testing import drop_test_database, free_port
 from tests.balancer import RoundRobin
-from tests.console.conftest import Account, read_credentials
+from tests.console.conftest import Account, read_credentials, sign_in_through_identity
 from tests.platform import ROOT, start_platform
 
 pytestmark = pytest.mark.processes
@@ -96,21 +96,7 @@ def consoles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consoles]:
 
 def sign_in_at(console: httpx.Client, gateway: str, account: Account) -> None:
     """OIDC through identity's pages at the gateway; the callback taken to `console` itself."""
-    authorize = console.get("/sign-in").headers["location"]
-    assert authorize.startswith(gateway + "/oauth/authorize?"), authorize
-    with httpx.Client(timeout=30) as browser:
-        page = browser.get(authorize, follow_redirects=True)
-        form = dict(re.findall(r'name="(csrf_token|r)" value="([^"]*)"', page.text))
-        answer = browser.post(
-            str(page.url).split("?")[0].replace("/authorize", "/signin"),
-            data={**form, "username": account.username, "password": account.password},
-        )
-        while answer.status_code in (302, 303) and "/auth/callback" not in answer.headers["location"]:
-            answer = browser.get(str(answer.url.join(answer.headers["location"])))
-        callback = answer.headers["location"]
-    assert "/auth/callback" in callback, callback
-    done = console.get(callback[callback.index("/auth/callback") :])
-    assert done.status_code == 303 and done.headers["location"] == "/", done.text
+    sign_in_through_identity(console, account, gateway)
 
 
 def page(base_url: str, cookie: str, path: str = "/") -> httpx.Response:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from console.config import ConsoleSettings
 from console.main import create_app
 from servicekit.clock import FrozenClock
-from tests.console.conftest import Demo
+from tests.console.conftest import Demo, sign_in_through_identity
 
 pytestmark = pytest.mark.processes
 
@@ -97,25 +95,6 @@ def test_a_teacher_is_not_offered_parent_pages_and_reaching_one_is_the_services_
     assert demo.api.get("/v1/media-consent/children", headers=demo.headers("teacher")).status_code == 403
 
 
-def oidc_sign_in(console: TestClient, demo: Demo, role: str) -> None:
-    """Through identity's own pages at the gateway, back to the console's callback."""
-    account = demo.accounts[role]
-    authorize = console.get("/sign-in", follow_redirects=False).headers["location"]
-    with httpx.Client(timeout=30) as browser:
-        page = browser.get(authorize, follow_redirects=True)
-        form = dict(re.findall(r'name="(csrf_token|r)" value="([^"]*)"', page.text))
-        answer = browser.post(
-            str(page.url).split("?")[0].replace("/authorize", "/signin"),
-            data={**form, "username": account.username, "password": account.password},
-        )
-        while answer.status_code in (302, 303) and "/auth/callback" not in answer.headers["location"]:
-            answer = browser.get(str(answer.url.join(answer.headers["location"])))
-        callback = answer.headers["location"]
-    assert "/auth/callback" in callback, callback
-    done = console.get(callback[callback.index("/auth/callback") :], follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == "/", done.text
-
-
 def test_the_session_ends_after_ten_minutes_idle_by_the_injected_clock(demo: Demo) -> None:
     clock = FrozenClock(datetime.now(UTC))
     settings = ConsoleSettings(
@@ -127,7 +106,7 @@ def test_the_session_ends_after_ten_minutes_idle_by_the_injected_clock(demo: Dem
     )
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url="http://127.0.0.1") as console:
-        oidc_sign_in(console, demo, "teacher")
+        sign_in_through_identity(console, demo.accounts["teacher"])
         assert console.get("/", follow_redirects=False).status_code == 200
         clock.advance(timedelta(minutes=9, seconds=59))
         assert console.get("/", follow_redirects=False).status_code == 200
