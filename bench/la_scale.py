@@ -42,6 +42,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,7 +58,7 @@ from servicekit.db import sync_url  # noqa: E402
 from servicekit.models import ReplicaCarerLink, ReplicaPerson, ReplicaSchool  # noqa: E402
 from servicekit.testing import ServiceProcess, free_port  # noqa: E402
 from tests.balancer import RoundRobin  # noqa: E402
-from tests.platform import ReplicatedPlatform, start_replicated_platform  # noqa: E402
+from tests.platform import ReplicatedPlatform, RunningPlatform, start_replicated_platform  # noqa: E402
 
 LA_CODE = "950"
 FOLLOWING = ("incidents", "devices", "media_consent")
@@ -402,9 +403,15 @@ async def run(args: argparse.Namespace) -> None:
         "GATEWAY_LOG_LEVEL": "WARNING",
         **{f"{p}_LOG_LEVEL": "WARNING" for p in ("IDENTITY", "INCIDENTS", "DEVICES", "MEDIA_CONSENT")},
     }
+    head_key = f"la-scale-{uuid.uuid4().hex[:10]}:people-feed:head"
+    if args.feed_head:
+        # The people feed's head in Redis (servicekit.replica.FeedHead), as an LA deployment has it.
+        quiet["PLATFORM_PEOPLE_FEED_HEAD_URL"] = args.redis_url
+        quiet["PLATFORM_PEOPLE_FEED_HEAD_KEY"] = head_key
     print(
         f"LA scale x{args.scale}: {schools} schools, {schools * pupils:,} pupils with carers, "
-        f"{schools * incidents:,} incidents; 2 replicas per service, 2 gateways, PostgreSQL",
+        f"{schools * incidents:,} incidents; 2 replicas per service, 2 gateways, PostgreSQL;"
+        f" feed head {'in Redis' if args.feed_head else 'off (every catch-up pulls)'}",
         flush=True,
     )
     started = time.perf_counter()
@@ -420,6 +427,10 @@ async def run(args: argparse.Namespace) -> None:
     try:
         print(f"  platform up in {time.perf_counter() - started:.0f}s", flush=True)
         minimal = start_minimal(platform, minimal_ports, tmp)
+        # One write through identity, as a school's day has them: it announces the feed head
+        # (the bench's own rows go straight into the replicas, past identity's feed).
+        with httpx.Client(base_url=platform.front, timeout=30) as client:
+            RunningPlatform(platform.runner, platform.tokens, client).new_school(la_code="999")
         urls = platform.runner.database_urls
         front = platform.front
         tokens = platform.tokens
@@ -503,6 +514,9 @@ async def run(args: argparse.Namespace) -> None:
             process.stop()
         minimal_lb.stop()
         platform.stop()
+        if args.feed_head:
+            with redis.Redis.from_url(args.redis_url) as client:
+                client.delete(head_key)
 
 
 def main() -> None:
@@ -513,6 +527,13 @@ def main() -> None:
         "--scale", type=float, default=1.0, help="fraction of the LA's sizes (1.0: 90 schools)"
     )
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--feed-head",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the people feed's head in Redis (--no-feed-head: every catch-up pulls)",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=50.0, help="checks/s of the fixed-rate p99 phase")

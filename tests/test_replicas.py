@@ -75,6 +75,9 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicatedP
         "GATEWAY_REDIS_KEY_PREFIX": f"{run}:rl:",
         "IDENTITY_REDIS_URL": "redis://127.0.0.1:6379/0",
         "IDENTITY_REDIS_KEY_PREFIX": f"{run}:throttle:",
+        # The people feed's head: a catch-up pulls only when identity has handed out more.
+        "PLATFORM_PEOPLE_FEED_HEAD_URL": "redis://127.0.0.1:6379/0",
+        "PLATFORM_PEOPLE_FEED_HEAD_KEY": f"{run}:people-feed:head",
         # A window far longer than the test: its counts cannot start again half-way.
         "GATEWAY_RATE_LIMIT_WINDOW_SECONDS": "3600",
         "GATEWAY_CLIENT_QUOTAS": f'[{{"prefix": "{QUOTA_PATH}", "limit": {QUOTA}}}]',

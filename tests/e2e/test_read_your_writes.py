@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from servicekit.testing import drop_test_database
 from tests.faults.conftest import FAST_BREAKER, eventually
@@ -28,13 +29,23 @@ OFFICE_SCOPES = ["phones:read", "phones:write"]
 GRANTS = [{"purpose": "mle", "media_type": "photo", "level": "individual"}]
 
 
-@pytest.fixture(scope="module")
-def slow_follower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    """The whole platform, its services following identity's feed every hour (after one pull at start)."""
+@pytest.fixture(scope="module", params=["pull", "feed-head"])
+def slow_follower(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningPlatform]:
+    """The whole platform, its services following identity's feed every hour (after one pull at start).
+
+    Twice: catching up by a pull every time (the embedded default), and with the feed head in
+    Redis (servicekit.replica.FeedHead: a catch-up pulls only when identity has handed out a
+    number the replica lacks), as an LA deployment runs it."""
     var_dir: Path = tmp_path_factory.mktemp("read-your-writes")
     # The check's wait is raised from 0.2 s so a busy test machine cannot turn a leaver's deny
     # into the replica's stale allow; the wait's bound itself is a deployment's choice.
     env = {**FAST_BREAKER, "MEDIA_CONSENT_CHECK_CATCH_UP_SECONDS": "5"}
+    head_key = f"test-ryw-{uuid.uuid4().hex[:10]}:people-feed:head"
+    if request.param == "feed-head":
+        env["PLATFORM_PEOPLE_FEED_HEAD_URL"] = "redis://127.0.0.1:6379/0"
+        env["PLATFORM_PEOPLE_FEED_HEAD_KEY"] = head_key
     runner, tokens = start_platform(var_dir, follow_interval=3600.0, extra_env=env)
     gateway = httpx.Client(base_url=runner.url("gateway"), timeout=30)
     try:
@@ -44,6 +55,10 @@ def slow_follower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningP
         runner.stop()
         for url in runner.database_urls.values():
             drop_test_database(url)
+        if request.param == "feed-head":
+            client = redis.Redis(host="127.0.0.1", port=6379)
+            client.delete(head_key)
+            client.close()
 
 
 def record_consent(platform: RunningPlatform, school: SchoolKit, pupil: str, carer: str) -> httpx.Response:

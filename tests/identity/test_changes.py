@@ -18,8 +18,10 @@ from identity.people.models import Person
 from identity.roles import scopes_for_roles
 from identity.schools.models import School
 from servicekit.db import create_engine, make_sessionmaker
+from servicekit.replica import FEED_HEAD_KEY, FeedHead
 from servicekit.testing import TokenFactory
 from tests.identity.people_helpers import admin, feed_client, link, make_person, make_school, staff, upn
+from tests.identity.signin_support import make_account
 
 CHANGES = "/v1/identity/changes"
 
@@ -246,3 +248,51 @@ async def test_a_change_committed_out_of_order_is_not_skipped(database_for: Any)
             await cleanup.execute(delete(School).where(School.id == school_id))
             await cleanup.commit()
         await engine.dispose()
+
+
+async def test_each_write_raises_the_feed_head_and_without_it_nothing_is_written(
+    app: Any, client: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    """Where the platform keeps a feed head (servicekit.replica.FeedHead), identity announces every
+    number before its write commits, so followers may skip a pull only when nothing newer exists:
+    a write whose number cannot be announced is refused and leaves nothing behind; a revocation
+    (an account's change) is never refused for want of Redis."""
+    key = f"test:{uuid.uuid4()}:people-feed:head"
+    head = FeedHead("redis://127.0.0.1:6379/0", key)
+    unreachable = FeedHead("redis://127.0.0.1:1/0", key)  # nothing listens there
+    try:
+        app.state.sessionmaker.configure(info={FEED_HEAD_KEY: head})
+        school = await make_school(client, tokens)
+        pupil = await make_person(client, tokens, school)
+        items, _ = await read_all(client, tokens)
+        assert items[-1]["id"] == pupil["id"]
+        assert await head.read() == items[-1]["seq"]
+        account, _ = await make_account(app, ["teacher"], school_id=uuid.UUID(school))
+        items, _ = await read_all(client, tokens)
+
+        app.state.sessionmaker.configure(info={FEED_HEAD_KEY: unreachable})
+        body = {"school_id": school, "kind": "pupil", "given_name": "Unseen", "family_name": "Pupil"}
+        refused = await client.post(
+            "/v1/identity/people", json={**body, "year_group": "3"}, headers=staff(tokens, school)
+        )
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "1"
+        app.state.sessionmaker.configure(info={})
+        after, after_cursor = await read_all(client, tokens)
+        assert [i["id"] for i in after] == [i["id"] for i in items]  # no person, no feed item
+        people = await client.get(
+            "/v1/identity/people", params={"school_id": school}, headers=staff(tokens, school)
+        )
+        assert "Unseen" not in [p["given_name"] for p in people.json()["items"]]
+
+        app.state.sessionmaker.configure(info={FEED_HEAD_KEY: unreachable})
+        deactivated = await client.post(f"/v1/identity/users/{account.id}/deactivate", headers=admin(tokens))
+        assert deactivated.status_code == 200, deactivated.text
+        app.state.sessionmaker.configure(info={})
+        revoked, _ = await read_all(client, tokens, after_cursor)
+        assert ("account", str(account.id)) in [(i["kind"], i["id"]) for i in revoked]
+    finally:
+        await head.redis.delete(key)
+        await head.aclose()
+        await unreachable.aclose()

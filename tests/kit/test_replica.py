@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, select
 
 from servicekit.db import KitBase, make_sessionmaker, sync_url
 from servicekit.db import create_engine as create_async_engine
 from servicekit.models import FollowerState, ReplicaAccount, ReplicaPerson
-from servicekit.replica import NotBeforeIndex, PeopleFollower
+from servicekit.replica import FeedHead, FeedHeadUnavailable, NotBeforeIndex, PeopleFollower
 from servicekit.testing import drop_test_database, fresh_database_url
 
 SCHOOL = str(uuid.uuid4())
@@ -216,6 +217,92 @@ async def test_identity_out_of_reach_fails_fast(tmp_path: Path) -> None:
         assert stand_in.pages == 0
 
     await with_follower(tmp_path, stand_in, test, catch_up_min_interval=0.0)
+
+
+def feed_head(url: str = "redis://127.0.0.1:6379/0") -> FeedHead:
+    """A feed head under a key of this test's own (the machine's Redis is shared)."""
+    return FeedHead(url, f"test:{uuid.uuid4()}:people-feed:head")
+
+
+async def test_a_catch_up_pulls_only_when_the_head_has_moved_past_the_replica(tmp_path: Path) -> None:
+    """With a feed head, a catch-up that would find nothing new costs no feed request: a consent
+    check, which catches up before every allow, no longer waits for a pull while nobody writes."""
+    stand_in = CountingFeed([person(1, "Ada"), person(2, "Ben"), person(3, "Cy")])
+    head = feed_head()
+
+    async def test(follower: PeopleFollower) -> None:
+        await head.announce(3)
+        assert await follower.catch_up() is True  # the replica is behind the head: pulled
+        assert stand_in.pages == 2
+        assert [await follower.catch_up() for _ in range(20)] == [True] * 20
+        assert stand_in.pages == 2  # nothing handed out since: no pull
+        # Identity writes a leaver: the head moves before the write commits, so the next
+        # catch-up pulls and the replica has the leaver.
+        leaver = person(4, "Ada", on_roll=False, person_id=stand_in.items[0]["id"])
+        stand_in.items.append(leaver)
+        await head.announce(4)
+        assert await follower.catch_up() is True
+        assert stand_in.pages == 3
+        async with follower.sessionmaker() as session:
+            ada = await session.get(ReplicaPerson, uuid.UUID(leaver["id"]))
+            assert ada is not None and ada.is_on_roll is False
+
+    try:
+        await with_follower(tmp_path, stand_in, test, catch_up_min_interval=0.0, head=head)
+    finally:
+        await head.redis.delete(head.key)
+        await head.aclose()
+
+
+async def test_with_identity_down_a_replica_level_with_the_head_is_still_caught_up(tmp_path: Path) -> None:
+    stand_in = CountingFeed([person(1, "Ada")])
+    head = feed_head()
+
+    async def test(follower: PeopleFollower) -> None:
+        await head.announce(1)
+        assert await follower.catch_up() is True
+        stand_in.down = True
+        assert await follower.catch_up() is True  # identity has handed out nothing newer
+        await head.announce(2)  # it has now (and is out of reach): not caught up, as before
+        assert await follower.catch_up() is False
+
+    try:
+        await with_follower(tmp_path, stand_in, test, catch_up_min_interval=0.0, head=head)
+    finally:
+        await head.redis.delete(head.key)
+        await head.aclose()
+
+
+async def test_a_head_that_cannot_be_read_means_a_pull(tmp_path: Path) -> None:
+    stand_in = CountingFeed([person(1, "Ada")])
+    head = feed_head("redis://127.0.0.1:1/0")  # nothing listens there
+
+    async def test(follower: PeopleFollower) -> None:
+        assert [await follower.catch_up() for _ in range(3)] == [True] * 3
+        assert stand_in.pages == 3
+
+    try:
+        await with_follower(tmp_path, stand_in, test, catch_up_min_interval=0.0, head=head)
+    finally:
+        await head.aclose()
+
+
+async def test_the_head_is_never_lowered_and_an_unreachable_head_refuses_the_write() -> None:
+    head = feed_head()
+    try:
+        await head.announce(5)
+        await head.announce(3)  # a late SET from a timed-out connection
+        assert await head.read() == 5
+    finally:
+        await head.redis.delete(head.key)
+        await head.aclose()
+    unreachable = feed_head("redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(FeedHeadUnavailable):
+            await unreachable.announce(1)
+        assert await unreachable.read() is None
+    finally:
+        await unreachable.aclose()
 
 
 async def test_two_replicas_of_a_service_follow_safely_in_parallel(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from servicekit.migrations import SchemaMismatch, check_schema
 from servicekit.networks import contains
 from servicekit.openapi import install_problem_openapi
 from servicekit.outbox import WAKE_KEY, Handler, OutboxWorker, RetryPolicy
-from servicekit.replica import FOLLOWER_KEY, NotBeforeIndex, PeopleFollower
+from servicekit.replica import FEED_HEAD_KEY, FOLLOWER_KEY, FeedHead, NotBeforeIndex, PeopleFollower
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger("servicekit.app")
@@ -185,6 +185,8 @@ def create_service_app(
                 await hook(app)
             if follow_people:
                 await app.state.follower.aclose()
+            if app.state.feed_head is not None:
+                await app.state.feed_head.aclose()
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -207,6 +209,11 @@ def create_service_app(
     app.state.verifier = verifier
     app.state.not_before = not_before
     app.state.metrics = Metrics(settings.service_name)
+    app.state.feed_head = (
+        FeedHead(settings.people_feed_head_url, settings.people_feed_head_key)
+        if settings.people_feed_head_url
+        else None
+    )
     if follow_people:
         app.state.follower = PeopleFollower(
             sessionmaker,
@@ -219,6 +226,7 @@ def create_service_app(
             catch_up_seconds=settings.replica_catch_up_seconds,
             catch_up_max_pages=settings.replica_catch_up_max_pages,
             catch_up_min_interval=settings.replica_catch_up_min_interval_seconds,
+            head=app.state.feed_head,
         )
     # The outbox worker, when the service has topics to deliver. It takes its sessions from
     # app.state.sessionmaker when it runs (tests put theirs there).
@@ -241,6 +249,9 @@ def create_service_app(
     if follow_people:
         # Every session knows the follower, so `servicekit.replica.confirmed` can catch up on a miss.
         session_info[FOLLOWER_KEY] = app.state.follower
+    if app.state.feed_head is not None:
+        # Identity's writes announce the feed numbers they take (identity.changes.record_change).
+        session_info[FEED_HEAD_KEY] = app.state.feed_head
     if app.state.outbox is not None:
         # A commit that wrote to the outbox wakes this process's worker at once.
         session_info[WAKE_KEY] = app.state.outbox.wake

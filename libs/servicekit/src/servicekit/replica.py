@@ -18,6 +18,14 @@ in time and pages, and spaced by a minimum interval, so random ids cannot make a
 identity. If identity is out of reach or the bound passes, a refusal becomes 503 with
 `Retry-After` (`ReplicaUnavailable`), never a 4xx saying the person is unknown; what the replica
 does know is used as it stands, so phone returns and consent checks go on while identity is down.
+
+The feed head (`FeedHead`, where the platform has a Redis for it): identity stores the newest
+number it has handed out in the people feed, before the transaction that holds it commits (and
+refuses the write if it cannot). A catch-up first reads that number: when this process has
+already applied the feed up to it, nothing identity has acknowledged can be missing, and there is
+no pull to wait for. So a consent check costs one Redis read, not a feed request, while nobody
+writes people; and identity down no longer matters to a replica that has everything identity
+announced.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -99,6 +109,60 @@ def _convert(model: type[KitBase], data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+class FeedHeadUnavailable(ServiceUnavailable):
+    slug = "feed-head-unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The change could not be announced to the other services, so it was not made; try again shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+
+# Raise the stored number, never lower it: a SET that arrives late (a timed-out connection's)
+# cannot take the head back below a number handed out since.
+_RAISE_HEAD = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+
+class FeedHead:
+    """The newest number identity has handed out in its people feed, kept in Redis.
+
+    Identity calls `announce` after taking a number and before committing, and the write fails
+    (`FeedHeadUnavailable`, rolled back) if Redis cannot take it; so every change identity has
+    acknowledged is at or below the head. Followers `read` it: None when Redis cannot be read or
+    has lost the key (restarted): then they pull, as without a head. After restoring identity's
+    database to an earlier point, delete the key (docs/operations-replicas.md): until the feed
+    passes the old head again, every catch-up pulls (slower, never wrong).
+    """
+
+    def __init__(self, url: str, key: str) -> None:
+        self.key = key
+        self.redis: Redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._raise = self.redis.register_script(_RAISE_HEAD)
+
+    async def announce(self, seq: int) -> None:
+        try:
+            await self._raise(keys=[self.key], args=[seq])
+        except (RedisError, OSError) as exc:
+            log.warning("people feed head not announced: %s", type(exc).__name__)
+            raise FeedHeadUnavailable() from exc
+
+    async def read(self) -> int | None:
+        try:
+            value = await self.redis.get(self.key)
+        except (RedisError, OSError) as exc:
+            log.warning("people feed head not read: %s", type(exc).__name__)
+            return None
+        return int(value) if value is not None else None
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+
 class PeopleFollower:
     def __init__(
         self,
@@ -115,6 +179,7 @@ class PeopleFollower:
         catch_up_seconds: float = 2.0,
         catch_up_max_pages: int = 10,
         catch_up_min_interval: float = 0.01,
+        head: FeedHead | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.identity_url = identity_url.rstrip("/")
@@ -130,6 +195,7 @@ class PeopleFollower:
         self.catch_up_seconds = catch_up_seconds
         self.catch_up_max_pages = catch_up_max_pages
         self.catch_up_min_interval = catch_up_min_interval
+        self.head = head
         # One pull at a time in a process (the background loop, an operator's sync and catch-ups).
         self._lock = asyncio.Lock()
         # Monotonic times: when the newest pull that reached the end of the feed began, when the
@@ -185,9 +251,15 @@ class PeopleFollower:
         False, at once, while identity is out of reach (a pull failed lately) or when the next
         pull the minimum interval allows would begin after the deadline; always False for a
         follower without feed credentials (nothing to follow: development without identity).
+        True at once, without a pull, when the feed head says this process has applied every
+        number identity has handed out.
         """
         if not self.client_id:
             return False
+        if self.head is not None:
+            head = await self.head.read()
+            if head is not None and head <= cursor_position(await self._cursor()):
+                return True
         since = time.monotonic()
         deadline = since + (self.catch_up_seconds if within is None else within)
         while self._caught_up_from < since:
@@ -353,6 +425,7 @@ class ReplicaUnavailable(ServiceUnavailable):
 
 
 FOLLOWER_KEY = "servicekit.people_follower"
+FEED_HEAD_KEY = "servicekit.people_feed_head"
 CAUGHT_UP_KEY = "servicekit.replica_caught_up"
 REPLICA_MODELS = (ReplicaPerson, ReplicaCarerLink, ReplicaSchool, ReplicaAccount)
 

@@ -69,6 +69,13 @@ class ServiceSettings(BaseSettings):
     replica_catch_up_seconds: float = 2.0
     replica_catch_up_max_pages: int = 10
     replica_catch_up_min_interval_seconds: float = 0.01
+    # The people feed's head (servicekit.replica.FeedHead): a Redis URL shared by identity, which
+    # stores there the newest feed number before each write commits, and every follower, which
+    # then skips a catch-up's pull when it has applied that far. Empty: every catch-up pulls.
+    people_feed_head_url: str = platform_field("PEOPLE_FEED_HEAD_URL", "")  # type: ignore[assignment]
+    people_feed_head_key: str = platform_field(  # type: ignore[assignment]
+        "PEOPLE_FEED_HEAD_KEY", "esafety:people-feed:head"
+    )
     # The outbox (servicekit.outbox): whether this process runs the worker (a task beside the
     # server), how often it looks for due messages when no commit of its own has woken it, how
     # long a claim holds a message (a worker killed meanwhile leaves it to the next after this),

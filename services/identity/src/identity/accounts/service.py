@@ -221,10 +221,16 @@ def _new_seed(account: Account, seeds: SeedBox) -> str:
 
 
 async def _feed(session: AsyncSession, account: Account, now: datetime, *, roles_changed: bool) -> None:
+    # An account's change (its "not before", its roles) stands even when the feed head cannot be
+    # told: a revocation never waits for Redis, and the followers learn it from their next pull.
     await session.flush()
     if roles_changed and account.person_id is not None:
-        await change_service.record_change(session, kind="person", entity_id=account.person_id, at=now)
-    await change_service.record_change(session, kind="account", entity_id=account.id, at=now)
+        await change_service.record_change(
+            session, kind="person", entity_id=account.person_id, at=now, must_announce=False
+        )
+    await change_service.record_change(
+        session, kind="account", entity_id=account.id, at=now, must_announce=False
+    )
 
 
 async def create(

@@ -29,6 +29,7 @@ from identity.people.models import CarerLink, Person
 from identity.schools.models import School
 from servicekit.feeds import next_sequence, read_feed
 from servicekit.models import FeedCounter
+from servicekit.replica import FEED_HEAD_KEY, FeedHead, FeedHeadUnavailable
 
 FEED_NAME = "identity-people"
 KINDS: tuple[str, ...] = get_args(ChangeKind)
@@ -48,11 +49,17 @@ def register_serializer(kind: str, serializer: Serializer) -> None:
 
 
 async def record_change(
-    session: AsyncSession, *, kind: str, entity_id: uuid.UUID, at: datetime | None = None
+    session: AsyncSession,
+    *,
+    kind: str,
+    entity_id: uuid.UUID,
+    at: datetime | None = None,
+    must_announce: bool = True,
 ) -> int:
     """Mark the entity changed in this transaction; returns its new change number.
 
-    Call it after the change itself (the feed counter stays locked until commit).
+    Call it after the change itself (the feed counter stays locked until commit). `must_announce`
+    False: the change stands even if the feed head cannot be told (`announce`).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown feed kind {kind!r}")
@@ -68,7 +75,27 @@ async def record_change(
     if getattr(result, "rowcount", 0) == 0:
         session.add(PeopleChange(kind=kind, entity_id=entity_id, change_seq=seq, changed_at=when))
         await session.flush()
+    await announce(session, seq, required=must_announce)
     return seq
+
+
+async def announce(session: AsyncSession, seq: int, *, required: bool = True) -> None:
+    """Tell the followers (servicekit.replica.FeedHead) that numbers up to `seq` are handed out,
+    before this transaction commits: where the platform has a feed head and it cannot be told, the
+    write fails and is rolled back (503), so no acknowledged change is one a follower skips.
+
+    Not `required` for accounts' changes (a revocation must never fail for want of Redis): the
+    followers learn those from their background pull, which the head does not stand in for
+    (read-your-writes is for people, carer links and leavers; CONTRACT.md).
+    """
+    head: FeedHead | None = session.info.get(FEED_HEAD_KEY)
+    if head is None:
+        return
+    try:
+        await head.announce(seq)
+    except FeedHeadUnavailable:
+        if required:
+            raise
 
 
 async def record_changes(
@@ -112,6 +139,7 @@ async def record_changes(
         if (kind, entity_id) not in existing
     )
     await session.flush()
+    await announce(session, first + len(entities) - 1)
 
 
 async def read_changes(
