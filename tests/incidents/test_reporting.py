@@ -329,3 +329,57 @@ async def test_csv_and_json_pages_say_the_same_with_times_to_the_microsecond(cli
     # The same two pupils in every incident, across chunks (7 rows each here): one pseudonym each.
     assert {row["people"] for row in rows} == {rows[0]["people"]}
     assert "Spoke to" not in response.text
+
+
+async def test_x_remaining_is_exact_across_blocks_of_the_feed(
+    client, app, tokens, school, incident_body, monkeypatch
+):
+    """The LA's progress count comes from per-school counts of blocks of feed numbers plus a count
+    within one block (incidents.incident.models.IncidentSeqBucket): with blocks of 4 numbers, and
+    incidents changed again (moving to later blocks), every page's `X-Remaining` is what is left."""
+    from incidents.incident import service as incident_service
+    from incidents.incident.models import Incident, IncidentSeqBucket
+    from incidents.reporting import service as reporting_service
+
+    monkeypatch.setattr(incident_service, "SEQ_BUCKET", 4)
+    monkeypatch.setattr(reporting_service, "SEQ_BUCKET", 4)
+    sibling = await add_school(app, tokens, la_code=school.la_code)
+    elsewhere = await add_school(app, tokens, la_code="305")
+    ids = []
+    for n in range(14):
+        at = (school, sibling, elsewhere)[n % 3]
+        ids.append((at, (await report(client, at, incident_body(people=[])))["id"]))
+    lead = school.headers("safeguarding_lead")
+    for _, incident_id in [pair for pair in ids if pair[0] is school][:3]:
+        changed = await client.patch(
+            f"/v1/incidents/{incident_id}",
+            json={"status": "closed"},
+            headers={**lead, "If-Match": f'"{incident_id}.1"'},
+        )
+        assert changed.status_code == 200, changed.text
+
+    async with app.state.sessionmaker() as session:
+        kept = {
+            (row.school_id, row.bucket): row.incidents
+            for row in await session.scalars(select(IncidentSeqBucket))
+            if row.incidents
+        }
+        counted: dict = {}
+        for incident in await session.scalars(select(Incident)):
+            key = (incident.school_id, incident.change_seq // 4)
+            counted[key] = counted.get(key, 0) + 1
+    assert kept == counted
+
+    la = school.headers("la")
+    ours = 10  # 5 at the school and 5 at its sibling (of 14: every third elsewhere)
+    for limit in (1, 3, 4, 5):
+        seen, cursor = 0, None
+        while True:
+            page = await pull(client, la, fmt="csv", limit=limit, cursor=cursor)
+            assert page.status_code == 200, page.text
+            seen += len(list(csv.DictReader(io.StringIO(page.text))))
+            assert int(page.headers["X-Remaining"]) == ours - seen, (limit, seen)
+            cursor = page.headers["X-Next-Cursor"]
+            if page.headers["X-Has-More"] == "false":
+                break
+        assert seen == ours

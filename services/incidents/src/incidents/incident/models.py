@@ -64,6 +64,26 @@ class Incident(IdMixin, Base):
     )
 
 
+# Feed numbers per block of `IncidentSeqBucket`.
+SEQ_BUCKET = 8192
+
+
+class IncidentSeqBucket(Base):
+    """How many of a school's incidents have their latest change in each block of `SEQ_BUCKET`
+    feed numbers (`bucket` = change_seq // SEQ_BUCKET), kept in the transaction of every change.
+
+    So the LA export's `X-Remaining` (the changes left after a page) is a sum of a few of these
+    rows and a count within one block, not a count of every change left: at LA size that count
+    grew with the LA's history and cost most of a page's extra time (docs/benchmarks.md).
+    """
+
+    __tablename__ = "incident_seq_bucket"
+
+    school_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incidents: Mapped[int] = mapped_column(Integer)
+
+
 class IncidentPerson(IdMixin, Base):
     """A person in an incident with their role; the pupil's year group is kept as it was then."""
 

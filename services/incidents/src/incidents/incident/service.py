@@ -12,12 +12,23 @@ from datetime import date, datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents.incident import alerts as incident_alerts
 from incidents.incident.access import is_restricted, visible_incidents
 from incidents.incident.constants import HEAD_ONLY_CATEGORIES, RESTRICTED_CATEGORIES
-from incidents.incident.models import Evidence, Incident, IncidentAction, IncidentHistory, IncidentPerson
+from incidents.incident.models import (
+    SEQ_BUCKET,
+    Evidence,
+    Incident,
+    IncidentAction,
+    IncidentHistory,
+    IncidentPerson,
+    IncidentSeqBucket,
+)
 from incidents.incident.schemas import (
     ActionCreate,
     EvidenceCreate,
@@ -243,7 +254,9 @@ async def _changed(
         at=now,
     )
     # Taken last: from here until commit, other writers of the feed wait (see servicekit.feeds).
-    incident.change_seq = await next_sequence(session, FEED)
+    seq = await next_sequence(session, FEED)
+    await _move_in_seq_buckets(session, incident, seq)
+    incident.change_seq = seq
     session.add(
         IncidentHistory(
             incident_id=incident.id,
@@ -256,6 +269,32 @@ async def _changed(
         )
     )
     await session.flush()
+
+
+async def _move_in_seq_buckets(session: AsyncSession, incident: Incident, seq: int) -> None:
+    """Count the incident in the block of its new feed number, and out of its old one's
+    (`IncidentSeqBucket`). The old number is read from the database under the feed's lock, so a
+    change committed by another writer meanwhile is the one moved from."""
+    old = await session.scalar(select(Incident.change_seq).where(Incident.id == incident.id))
+    old_bucket = old // SEQ_BUCKET if old else None  # 0: a new incident, counted nowhere yet
+    new_bucket = seq // SEQ_BUCKET
+    if old_bucket == new_bucket:
+        return
+    if old_bucket is not None:
+        await session.execute(
+            sql_update(IncidentSeqBucket)
+            .where(IncidentSeqBucket.school_id == incident.school_id, IncidentSeqBucket.bucket == old_bucket)
+            .values(incidents=IncidentSeqBucket.incidents - 1)
+            .execution_options(synchronize_session=False)
+        )
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    add = insert_(IncidentSeqBucket).values(school_id=incident.school_id, bucket=new_bucket, incidents=1)
+    await session.execute(
+        add.on_conflict_do_update(
+            index_elements=[IncidentSeqBucket.school_id, IncidentSeqBucket.bucket],
+            set_={"incidents": IncidentSeqBucket.incidents + 1},
+        )
+    )
 
 
 async def create(

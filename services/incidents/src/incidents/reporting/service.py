@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.incident.access import reported_incidents
 from incidents.incident.constants import AUDITED_CATEGORIES
-from incidents.incident.models import Incident, IncidentAction, IncidentPerson
+from incidents.incident.models import SEQ_BUCKET, Incident, IncidentAction, IncidentPerson, IncidentSeqBucket
 from incidents.reporting.pseudonym import Pseudonymiser
 from incidents.reporting.schemas import Disclosure, Stats, StatsRow
 from servicekit import audit
@@ -74,27 +74,63 @@ SMALL = 5  # a cell (a month and a group) of fewer incidents is withheld
 ROUND_TO = 5  # every other cell is rounded to the nearest multiple of this
 
 
-async def export_scope(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+async def export_scope(
+    session: AsyncSession, principal: Principal
+) -> tuple[ColumnElement[bool], list[uuid.UUID] | None]:
     """The incidents the caller's export takes in (`reported_incidents`: the one visibility rule),
-    shaped so that a chunk of the feed is read in `change_seq` order from an index.
+    shaped so that a chunk of the feed is read in `change_seq` order from an index; and, when the
+    scope is exactly the incidents of some schools (an LA's client or officer), those schools
+    (what `remaining` reads from `IncidentSeqBucket`).
 
     One school: (school_id, change_seq) is an index. Several (an LA): SQLite would pick the school
     index and sort every chunk's whole range, so the unary `+` keeps it on the change_seq index
     instead (PostgreSQL's planner makes that choice itself).
     """
     if principal.school_id is not None or principal.la_code is None:
-        return reported_incidents(principal)
+        return reported_incidents(principal), None
     ids = list(
         await session.scalars(select(ReplicaSchool.id).where(ReplicaSchool.la_code == principal.la_code))
     )
+    whole_schools = ids if principal.person_id is None else None
     if not ids:
-        return false()
+        return false(), whole_schools
     if len(ids) == 1:
-        return reported_incidents(principal, la_schools=Incident.school_id == ids[0])
+        return reported_incidents(principal, la_schools=Incident.school_id == ids[0]), whole_schools
     column: Any = Incident.school_id
     if session.get_bind().dialect.name == "sqlite":
         column = type_coerce(literal_column("+incident.school_id"), Incident.school_id.type)
-    return reported_incidents(principal, la_schools=cast(ColumnElement[bool], column.in_(ids)))
+    scope = reported_incidents(principal, la_schools=cast(ColumnElement[bool], column.in_(ids)))
+    return scope, whole_schools
+
+
+async def remaining(
+    session: AsyncSession, scope: ColumnElement[bool], schools: list[uuid.UUID] | None, end: int
+) -> int:
+    """How many incidents in scope have their latest change after `end`.
+
+    For whole schools: the counts of the blocks after `end`'s (`IncidentSeqBucket`) and a count
+    within `end`'s block, at most SEQ_BUCKET feed numbers, so the cost does not grow with the
+    LA's history. Otherwise (a scope that leaves out some incidents of a school) a count.
+    """
+    if schools is None:
+        stmt = select(func.count()).select_from(Incident).where(scope, Incident.change_seq > end)
+        return int(await session.scalar(stmt) or 0)
+    if not schools:
+        return 0
+    block = end // SEQ_BUCKET
+    later = select(func.coalesce(func.sum(IncidentSeqBucket.incidents), 0)).where(
+        IncidentSeqBucket.school_id.in_(schools), IncidentSeqBucket.bucket > block
+    )
+    within = (
+        select(func.count())
+        .select_from(Incident)
+        .where(
+            scope,
+            Incident.change_seq > end,
+            Incident.change_seq < (block + 1) * SEQ_BUCKET,
+        )
+    )
+    return int(await session.scalar(later) or 0) + int(await session.scalar(within) or 0)
 
 
 @dataclass(frozen=True)
@@ -117,7 +153,7 @@ async def plan_page(
 ) -> ExportPlan:
     """The page of the export `principal` pulls (audited: who exported which changes, in what format)."""
     start = cursor_position(cursor)
-    scope = await export_scope(session, principal)
+    scope, schools = await export_scope(session, principal)
     after = select(Incident.change_seq).where(scope, Incident.change_seq > start)
     end = await session.scalar(after.order_by(Incident.change_seq).offset(limit - 1).limit(1))
     if end is None:
@@ -125,12 +161,7 @@ async def plan_page(
             select(func.max(Incident.change_seq)).where(scope, Incident.change_seq > start)
         )
     end = int(end) if end is not None else start
-    remaining = int(
-        await session.scalar(
-            select(func.count()).select_from(Incident).where(scope, Incident.change_seq > end)
-        )
-        or 0
-    )
+    left = await remaining(session, scope, schools, end)
     await audit.record(
         session,
         actor=principal,
@@ -139,7 +170,7 @@ async def plan_page(
         school_id=principal.school_id,
         detail={"from_seq": start, "to_seq": end, "format": format, "la_code": principal.la_code},
     )
-    return ExportPlan(start=start, end=end, has_more=remaining > 0, remaining=remaining, scope=scope)
+    return ExportPlan(start=start, end=end, has_more=left > 0, remaining=left, scope=scope)
 
 
 async def school_la_codes(session: AsyncSession) -> dict[uuid.UUID, str]:
