@@ -417,6 +417,10 @@ async def run(args: argparse.Namespace) -> None:
         "PLATFORM_LOG_LEVEL": "WARNING",
         "GATEWAY_LOG_LEVEL": "WARNING",
         **{f"{p}_LOG_LEVEL": "WARNING" for p in ("IDENTITY", "INCIDENTS", "DEVICES", "MEDIA_CONSENT")},
+        # The scheduled staff alerts (end of the school day, weekly) off: in a fresh deployment
+        # the week's run is due at once for every school, so the first scheduler tick after the
+        # bulk load ran it for 89 schools in the middle of the LA-scale measurements.
+        **{f"{p}_ALERT_SCHEDULER_SECONDS": "0" for p in ("INCIDENTS", "DEVICES", "MEDIA_CONSENT")},
     }
     head_key = f"la-scale-{uuid.uuid4().hex[:10]}:people-feed:head"
     if args.feed_head:
