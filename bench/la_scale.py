@@ -11,7 +11,7 @@ pupils each (45,000), one carer per pupil with parental responsibility, every pu
 500,000 incidents (two people each). `--scale` shrinks the number of schools (each keeps its
 500 pupils and 5,556 incidents): --scale 0.2 is 18 schools, 9,000 pupils, 100,000 incidents.
 
-1. One school loaded (the same): consent-check p99 at a fixed rate, and the LA's CSV export rows/s.
+1. One school loaded (the baseline): consent-check p99 at a fixed rate, and the CSV export's rows/s.
 2. The other schools loaded (VACUUM ANALYZEd, as after a real bulk import, and checkpointed): the same two
    figures (aim: within 1.5x of 1), then
    - the 30-pupil check against a minimal endpoint behind the same gateways that does the same
