@@ -5,6 +5,7 @@ X-Remaining after the upgrade is already exact."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -55,10 +56,7 @@ def test_the_upgrade_counts_every_incident_in_its_block(tmp_path: Path) -> None:
         with engine.connect() as conn:
             kept = {(s, b): n for s, b, n in conn.execute(select(IncidentSeqBucket.__table__))}
         engine.dispose()
-        expected: dict[tuple[uuid.UUID, int], int] = {}
-        for n, seq in enumerate(seqs):
-            key = (schools[n % 2], seq // SEQ_BUCKET)
-            expected[key] = expected.get(key, 0) + 1
+        expected = Counter((schools[n % 2], seq // SEQ_BUCKET) for n, seq in enumerate(seqs))
         assert kept == expected
     finally:
         drop_test_database(url)
