@@ -33,12 +33,11 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.security.models import ThrottleCounter
 from servicekit.clock import Clock
+from servicekit.db import upsert
 
 log = logging.getLogger("identity.throttle")
 
@@ -197,13 +196,12 @@ class Throttle:
     async def _reserve_db(self, session: AsyncSession, limits: dict[str, int]) -> Reservation:
         now = self.clock.now()
         keys = sorted(limits)
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         fresh = [
             {"key": k, "window_started_at": now, "attempts": 0, "strikes": 0, "last_attempt_at": now}
             for k in keys
         ]
         await session.execute(
-            insert(ThrottleCounter).values(fresh).on_conflict_do_nothing(index_elements=["key"])
+            upsert(session, ThrottleCounter).values(fresh).on_conflict_do_nothing(index_elements=["key"])
         )
         rows = list(
             await session.scalars(

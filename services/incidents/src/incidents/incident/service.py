@@ -13,8 +13,6 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Select, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents.incident import alerts as incident_alerts
@@ -39,6 +37,7 @@ from incidents.incident.schemas import (
 )
 from servicekit import audit
 from servicekit.auth import Principal
+from servicekit.db import upsert
 from servicekit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from servicekit.etags import IfMatch
 from servicekit.feeds import next_sequence
@@ -287,8 +286,9 @@ async def _move_in_seq_buckets(session: AsyncSession, incident: Incident, seq: i
             .values(incidents=IncidentSeqBucket.incidents - 1)
             .execution_options(synchronize_session=False)
         )
-    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    add = insert_(IncidentSeqBucket).values(school_id=incident.school_id, bucket=new_bucket, incidents=1)
+    add = upsert(session, IncidentSeqBucket).values(
+        school_id=incident.school_id, bucket=new_bucket, incidents=1
+    )
     await session.execute(
         add.on_conflict_do_update(
             index_elements=[IncidentSeqBucket.school_id, IncidentSeqBucket.bucket],
